@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+/**
+ * `connect-grpc-bridge --upstream HOST:PORT`: the bridge as a process.
+ */
+import { parseArgs } from "node:util";
+import { createBridge } from "./index.js";
+
+const usage = `Usage: connect-grpc-bridge --upstream HOST:PORT|URL [options]
+
+Accepts Connect requests over HTTP/1.1 and forwards them as native gRPC over
+cleartext HTTP/2 (h2c) to the upstream server.
+
+Options:
+  --upstream HOST:PORT|URL  gRPC server to forward to, e.g. localhost:50051 or
+                            http://localhost:50051 (required)
+  --port N                  port to listen on; 0 picks a free port (default 8080)
+  --host ADDR               address to listen on (default 127.0.0.1; use 0.0.0.0
+                            to accept connections from other machines)
+  --max-message-bytes N     largest message in either direction (default 4194304)
+  --log-level LEVEL         fatal, error, warn, info, debug, trace or silent
+                            (default info)
+  -h, --help                show this help
+
+Once listening it prints a line containing "listening on http://ADDR:PORT".
+SIGINT and SIGTERM stop it after in-flight calls finish.`;
+
+function fail(message: string): never {
+  process.stderr.write(`connect-grpc-bridge: ${message}\n\n${usage}\n`);
+  process.exit(2);
+}
+
+async function main(): Promise<void> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        upstream: { type: "string" },
+        port: { type: "string", default: "8080" },
+        host: { type: "string", default: "127.0.0.1" },
+        "max-message-bytes": { type: "string" },
+        "log-level": { type: "string", default: "info" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+    }));
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  if (values.help) {
+    process.stdout.write(usage + "\n");
+    return;
+  }
+  if (values.upstream === undefined) fail("--upstream is required");
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be 0-65535, got "${values.port}"`);
+  const maxMessageBytes = values["max-message-bytes"] === undefined ? undefined : Number(values["max-message-bytes"]);
+
+  let app;
+  try {
+    app = createBridge({
+      upstream: values.upstream,
+      maxMessageBytes,
+      fastify: { logger: { level: values["log-level"] }, disableRequestLogging: true },
+    });
+    await app.listen({ port, host: values.host });
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  const address = app.server.address();
+  const shown =
+    address !== null && typeof address === "object"
+      ? `${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`
+      : String(address);
+  process.stdout.write(`connect-grpc-bridge listening on http://${shown} -> upstream ${values.upstream}\n`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) process.exit(1); // a second signal means now
+    stopping = true;
+    app.log.info(`${signal}: closing`);
+    app.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+}
+
+await main();

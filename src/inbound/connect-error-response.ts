@@ -1,0 +1,30 @@
+/**
+ * Writes a Connect error as a unary response: HTTP status from the code,
+ * `application/json` body. Used for upstream errors and the bridge's own.
+ */
+import type { OutgoingHttpHeaders } from "node:http";
+import { connectErrorJson } from "../protocol/error-json.js";
+import { codeToHttpStatus, type ConnectError } from "../protocol/status.js";
+import { responseClosed, type Exchange } from "./exchange.js";
+
+export function writeConnectError(
+  exchange: Exchange,
+  error: ConnectError,
+  metadata?: OutgoingHttpHeaders,
+  httpStatus = codeToHttpStatus(error.code),
+): void {
+  const { res } = exchange;
+  if (responseClosed(res)) return;
+  if (res.headersSent) {
+    // Nothing well-formed can follow a started body; cut the connection so
+    // the client sees a failure instead of a truncated success.
+    res.destroy();
+    return;
+  }
+  const body = connectErrorJson(error);
+  const headers: OutgoingHttpHeaders = { ...exchange.baseHeaders, ...metadata };
+  headers["content-type"] = "application/json";
+  headers["content-length"] = body.byteLength;
+  res.writeHead(httpStatus, headers);
+  res.end(body);
+}

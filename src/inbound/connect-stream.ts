@@ -1,0 +1,125 @@
+/**
+ * Connect streaming calls (server, client and bidi): enveloped messages both
+ * ways, passed through without copying — a Connect data frame and a gRPC data
+ * frame are byte-for-byte the same — and an end-stream frame carrying the
+ * status and trailers. Once streaming starts the HTTP status is always 200.
+ */
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
+import type { CallEnd, CallHead, ResponseSink } from "../call.js";
+import { connectContentTypeFor } from "../protocol/content-type.js";
+import { FrameScanner, encodeEnvelope, flagCompressed, flagEndStream } from "../protocol/envelope.js";
+import { connectEndStreamJson } from "../protocol/error-json.js";
+import { metadataToJsonRecord, responseMetadata } from "../protocol/metadata.js";
+import { Code, ConnectError } from "../protocol/status.js";
+import { GrpcCall } from "../upstream/grpc-call.js";
+import { connectCallHead } from "./connect-head.js";
+import { cancelOnDisconnect, responseClosed, type BridgeContext, type Exchange } from "./exchange.js";
+
+export function connectStream(ctx: BridgeContext, exchange: Exchange, codec: string): void {
+  const { req } = exchange;
+  const head = connectCallHead(ctx, exchange, {
+    codec,
+    requestEncoding: header(req.headers["connect-content-encoding"]),
+    acceptEncoding: header(req.headers["connect-accept-encoding"]),
+    isGet: false,
+  });
+  const responder = new StreamResponder(exchange, codec);
+  if (head instanceof ConnectError) {
+    req.resume();
+    responder.onEnd({ error: head, trailersOnly: false, messages: 0, midMessage: false });
+    return;
+  }
+  const call = new GrpcCall(ctx.session, head, responder, { maxResponseMessageBytes: ctx.options.maxMessageBytes });
+  responder.resumeUpstream = () => call.resume();
+  cancelOnDisconnect(exchange, call);
+  forwardRequestFrames(ctx, exchange, head, call);
+}
+
+/** Pipes the client's frames upstream, checking each header and honouring backpressure. */
+function forwardRequestFrames(ctx: BridgeContext, exchange: Exchange, head: CallHead, call: GrpcCall): void {
+  const { req } = exchange;
+  const max = ctx.options.maxMessageBytes;
+  const scanner = new FrameScanner((flags, length) => {
+    if (flags === flagCompressed && head.requestEncoding === undefined) {
+      return "compressed request message without Connect-Content-Encoding";
+    }
+    if (flags & ~flagCompressed) return `request message has invalid flags 0x${flags.toString(16)}`;
+    if (length > max) return `request message of ${length} bytes exceeds the limit of ${max}`;
+    return undefined;
+  });
+  let failed = false;
+  const fail = (error: ConnectError) => {
+    failed = true;
+    req.resume();
+    call.cancel(error);
+  };
+  req.on("data", (chunk: Buffer) => {
+    if (failed) return;
+    const problem = scanner.scan(chunk);
+    if (problem !== undefined) {
+      fail(new ConnectError(problem, problem.includes("exceeds") ? Code.ResourceExhausted : Code.InvalidArgument));
+      return;
+    }
+    if (!call.write(chunk)) {
+      req.pause();
+      call.onDrain(() => req.resume());
+    }
+  });
+  req.on("end", () => {
+    if (failed) return;
+    if (!scanner.atBoundary) {
+      fail(new ConnectError("request body ended inside a message", Code.InvalidArgument));
+      return;
+    }
+    call.end();
+  });
+}
+
+class StreamResponder implements ResponseSink {
+  /** Set once the upstream call exists, to resume it after backpressure. */
+  resumeUpstream: () => void = () => {};
+
+  constructor(
+    private readonly exchange: Exchange,
+    private readonly codec: string,
+  ) {}
+
+  onHeaders(headers: IncomingHttpHeaders, encoding: string | undefined): void {
+    const out = this.baseHeaders();
+    responseMetadata(headers, out);
+    if (encoding !== undefined) out["connect-content-encoding"] = encoding;
+    this.exchange.res.writeHead(200, out);
+    // Streaming clients may wait for headers before they send more.
+    this.exchange.res.flushHeaders();
+  }
+
+  onData(chunk: Buffer): boolean {
+    const { res } = this.exchange;
+    if (responseClosed(res)) return true;
+    if (res.write(chunk)) return true;
+    res.once("drain", this.resumeUpstream);
+    return false;
+  }
+
+  onEnd(end: CallEnd): void {
+    const { res } = this.exchange;
+    if (responseClosed(res)) return;
+    if (end.midMessage) {
+      // An end-stream frame appended to half a message would be read as part
+      // of it; a cut connection is the only honest answer left.
+      res.destroy();
+      return;
+    }
+    if (!res.headersSent) res.writeHead(200, this.baseHeaders());
+    const payload = connectEndStreamJson(metadataToJsonRecord(end.trailers), end.error);
+    res.end(encodeEnvelope(flagEndStream, payload));
+  }
+
+  private baseHeaders(): OutgoingHttpHeaders {
+    return { ...this.exchange.baseHeaders, "content-type": connectContentTypeFor(true, this.codec) };
+  }
+}
+
+function header(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(",") : value;
+}

@@ -1,0 +1,147 @@
+/**
+ * Connect unary calls, POST and GET: one bare message in, one bare message
+ * (or a JSON error) out, trailers as `trailer-` headers.
+ */
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
+import type { CallEnd, CallHead, ResponseSink } from "../call.js";
+import { connectContentTypeFor } from "../protocol/content-type.js";
+import { encodeEnvelope, envelopeHeaderLength, flagCompressed } from "../protocol/envelope.js";
+import { parseConnectGetQuery } from "../protocol/get-request.js";
+import { responseMetadata } from "../protocol/metadata.js";
+import { parseEncodingList } from "../protocol/compression.js";
+import { Code, ConnectError } from "../protocol/status.js";
+import { GrpcCall } from "../upstream/grpc-call.js";
+import { connectCallHead } from "./connect-head.js";
+import { writeConnectError } from "./connect-error-response.js";
+import { cancelOnDisconnect, responseClosed, type BridgeContext, type Exchange } from "./exchange.js";
+import { readFramedBody } from "./read-body.js";
+
+/** A unary POST with `Content-Type: application/<codec>`. */
+export function connectUnaryPost(ctx: BridgeContext, exchange: Exchange, codec: string): void {
+  const { req } = exchange;
+  const head = connectCallHead(ctx, exchange, {
+    codec,
+    requestEncoding: req.headers["content-encoding"],
+    acceptEncoding: req.headers["accept-encoding"],
+    isGet: false,
+  });
+  if (head instanceof ConnectError) {
+    req.resume();
+    writeConnectError(exchange, head);
+    return;
+  }
+  readFramedBody(req, ctx.options.maxMessageBytes, head.requestEncoding ? flagCompressed : 0).then(
+    (frame) => startUnary(ctx, exchange, head, frame),
+    (error: ConnectError) => writeConnectError(exchange, error),
+  );
+}
+
+/** A unary GET: the message and its encoding travel in the query. */
+export function connectUnaryGet(ctx: BridgeContext, exchange: Exchange, rawQuery: string): void {
+  const query = parseConnectGetQuery(rawQuery);
+  if ("error" in query) {
+    writeConnectError(exchange, query.error, undefined, query.unsupportedMediaType ? 415 : undefined);
+    return;
+  }
+  if (ctx.options.requireConnectProtocolHeader && !/(^|&)connect=v1(&|$)/.test(rawQuery)) {
+    writeConnectError(exchange, new ConnectError('missing required query parameter: set connect to "v1"', Code.InvalidArgument));
+    return;
+  }
+  const head = connectCallHead(ctx, exchange, {
+    codec: query.codec,
+    requestEncoding: query.compression,
+    acceptEncoding: exchange.req.headers["accept-encoding"],
+    isGet: true,
+  });
+  if (head instanceof ConnectError) {
+    writeConnectError(exchange, head);
+    return;
+  }
+  if (query.message.byteLength > ctx.options.maxMessageBytes) {
+    writeConnectError(
+      exchange,
+      new ConnectError(
+        `request message of ${query.message.byteLength} bytes exceeds the limit of ${ctx.options.maxMessageBytes}`,
+        Code.ResourceExhausted,
+      ),
+    );
+    return;
+  }
+  startUnary(ctx, exchange, head, encodeEnvelope(head.requestEncoding ? flagCompressed : 0, query.message));
+}
+
+function startUnary(ctx: BridgeContext, exchange: Exchange, head: CallHead, frame: Buffer): void {
+  if (responseClosed(exchange.res)) return;
+  const sink = new UnaryResponder(exchange, head);
+  const call = new GrpcCall(ctx.session, head, sink, { maxResponseMessageBytes: ctx.options.maxMessageBytes });
+  cancelOnDisconnect(exchange, call);
+  call.end(frame);
+}
+
+/** Buffers the single response message and answers once the status is known. */
+class UnaryResponder implements ResponseSink {
+  private headers: IncomingHttpHeaders | undefined;
+  private encoding: string | undefined;
+  private chunks: Buffer[] = [];
+
+  constructor(
+    private readonly exchange: Exchange,
+    private readonly head: CallHead,
+  ) {}
+
+  onHeaders(headers: IncomingHttpHeaders, encoding: string | undefined): void {
+    this.headers = headers;
+    this.encoding = encoding;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.chunks.push(chunk);
+    return true;
+  }
+
+  onEnd(end: CallEnd): void {
+    const { exchange } = this;
+    if (responseClosed(exchange.res)) return;
+    const metadata: OutgoingHttpHeaders = {};
+    if (this.headers !== undefined) responseMetadata(this.headers, metadata);
+    if (end.trailers !== undefined) {
+      // A trailers-only block is the call's only metadata: Connect clients
+      // read it from plain headers, as they would from a Connect server's error.
+      responseMetadata(end.trailers, metadata, end.trailersOnly ? "" : "trailer-");
+    }
+    let error = end.error;
+    if (error === undefined && end.messages !== 1) {
+      error = new ConnectError(
+        end.messages === 0
+          ? "upstream sent no response message for a unary call"
+          : `upstream sent ${end.messages} response messages for a unary call`,
+        Code.Unimplemented,
+      );
+    }
+    let message: Buffer | undefined;
+    let contentEncoding: string | undefined;
+    if (error === undefined) {
+      const frame = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
+      message = frame.subarray(envelopeHeaderLength);
+      if (frame[0] & flagCompressed) {
+        contentEncoding = this.encoding;
+        if (!parseEncodingList(this.head.acceptEncoding).includes(contentEncoding!)) {
+          error = new ConnectError(
+            `upstream compressed the response with ${contentEncoding}, which the client did not accept`,
+            Code.Internal,
+          );
+        }
+      }
+    }
+    if (error !== undefined) {
+      writeConnectError(exchange, error, metadata);
+      return;
+    }
+    const headers: OutgoingHttpHeaders = { ...exchange.baseHeaders, ...metadata };
+    headers["content-type"] = connectContentTypeFor(false, this.head.codec);
+    headers["content-length"] = message!.byteLength;
+    if (contentEncoding !== undefined) headers["content-encoding"] = contentEncoding;
+    exchange.res.writeHead(200, headers);
+    exchange.res.end(message);
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * The Fastify plugin: one catch-all route per HTTP method the protocols use,
+ * raw body streams (no parsing), and a dispatch on method and content type to
+ * the inbound adapter that speaks the client's protocol.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { resolveOptions, type GrpcBridgeOptions } from "./options.js";
+import { UpstreamSession } from "./upstream/session.js";
+import { parseConnectContentType } from "./protocol/content-type.js";
+import { Code, ConnectError } from "./protocol/status.js";
+import type { BridgeContext, Exchange } from "./inbound/exchange.js";
+import { writeConnectError } from "./inbound/connect-error-response.js";
+import { connectUnaryGet, connectUnaryPost } from "./inbound/connect-unary.js";
+import { connectStream } from "./inbound/connect-stream.js";
+
+/** `package.Service/Method`, package optional, as gRPC names procedures. */
+const procedurePath = /^[A-Za-z_][A-Za-z0-9_.]*\/[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Bridges Connect requests under the plugin's prefix to a gRPC upstream.
+ * Encapsulated: its content-type parsers and routes do not leak into the
+ * host app, while the host's own hooks (auth, rate limits, logging) run for
+ * every bridged call.
+ *
+ * @example
+ * app.register(grpcBridge, { upstream: "http://127.0.0.1:50051" });
+ */
+export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOptions): Promise<void> {
+  const resolved = resolveOptions(options);
+  const session = new UpstreamSession(resolved.upstream, (error) =>
+    fastify.log.warn({ err: error, upstream: resolved.upstream.origin }, "upstream connection error"),
+  );
+  const ctx: BridgeContext = { session, options: resolved };
+
+  // Bodies are streamed to the upstream as they arrive; nothing is parsed.
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser("*", (_request, _payload, done) => done(null));
+
+  fastify.route({
+    method: ["GET", "POST", "PUT", "DELETE", "PATCH"],
+    url: "/*",
+    handler: (request, reply) => dispatch(ctx, request, reply),
+  });
+  fastify.addHook("onClose", async () => {
+    await session.close();
+  });
+}
+
+function dispatch(ctx: BridgeContext, request: FastifyRequest, reply: FastifyReply): void {
+  reply.hijack();
+  const req = request.raw;
+  const procedure = (request.params as Record<string, string>)["*"] ?? "";
+  const exchange: Exchange = {
+    req,
+    res: reply.raw,
+    baseHeaders: reply.getHeaders() as Exchange["baseHeaders"],
+    path: "/" + procedure,
+  };
+  try {
+    if (!procedurePath.test(procedure)) {
+      req.resume();
+      writeConnectError(
+        exchange,
+        new ConnectError(`no procedure at path "${exchange.path}": expected /package.Service/Method`, Code.Unimplemented),
+        undefined,
+        404,
+      );
+      return;
+    }
+    if (req.method === "GET") {
+      const url = req.url ?? "";
+      const q = url.indexOf("?");
+      connectUnaryGet(ctx, exchange, q < 0 ? "" : url.slice(q + 1));
+      return;
+    }
+    if (req.method !== "POST") {
+      req.resume();
+      exchange.baseHeaders.allow = "GET, POST";
+      writeConnectError(
+        exchange,
+        new ConnectError(`HTTP method ${req.method} is not allowed: use POST (or GET for unary calls)`, Code.Unknown),
+        undefined,
+        405,
+      );
+      return;
+    }
+    const contentType = parseConnectContentType(req.headers["content-type"]);
+    if (contentType === undefined) {
+      req.resume();
+      writeConnectError(
+        exchange,
+        new ConnectError(
+          `unsupported content-type "${req.headers["content-type"] ?? ""}": expected application/proto, application/json, application/connect+proto or application/connect+json`,
+          Code.Unknown,
+        ),
+        { "accept-post": "application/proto, application/json, application/connect+proto, application/connect+json" },
+        415,
+      );
+      return;
+    }
+    if (contentType.stream) connectStream(ctx, exchange, contentType.codec);
+    else connectUnaryPost(ctx, exchange, contentType.codec);
+  } catch (error) {
+    request.log.error({ err: error }, "bridge failed to handle a call");
+    writeConnectError(exchange, new ConnectError("internal bridge error", Code.Internal));
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Which headers cross the bridge as application metadata, and which belong to
+ * one hop or one protocol and must be rewritten or dropped.
+ */
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
+
+/** Connection-level headers (RFC 9110 §7.6.1) and HTTP/2-forbidden ones. */
+const hopByHop = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "transfer-encoding",
+  "upgrade",
+  "te",
+  "trailer",
+  "host",
+  "content-length",
+  "http2-settings",
+  "expect",
+]);
+
+/** Headers that carry protocol state the bridge translates itself. */
+const protocolRequestHeaders = new Set([
+  "content-type",
+  "content-encoding",
+  "accept-encoding",
+  "connect-protocol-version",
+  "connect-timeout-ms",
+  "connect-content-encoding",
+  "connect-accept-encoding",
+  "grpc-timeout",
+  "grpc-encoding",
+  "grpc-accept-encoding",
+  "grpc-status",
+  "grpc-message",
+  "grpc-status-details-bin",
+]);
+
+const protocolResponseHeaders = new Set([
+  "content-type",
+  "content-length",
+  "content-encoding",
+  "date",
+  "grpc-encoding",
+  "grpc-accept-encoding",
+  "grpc-status",
+  "grpc-message",
+  "grpc-status-details-bin",
+]);
+
+/**
+ * Copies a client's application metadata onto the upstream request headers.
+ * Reads rawHeaders so repeated headers stay separate entries instead of being
+ * joined with ", " by Node (which would corrupt `-bin` values).
+ */
+export function copyRequestMetadata(rawHeaders: string[], target: OutgoingHttpHeaders): void {
+  let connectionListed: Set<string> | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i].toLowerCase();
+    if (name === "connection") {
+      // Connection may name further hop-by-hop headers.
+      connectionListed ??= new Set();
+      for (const token of rawHeaders[i + 1].split(",")) connectionListed.add(token.trim().toLowerCase());
+    }
+  }
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i].toLowerCase();
+    if (hopByHop.has(name) || protocolRequestHeaders.has(name) || connectionListed?.has(name)) continue;
+    if (name.startsWith("trailer-")) continue; // Connect reserves the prefix for response trailers.
+    appendHeader(target, name, rawHeaders[i + 1]);
+  }
+}
+
+function appendHeader(target: OutgoingHttpHeaders, name: string, value: string): void {
+  const existing = target[name];
+  if (existing === undefined) target[name] = value;
+  else if (Array.isArray(existing)) existing.push(value);
+  else target[name] = [String(existing), value];
+}
+
+/** True if an upstream header or trailer is application metadata. */
+export function isResponseMetadata(name: string): boolean {
+  return name.charCodeAt(0) !== 58 /* ":" */ && !hopByHop.has(name) && !protocolResponseHeaders.has(name);
+}
+
+/**
+ * Application metadata of an upstream header or trailer block, with each name
+ * optionally prefixed (Connect unary sends trailers as `trailer-` headers).
+ */
+export function responseMetadata(
+  block: IncomingHttpHeaders,
+  target: OutgoingHttpHeaders,
+  prefix = "",
+): OutgoingHttpHeaders {
+  for (const name in block) {
+    if (!isResponseMetadata(name)) continue;
+    const value = block[name];
+    if (value !== undefined) target[prefix + name] = value;
+  }
+  return target;
+}
+
+/** Metadata as the Connect end-stream JSON wants it: every value in a list. */
+export function metadataToJsonRecord(block: IncomingHttpHeaders | undefined): Record<string, string[]> | undefined {
+  if (block === undefined) return undefined;
+  let record: Record<string, string[]> | undefined;
+  for (const name in block) {
+    if (!isResponseMetadata(name)) continue;
+    const value = block[name];
+    if (value === undefined) continue;
+    record ??= {};
+    record[name] = Array.isArray(value) ? value : [value];
+  }
+  return record;
+}
+
+/** A header block as a WHATWG Headers, for connect-es helpers. */
+export function toHeaders(block: IncomingHttpHeaders): Headers {
+  const headers = new Headers();
+  for (const name in block) {
+    if (name.charCodeAt(0) === 58) continue;
+    const value = block[name];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value) headers.append(name, v);
+    else headers.append(name, value);
+  }
+  return headers;
+}

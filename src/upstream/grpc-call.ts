@@ -1,0 +1,244 @@
+/**
+ * One native gRPC call on the upstream HTTP/2 session: writes the request
+ * head, forwards request bytes, checks the response framing, and turns
+ * whatever ends the stream — trailers, a trailers-only response, a reset, a
+ * dead connection, a deadline, a cancel — into exactly one CallEnd.
+ */
+import * as http2 from "node:http2";
+type ClientHttp2Stream = http2.ClientHttp2Stream;
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
+import type { CallHead, ResponseSink } from "../call.js";
+import type { UpstreamSession } from "./session.js";
+import { FrameScanner, flagCompressed } from "../protocol/envelope.js";
+import { checkGrpcResponseContentType, grpcContentTypeFor } from "../protocol/content-type.js";
+import { grpcStatusError } from "../protocol/error-json.js";
+import { toHeaders } from "../protocol/metadata.js";
+import {
+  Code,
+  ConnectError,
+  codeFromResetCode,
+  codeFromUpstreamHttpStatus,
+  resetCodeName,
+} from "../protocol/status.js";
+import { grpcTimeoutHeader } from "../protocol/timeout.js";
+
+const { NGHTTP2_CANCEL } = http2.constants;
+
+export interface GrpcCallLimits {
+  /** Largest response message accepted, in bytes (as sent, compressed or not). */
+  maxResponseMessageBytes: number;
+}
+
+export class GrpcCall {
+  private readonly stream: ClientHttp2Stream;
+  private readonly scanner: FrameScanner;
+  private responseHeaders: IncomingHttpHeaders | undefined;
+  private trailers: IncomingHttpHeaders | undefined;
+  private trailersOnly = false;
+  private failure: ConnectError | undefined;
+  private transportError: Error | undefined;
+  private deadline: NodeJS.Timeout | undefined;
+  private ended = false;
+  /** Whether the response bytes handed to the sink end on a frame boundary. */
+  private forwardedAtBoundary = true;
+
+  constructor(
+    session: UpstreamSession,
+    head: CallHead,
+    private readonly sink: ResponseSink,
+    limits: GrpcCallLimits,
+  ) {
+    const headers: OutgoingHttpHeaders = head.metadata;
+    headers[":method"] = "POST";
+    headers[":path"] = head.path;
+    headers[":authority"] = session.target.authority;
+    headers["content-type"] = grpcContentTypeFor(head.codec);
+    headers.te = "trailers";
+    if (head.timeoutMs !== undefined) headers["grpc-timeout"] = grpcTimeoutHeader(head.timeoutMs);
+    if (head.requestEncoding !== undefined) headers["grpc-encoding"] = head.requestEncoding;
+    if (head.acceptEncoding !== undefined) headers["grpc-accept-encoding"] = head.acceptEncoding;
+
+    let encoding: string | undefined;
+    this.scanner = new FrameScanner((flags, length) => {
+      if (flags & ~flagCompressed) return `upstream sent a message with invalid flags 0x${flags.toString(16)}`;
+      if (flags & flagCompressed && encoding === undefined) {
+        return "upstream sent a compressed message without grpc-encoding";
+      }
+      if (length > limits.maxResponseMessageBytes) {
+        return `upstream message of ${length} bytes exceeds the limit of ${limits.maxResponseMessageBytes}`;
+      }
+      return undefined;
+    });
+
+    let stream: ClientHttp2Stream;
+    try {
+      stream = session.request(headers);
+    } catch (error) {
+      // No stream to hang the end on: report asynchronously, like every other end.
+      this.stream = undefined as unknown as ClientHttp2Stream;
+      queueMicrotask(() => this.finishWith(unavailable(error)));
+      return;
+    }
+    this.stream = stream;
+
+    if (head.timeoutMs !== undefined) {
+      this.deadline = setTimeout(() => {
+        this.cancel(new ConnectError(`deadline of ${head.timeoutMs} ms exceeded`, Code.DeadlineExceeded));
+      }, head.timeoutMs);
+    }
+
+    stream.on("response", (responseHeaders, flags) => {
+      const status = Number(responseHeaders[":status"]);
+      const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+      if (endStream || (responseHeaders["grpc-status"] !== undefined && status === 200)) {
+        // Trailers-only: the status travels in the only header block.
+        this.trailersOnly = true;
+        this.trailers = responseHeaders;
+        return;
+      }
+      if (status !== 200) {
+        this.fail(
+          new ConnectError(
+            `upstream answered HTTP ${status} without a gRPC status`,
+            codeFromUpstreamHttpStatus(status),
+          ),
+        );
+        return;
+      }
+      const problem = checkGrpcResponseContentType(responseHeaders["content-type"], head.codec);
+      if (problem !== undefined) {
+        this.fail(new ConnectError(problem, Code.Internal));
+        return;
+      }
+      const grpcEncoding = responseHeaders["grpc-encoding"];
+      encoding = grpcEncoding === undefined || grpcEncoding === "identity" ? undefined : String(grpcEncoding);
+      this.responseHeaders = responseHeaders;
+      sink.onHeaders(responseHeaders, encoding);
+    });
+    stream.on("data", (chunk: Buffer) => {
+      if (this.failure !== undefined || this.ended) return;
+      if (this.responseHeaders === undefined) {
+        this.fail(new ConnectError("upstream sent data in a trailers-only response", Code.Internal));
+        return;
+      }
+      const boundaryBefore = this.scanner.atBoundary;
+      const problem = this.scanner.scan(chunk);
+      if (problem !== undefined) {
+        // The rejected chunk is not forwarded: what the client has ends where it began.
+        this.forwardedAtBoundary = boundaryBefore;
+        this.fail(new ConnectError(problem, Code.Internal));
+        return;
+      }
+      this.forwardedAtBoundary = this.scanner.atBoundary;
+      if (!sink.onData(chunk)) stream.pause();
+    });
+    stream.on("trailers", (trailers) => {
+      this.trailers = trailers;
+    });
+    // 'end' comes after every data chunk was consumed; 'trailers' may come
+    // while a paused stream still holds data, so the call ends here.
+    stream.on("end", () => this.finish());
+    stream.on("error", (error) => {
+      this.transportError = error;
+    });
+    stream.on("close", () => this.finish());
+  }
+
+  /** Forwards request bytes; false means wait for onDrain. */
+  write(chunk: Uint8Array): boolean {
+    if (this.ended || this.stream.destroyed) return true;
+    return this.stream.write(chunk);
+  }
+
+  /** Runs once the upstream can take more request bytes. */
+  onDrain(listener: () => void): void {
+    this.stream.once("drain", listener);
+  }
+
+  /** Half-closes the request side. */
+  end(chunk?: Uint8Array): void {
+    if (this.ended || this.stream.destroyed) return;
+    if (chunk !== undefined) this.stream.end(chunk);
+    else this.stream.end();
+  }
+
+  /** Resumes a stream paused for backpressure. */
+  resume(): void {
+    if (!this.ended) this.stream.resume();
+  }
+
+  /** Resets the upstream stream with CANCEL and ends the call with `error`. */
+  cancel(error: ConnectError): void {
+    if (this.ended) return;
+    this.failure ??= error;
+    if (this.stream !== undefined && !this.stream.destroyed) this.stream.close(NGHTTP2_CANCEL);
+    this.finish();
+  }
+
+  private fail(error: ConnectError): void {
+    this.cancel(error);
+  }
+
+  private finish(): void {
+    if (this.ended) return;
+    this.finishWith(this.failure ?? this.outcome());
+  }
+
+  private finishWith(error: ConnectError | undefined): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.deadline !== undefined) clearTimeout(this.deadline);
+    this.sink.onEnd({
+      error,
+      trailers: this.trailers,
+      trailersOnly: this.trailersOnly,
+      messages: this.scanner.frames,
+      midMessage: !this.forwardedAtBoundary,
+    });
+  }
+
+  /** The status of a stream that ended on its own. */
+  private outcome(): ConnectError | undefined {
+    const trailers = this.trailers;
+    const status = trailers?.["grpc-status"];
+    if (status === "0") {
+      if (!this.scanner.atBoundary) {
+        return new ConnectError("upstream response ended inside a message", Code.Internal);
+      }
+      return undefined;
+    }
+    if (status !== undefined) {
+      return grpcStatusError(toHeaders(trailers!));
+    }
+    const transportError = this.transportError as NodeJS.ErrnoException | undefined;
+    if (transportError !== undefined && transportError.code !== "ERR_HTTP2_STREAM_ERROR") {
+      // The connection failed (refused, reset, GOAWAY with an error): the
+      // streams on it report a reset code that says nothing about the call.
+      return unavailable(transportError);
+    }
+    const rstCode = this.stream?.rstCode;
+    if (rstCode !== undefined && rstCode !== http2.constants.NGHTTP2_NO_ERROR) {
+      return new ConnectError(
+        `upstream reset the stream with ${resetCodeName(rstCode)}`,
+        codeFromResetCode(rstCode),
+      );
+    }
+    if (trailers !== undefined && this.trailersOnly) {
+      const httpStatus = Number(trailers[":status"]);
+      if (httpStatus !== 200) {
+        return new ConnectError(
+          `upstream answered HTTP ${httpStatus} without a gRPC status`,
+          codeFromUpstreamHttpStatus(httpStatus),
+        );
+      }
+    }
+    // A stream that closes without grpc-status is never a success: Node can
+    // surface an early reset as a clean end.
+    return new ConnectError("upstream response ended without grpc-status", Code.Internal);
+  }
+}
+
+function unavailable(error: unknown): ConnectError {
+  const message = error instanceof Error ? error.message : String(error);
+  return new ConnectError(`upstream unavailable: ${message}`, Code.Unavailable);
+}
