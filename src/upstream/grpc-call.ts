@@ -135,9 +135,12 @@ export class GrpcCall {
     stream.on("trailers", (trailers) => {
       this.trailers = trailers;
     });
-    // 'end' comes after every data chunk was consumed; 'trailers' may come
-    // while a paused stream still holds data, so the call ends here.
-    stream.on("end", () => this.finish());
+    // 'end' comes after every data chunk was consumed ('trailers' may come
+    // while a paused stream still holds data), so a call with a status ends
+    // here. Without one, wait for 'close': only then is rstCode known.
+    stream.on("end", () => {
+      if (this.trailers?.["grpc-status"] !== undefined) this.finish();
+    });
     stream.on("error", (error) => {
       this.transportError = error;
     });

@@ -1,0 +1,138 @@
+/**
+ * How upstream misbehaviour reaches a Connect client: every ending that is not
+ * a clean grpc-status becomes the right Connect error, never a success.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { startFaultServer, type FaultServer } from "../support/fault-server.js";
+import { startBridge, type RunningBridge } from "../support/bridge.js";
+import { endStream, envelope, send } from "../support/raw-http.js";
+
+const unary = { "content-type": "application/proto" };
+const stream = { "content-type": "application/connect+proto" };
+
+describe("upstream faults", () => {
+  let upstream: FaultServer;
+  let bridge: RunningBridge;
+  before(async () => {
+    upstream = await startFaultServer();
+    bridge = await startBridge(upstream.address);
+  });
+  after(async () => {
+    await bridge.close();
+    await upstream.close();
+  });
+
+  const call = (method: string, headers: Record<string, string> = unary, body: Uint8Array = Buffer.from([])) =>
+    send(`${bridge.baseUrl}/fault.v1.FaultService/${method}`, { headers, body });
+  const errorOf = (res: { body: Buffer }) => JSON.parse(res.body.toString("utf8"));
+
+  for (const [method, code, status] of [
+    ["ResetRefusedStream", "unavailable", 503],
+    // node:http2 reports a peer's RST_STREAM(CANCEL) as a clean end with
+    // rstCode 0, so the code is lost; what matters is that it is no success.
+    ["ResetCancel", "internal", 500],
+    ["ResetEnhanceYourCalm", "resource_exhausted", 429],
+    ["ResetInternalError", "internal", 500],
+    ["ResetProtocolError", "internal", 500],
+  ] as const) {
+    it(`RST_STREAM ${method.slice(5)} -> ${code}`, async () => {
+      const res = await call(method);
+      assert.equal(res.status, status);
+      assert.equal(errorOf(res).code, code);
+    });
+  }
+
+  it("a response that ends without grpc-status is an internal error, not a success", async () => {
+    const res = await call("NoStatus");
+    assert.equal(res.status, 500);
+    assert.equal(errorOf(res).code, "internal");
+    assert.match(errorOf(res).message, /without grpc-status/);
+  });
+
+  it("HTTP 503 without grpc-status maps to unavailable", async () => {
+    const res = await call("Http503");
+    assert.equal(errorOf(res).code, "unavailable");
+  });
+
+  it("HTTP 404 without grpc-status maps to unimplemented", async () => {
+    const res = await call("Http404");
+    assert.equal(errorOf(res).code, "unimplemented");
+  });
+
+  it("a non-gRPC content type is an internal error naming it", async () => {
+    const res = await call("HtmlContentType");
+    assert.equal(errorOf(res).code, "internal");
+    assert.match(errorOf(res).message, /text\/html/);
+  });
+
+  it("trailers-only: status, percent-decoded message and metadata", async () => {
+    const res = await call("TrailersOnly");
+    assert.equal(res.status, 403);
+    assert.deepEqual(errorOf(res), { code: "permission_denied", message: "a b%c" });
+    assert.equal(res.headers["x-meta"], "m");
+  });
+
+  it("trailers-only in a stream keeps its metadata in the end-stream message", async () => {
+    const res = await call("TrailersOnly", stream, envelope(0, Buffer.from([])));
+    assert.equal(res.status, 200);
+    assert.deepEqual(endStream(res.body), {
+      error: { code: "permission_denied", message: "a b%c" },
+      metadata: { "x-meta": ["m"] },
+    });
+  });
+
+  it("a truncated final frame in a unary response is an internal error", async () => {
+    const res = await call("TruncatedFrame");
+    assert.equal(errorOf(res).code, "internal");
+    assert.match(errorOf(res).message, /inside a message/);
+  });
+
+  it("a truncated final frame in a stream cuts the connection instead of faking an end", async () => {
+    await assert.rejects(call("TruncatedFrame", stream, envelope(0, Buffer.from([]))));
+  });
+
+  it("a frame with unknown flags is an internal error", async () => {
+    const res = await call("BadFlags");
+    assert.equal(errorOf(res).code, "internal");
+    assert.match(errorOf(res).message, /invalid flags 0x80/);
+  });
+
+  it("an upstream that never answers: deadline_exceeded, and the upstream stream is cancelled", async () => {
+    const res = await call("Silent", { ...unary, "connect-timeout-ms": "100" });
+    assert.equal(res.status, 504);
+    assert.equal(errorOf(res).code, "deadline_exceeded");
+    // RST_STREAM(CANCEL) reaches the server a moment after the answer.
+    await waitFor(() => upstream.resets.has("Silent"));
+    assert.equal(upstream.resets.get("Silent"), 8 /* CANCEL */);
+  });
+});
+
+describe("unreachable upstream", () => {
+  it("answers unavailable and keeps serving", async () => {
+    // A port that was free a moment ago: nothing listens there.
+    const probe = await startBridge("127.0.0.1:9");
+    const port = probe.port;
+    await probe.close();
+    const bridge = await startBridge(`127.0.0.1:${port}`);
+    try {
+      for (let i = 0; i < 2; i++) {
+        const res = await send(`${bridge.baseUrl}/a.B/C`, { headers: unary, body: Buffer.from([]) });
+        assert.equal(res.status, 503);
+        const error = JSON.parse(res.body.toString("utf8"));
+        assert.equal(error.code, "unavailable");
+        assert.match(error.message, /ECONNREFUSED/);
+      }
+    } finally {
+      await bridge.close();
+    }
+  });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<void> {
+  const start = Date.now();
+  while (!condition()) {
+    if (Date.now() - start > timeoutMs) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

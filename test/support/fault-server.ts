@@ -1,0 +1,85 @@
+/**
+ * A deliberately misbehaving gRPC upstream on node:http2, for the endings a
+ * well-behaved server never produces: resets, missing status, wrong content
+ * types, truncated frames, silence. The method name picks the fault.
+ */
+import * as http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+
+export interface FaultServer {
+  address: string;
+  /** Reset codes the server's streams were closed with, by method name. */
+  resets: Map<string, number>;
+  close(): Promise<void>;
+}
+
+function frame(payload: Buffer): Buffer {
+  const header = Buffer.alloc(5);
+  header.writeUInt32BE(payload.byteLength, 1);
+  return Buffer.concat([header, payload]);
+}
+
+export async function startFaultServer(): Promise<FaultServer> {
+  const resets = new Map<string, number>();
+  const server = http2.createServer();
+  server.on("stream", (stream, headers) => {
+    const method = String(headers[":path"]).split("/").pop() ?? "";
+    stream.on("close", () => resets.set(method, stream.rstCode));
+    stream.on("error", () => {});
+    const grpcHeaders = { ":status": 200, "content-type": "application/grpc" };
+    const reset = /^Reset(\w+)$/.exec(method);
+    if (reset) {
+      const code = (http2.constants as unknown as Record<string, number>)[`NGHTTP2_${reset[1].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase()}`];
+      stream.respond(grpcHeaders);
+      stream.write(frame(Buffer.from("partial")));
+      stream.close(code);
+      return;
+    }
+    switch (method) {
+      case "NoStatus":
+        stream.respond(grpcHeaders);
+        stream.end(frame(Buffer.from("x")));
+        return;
+      case "Http503":
+        stream.respond({ ":status": 503, "content-type": "text/plain" });
+        stream.end("overloaded");
+        return;
+      case "Http404":
+        stream.respond({ ":status": 404 }, { endStream: true });
+        return;
+      case "HtmlContentType":
+        stream.respond({ ":status": 200, "content-type": "text/html" });
+        stream.end("<html></html>");
+        return;
+      case "TrailersOnly":
+        stream.respond(
+          { ":status": 200, "content-type": "application/grpc", "grpc-status": "7", "grpc-message": "a%20b%25c", "x-meta": "m" },
+          { endStream: true },
+        );
+        return;
+      case "TruncatedFrame": {
+        stream.respond(grpcHeaders, { waitForTrailers: true });
+        stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
+        const whole = frame(Buffer.from("abcdef"));
+        stream.end(whole.subarray(0, whole.byteLength - 2));
+        return;
+      }
+      case "BadFlags":
+        stream.respond(grpcHeaders, { waitForTrailers: true });
+        stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
+        stream.end(Buffer.from([0x80, 0, 0, 0, 1, 0x41]));
+        return;
+      case "Silent":
+        // Never answers; the bridge's deadline must end the call.
+        return;
+      default:
+        stream.respond({ ":status": 200, "content-type": "application/grpc", "grpc-status": "12" }, { endStream: true });
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    resets,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
