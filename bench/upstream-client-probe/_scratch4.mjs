@@ -9,7 +9,7 @@ const counts = {};
 for (let i = 0; i < 30; i++) {
   const res = await client.request({ path: '/big?n=1048576', method: 'POST', headers: H, body: Buffer.alloc(1029) });
   let n = 0; for await (const c of res.body) { n += c.length; if (process.env.SLOW) await sleep(1); }
-  counts[n] = (counts[n] ?? 0) + 1;
+  counts[n] = (counts[n] ?? 0) + 1; if (process.env.V) console.log(i, n);
 }
 console.log('slow', !!process.env.SLOW, counts);
 // duplex

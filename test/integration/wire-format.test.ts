@@ -1,0 +1,187 @@
+/**
+ * Exact wire details through the bridge to a @grpc/grpc-js upstream, seen with
+ * raw HTTP: status codes, content types, `trailer-` headers, error JSON,
+ * GET, end-stream messages, and the bridge's own errors.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { gzipSync } from "node:zlib";
+import { startGrpcJsServer, type RunningServer } from "../support/grpc-js-server.js";
+import { startBridge, type RunningBridge } from "../support/bridge.js";
+import { decodeEchoResponse, echoRequest, endStream, envelope, send, splitFrames } from "../support/raw-http.js";
+
+const svc = "/bridge.test.v1.TestService";
+const unary = { "content-type": "application/proto" };
+const stream = { "content-type": "application/connect+proto" };
+
+describe("wire format through the bridge to grpc-js", () => {
+  let upstream: RunningServer;
+  let bridge: RunningBridge;
+  before(async () => {
+    upstream = await startGrpcJsServer();
+    bridge = await startBridge(upstream.address, { maxMessageBytes: 64 * 1024 });
+  });
+  after(async () => {
+    await bridge.close();
+    await upstream.close();
+  });
+  const post = (path: string, headers: Record<string, string>, body: Uint8Array) =>
+    send(`${bridge.baseUrl}${path}`, { headers, body });
+  const json = (res: { body: Buffer }) => JSON.parse(res.body.toString("utf8"));
+
+  it("unary success: 200, application/proto, bare message, trailers as trailer- headers", async () => {
+    const res = await post(`${svc}/Unary`, { ...unary, "x-echo-k": "v" }, echoRequest({ text: "w" }));
+    assert.equal(res.status, 200);
+    assert.equal(res.headers["content-type"], "application/proto");
+    assert.equal(res.headers["x-echo-k"], "v");
+    assert.equal(res.headers["trailer-x-trailer-k"], "v");
+    assert.equal(res.headers["content-length"], String(res.body.byteLength));
+    assert.equal(decodeEchoResponse(res.body).text, "w");
+    assert.equal(res.headers["grpc-status"], undefined);
+  });
+
+  it("unary GET with a percent-encoded binary message (no base64)", async () => {
+    const message = echoRequest({ text: "raw\u00ff", payload: new Uint8Array([0, 0xff, 0x25, 0x2b]) });
+    const encoded = [...message].map((b) => "%" + b.toString(16).padStart(2, "0")).join("");
+    const res = await send(`${bridge.baseUrl}${svc}/Unary?encoding=proto&message=${encoded}`, { method: "GET" });
+    assert.equal(res.status, 200);
+    const decoded = decodeEchoResponse(res.body);
+    assert.equal(decoded.text, "raw\u00ff");
+    assert.deepEqual([...decoded.payload], [0, 0xff, 0x25, 0x2b]);
+  });
+
+  it("unary GET without encoding is 415", async () => {
+    const res = await send(`${bridge.baseUrl}${svc}/Unary?message=x`, { method: "GET" });
+    assert.equal(res.status, 415);
+    assert.equal(res.headers["content-type"], "application/json");
+  });
+
+  it("unary GET with invalid base64 is invalid_argument", async () => {
+    const res = await send(`${bridge.baseUrl}${svc}/Unary?encoding=proto&base64=1&message=a*b`, { method: "GET" });
+    assert.equal(res.status, 400);
+    assert.equal(json(res).code, "invalid_argument");
+  });
+
+  it("gzip request bodies pass through to the upstream compressed", async () => {
+    const res = await post(`${svc}/Unary`, { ...unary, "content-encoding": "gzip" }, gzipSync(echoRequest({ text: "zipped" })));
+    assert.equal(res.status, 200);
+    assert.equal(decodeEchoResponse(res.body).text, "zipped");
+  });
+
+  it("an unknown compression is unimplemented and names the supported ones", async () => {
+    const res = await post(`${svc}/Unary`, { ...unary, "content-encoding": "snappy" }, echoRequest({}));
+    assert.equal(res.status, 501);
+    assert.equal(json(res).code, "unimplemented");
+    assert.match(json(res).message, /gzip/);
+  });
+
+  it("a path that is not /package.Service/Method is 404 unimplemented", async () => {
+    for (const path of ["/", "/only-one-segment", "/a.B/C/D", "/a.B/"]) {
+      const res = await post(path, unary, echoRequest({}));
+      assert.equal(res.status, 404, path);
+      assert.equal(json(res).code, "unimplemented", path);
+    }
+  });
+
+  it("methods other than GET and POST are 405 with Allow", async () => {
+    const res = await send(`${bridge.baseUrl}${svc}/Unary`, { method: "PUT", headers: unary, body: echoRequest({}) });
+    assert.equal(res.status, 405);
+    assert.equal(res.headers.allow, "GET, POST");
+    assert.equal(res.headers["content-type"], "application/json");
+  });
+
+  it("an unsupported content type is 415 with a Connect error body", async () => {
+    for (const contentType of ["text/plain", "application/grpc-web+proto", "application/xml; charset=latin1"]) {
+      const res = await post(`${svc}/Unary`, { "content-type": contentType }, Buffer.from("x"));
+      assert.equal(res.status, 415, contentType);
+      assert.match(json(res).message, /unsupported content-type/);
+    }
+  });
+
+  it("an unknown Connect-Protocol-Version is invalid_argument", async () => {
+    const res = await post(`${svc}/Unary`, { ...unary, "connect-protocol-version": "2" }, echoRequest({}));
+    assert.equal(res.status, 400);
+    assert.equal(json(res).code, "invalid_argument");
+  });
+
+  it("a malformed Connect-Timeout-Ms is invalid_argument", async () => {
+    for (const value of ["-1", "abc", "12345678901"]) {
+      const res = await post(`${svc}/Unary`, { ...unary, "connect-timeout-ms": value }, echoRequest({}));
+      assert.equal(res.status, 400, value);
+      assert.equal(json(res).code, "invalid_argument", value);
+    }
+  });
+
+  it("a body over maxMessageBytes is resource_exhausted", async () => {
+    const res = await post(`${svc}/Unary`, unary, Buffer.alloc(64 * 1024 + 1));
+    assert.equal(res.status, 429);
+    assert.equal(json(res).code, "resource_exhausted");
+  });
+
+  it("a malformed proto body gets the upstream's error, well-formed", async () => {
+    const res = await post(`${svc}/Unary`, unary, Buffer.from([0xff, 0xff, 0xff]));
+    assert.equal(res.headers["content-type"], "application/json");
+    assert.notEqual(res.status, 200);
+    assert.equal(typeof json(res).code, "string");
+  });
+
+  it("a unary call answered with zero messages is unimplemented, not an empty success", async () => {
+    const res = await post(`${svc}/ServerStream`, unary, echoRequest({ text: "z", responseCount: 0 }));
+    assert.equal(res.status, 501);
+    assert.match(json(res).message, /no response message/);
+  });
+
+  it("a unary call answered with two messages is unimplemented, not truncated", async () => {
+    const res = await post(`${svc}/ServerStream`, unary, echoRequest({ text: "z", responseCount: 2 }));
+    assert.equal(res.status, 501);
+    assert.match(json(res).message, /2 response messages/);
+  });
+
+  it("server stream: 200, data frames, end-stream with metadata", async () => {
+    const res = await post(`${svc}/ServerStream`, { ...stream, "x-echo-s": "1" }, envelope(0, echoRequest({ text: "s", responseCount: 2 })));
+    assert.equal(res.status, 200);
+    assert.equal(res.headers["content-type"], "application/connect+proto");
+    assert.equal(res.headers["x-echo-s"], "1");
+    const frames = splitFrames(res.body);
+    assert.deepEqual(frames.map((f) => f.flags), [0, 0, 2]);
+    assert.deepEqual(frames.slice(0, 2).map((f) => decodeEchoResponse(f.data).index), [0, 1]);
+    assert.deepEqual(endStream(res.body), { metadata: { "x-trailer-s": ["1"] } });
+  });
+
+  it("server stream error: still HTTP 200, error in the end-stream message", async () => {
+    const res = await post(`${svc}/ServerStream`, stream, envelope(0, echoRequest({ text: "s", responseCount: 1, fail: { code: 14, message: "bye" } })));
+    assert.equal(res.status, 200);
+    assert.deepEqual(endStream(res.body).error, { code: "unavailable", message: "bye" });
+  });
+
+  it("a request frame with unknown flags is invalid_argument in the end-stream", async () => {
+    const res = await post(`${svc}/BidiStream`, stream, envelope(0x80, echoRequest({ text: "b" })));
+    assert.equal(res.status, 200);
+    assert.equal(endStream(res.body).error?.code, "invalid_argument");
+  });
+
+  it("a request body that ends inside a frame is invalid_argument", async () => {
+    const whole = envelope(0, echoRequest({ text: "cut" }));
+    const res = await post(`${svc}/ClientStream`, stream, whole.subarray(0, whole.byteLength - 1));
+    assert.equal(endStream(res.body).error?.code, "invalid_argument");
+    assert.match(endStream(res.body).error?.message ?? "", /inside a message/);
+  });
+
+  it("a request frame over maxMessageBytes is resource_exhausted", async () => {
+    const res = await post(`${svc}/ClientStream`, stream, envelope(0, Buffer.alloc(64 * 1024 + 1)));
+    assert.equal(endStream(res.body).error?.code, "resource_exhausted");
+  });
+
+  it("bidi over HTTP/1.1 answers every message of the request body", async () => {
+    const body = Buffer.concat([0, 1, 2].map((i) => envelope(0, echoRequest({ text: `b${i}` }))));
+    const res = await post(`${svc}/BidiStream`, stream, body);
+    const frames = splitFrames(res.body);
+    assert.deepEqual(frames.slice(0, -1).map((f) => decodeEchoResponse(f.data).text), ["b0", "b1", "b2"]);
+    assert.deepEqual(endStream(res.body), {});
+  });
+
+  it("keeps serving after all of the above", async () => {
+    const res = await post(`${svc}/Unary`, unary, echoRequest({ text: "still here" }));
+    assert.equal(decodeEchoResponse(res.body).text, "still here");
+  });
+});
