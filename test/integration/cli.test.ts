@@ -1,0 +1,67 @@
+/**
+ * The npx entry point as a user runs it: a child process with flags.
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+import { startGrpcJsServer } from "../support/grpc-js-server.js";
+import { decodeEchoResponse, echoRequest, send } from "../support/raw-http.js";
+
+const cli = fileURLToPath(new URL("../../src/cli.js", import.meta.url));
+
+function run(args: string[]) {
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  const exited = once(child, "exit").then(([code]) => code as number);
+  return { child, exited, out: () => stdout, err: () => stderr };
+}
+
+describe("connect-grpc-bridge CLI", () => {
+  it("--help documents every flag", async () => {
+    const p = run(["--help"]);
+    assert.equal(await p.exited, 0);
+    for (const flag of ["--upstream", "--port", "--host", "--max-message-bytes", "--log-level", "--help"]) {
+      assert.ok(p.out().includes(flag), flag);
+    }
+  });
+
+  it("fails fast without --upstream, naming it", async () => {
+    const p = run([]);
+    assert.equal(await p.exited, 2);
+    assert.match(p.err(), /--upstream is required/);
+  });
+
+  it("rejects a bad upstream address", async () => {
+    const p = run(["--upstream", "https://x:1", "--port", "0"]);
+    assert.equal(await p.exited, 2);
+    assert.match(p.err(), /TLS upstreams are not supported yet/);
+  });
+
+  it("listens on --port 0, prints its address, bridges calls, stops on SIGTERM", async () => {
+    const upstream = await startGrpcJsServer();
+    const p = run(["--upstream", upstream.address, "--port", "0", "--log-level", "warn"]);
+    try {
+      let line = "";
+      while (!/listening on http:\/\/\S+:\d+/.test(line)) {
+        await once(p.child.stdout, "data");
+        line = p.out();
+      }
+      const url = /listening on (http:\/\/\S+:\d+)/.exec(line)![1];
+      const res = await send(`${url}/bridge.test.v1.TestService/Unary`, {
+        headers: { "content-type": "application/proto" },
+        body: echoRequest({ text: "cli" }),
+      });
+      assert.equal(decodeEchoResponse(res.body).text, "cli");
+      p.child.kill("SIGTERM");
+      assert.equal(await p.exited, 0);
+    } finally {
+      p.child.kill("SIGKILL");
+      await upstream.close();
+    }
+  });
+});
