@@ -10,6 +10,8 @@ export interface FaultServer {
   address: string;
   /** Reset codes the server's streams were closed with, by method name. */
   resets: Map<string, number>;
+  /** Resolves with the reset code once the stream for `method` has closed. */
+  closed(method: string): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -21,10 +23,15 @@ function frame(payload: Buffer): Buffer {
 
 export async function startFaultServer(): Promise<FaultServer> {
   const resets = new Map<string, number>();
+  const waiters = new Map<string, ((code: number) => void)[]>();
   const server = http2.createServer();
   server.on("stream", (stream, headers) => {
     const method = String(headers[":path"]).split("/").pop() ?? "";
-    stream.on("close", () => resets.set(method, stream.rstCode));
+    stream.on("close", () => {
+      resets.set(method, stream.rstCode);
+      for (const resolve of waiters.get(method) ?? []) resolve(stream.rstCode);
+      waiters.delete(method);
+    });
     stream.on("error", () => {});
     const grpcHeaders = { ":status": 200, "content-type": "application/grpc" };
     const reset = /^Reset(\w+)$/.exec(method);
@@ -80,6 +87,10 @@ export async function startFaultServer(): Promise<FaultServer> {
   return {
     address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
     resets,
+    closed: (method) =>
+      resets.has(method)
+        ? Promise.resolve(resets.get(method)!)
+        : new Promise((resolve) => waiters.set(method, [...(waiters.get(method) ?? []), resolve])),
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
