@@ -158,6 +158,37 @@ for (const upstreamKind of upstreams) {
         await upstream.observations.cancelledCall("abort-me");
       });
 
+      it("a client that aborts a server stream cancels the upstream call", async () => {
+        const controller = new AbortController();
+        const got: number[] = [];
+        await assert.rejects(async () => {
+          for await (const res of client.serverStream(
+            { text: "abort-stream", responseCount: 1000, delayMs: 20 },
+            { signal: controller.signal },
+          )) {
+            got.push(res.index);
+            if (got.length === 2) controller.abort();
+          }
+        });
+        assert.deepEqual(got, [0, 1]);
+        await upstream.observations.cancelledCall("abort-stream");
+      });
+
+      it("a streaming deadline ends the stream with deadline_exceeded and cancels upstream", async () => {
+        const got: number[] = [];
+        const error = await (async () => {
+          for await (const res of client.serverStream({ text: "stream-deadline", responseCount: 1000, delayMs: 30 }, { timeoutMs: 200 })) {
+            got.push(res.index);
+          }
+        })().then(
+          () => assert.fail("expected an error"),
+          (e: unknown) => ConnectError.from(e),
+        );
+        assert.equal(error.code, Code.DeadlineExceeded);
+        assert.ok(got.length > 0 && got.length < 1000);
+        await upstream.observations.cancelledCall("stream-deadline");
+      });
+
       it("forwards request metadata but not hop-by-hop or protocol headers", { skip: !upstreamKind.recordsMetadata }, async () => {
         await client.unary({ text: "md" }, { headers: { "x-custom": "1", authorization: "Bearer t" } });
         const seen = upstream.observations.metadata.get("md");
