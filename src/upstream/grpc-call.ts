@@ -30,7 +30,8 @@ export interface GrpcCallLimits {
 }
 
 export class GrpcCall {
-  private readonly stream: ClientHttp2Stream;
+  /** Undefined only when the session refused to open a stream at all. */
+  private readonly stream: ClientHttp2Stream | undefined;
   private readonly scanner: FrameScanner;
   private responseHeaders: IncomingHttpHeaders | undefined;
   private trailers: IncomingHttpHeaders | undefined;
@@ -75,7 +76,7 @@ export class GrpcCall {
       stream = session.request(headers);
     } catch (error) {
       // No stream to hang the end on: report asynchronously, like every other end.
-      this.stream = undefined as unknown as ClientHttp2Stream;
+      this.stream = undefined;
       queueMicrotask(() => this.finishWith(unavailable(error)));
       return;
     }
@@ -149,25 +150,25 @@ export class GrpcCall {
 
   /** Forwards request bytes; false means wait for onDrain. */
   write(chunk: Uint8Array): boolean {
-    if (this.ended || this.stream.destroyed) return true;
+    if (this.ended || this.stream === undefined || this.stream.destroyed) return true;
     return this.stream.write(chunk);
   }
 
   /** Runs once the upstream can take more request bytes. */
   onDrain(listener: () => void): void {
-    this.stream.once("drain", listener);
+    this.stream?.once("drain", listener);
   }
 
   /** Half-closes the request side. */
   end(chunk?: Uint8Array): void {
-    if (this.ended || this.stream.destroyed) return;
+    if (this.ended || this.stream === undefined || this.stream.destroyed) return;
     if (chunk !== undefined) this.stream.end(chunk);
     else this.stream.end();
   }
 
   /** Resumes a stream paused for backpressure. */
   resume(): void {
-    if (!this.ended) this.stream.resume();
+    if (!this.ended) this.stream?.resume();
   }
 
   /** Resets the upstream stream with CANCEL and ends the call with `error`. */
