@@ -35,6 +35,12 @@ export interface CallEnd {
    * rejected frame): a streaming adapter cannot append a well-formed end.
    */
   midMessage: boolean;
+  /**
+   * The upstream does not know the procedure: HTTP 404, or `unimplemented`
+   * in a trailers-only response. Connect answers that with HTTP 404 rather
+   * than the 501 its code table gives `unimplemented`.
+   */
+  unknownProcedure: boolean;
 }
 
 export interface ResponseSink {

@@ -16,7 +16,8 @@ Options:
   --port N                  port to listen on; 0 picks a free port (default 8080)
   --host ADDR               address to listen on (default 127.0.0.1; use 0.0.0.0
                             to accept connections from other machines)
-  --max-message-bytes N     largest message in either direction (default 4194304)
+  --max-request-bytes N     largest request message from a client (default 4194304)
+  --max-response-bytes N    largest response message from the upstream (default 4194304)
   --log-level LEVEL         fatal, error, warn, info, debug, trace or silent
                             (default info)
   -h, --help                show this help
@@ -37,7 +38,8 @@ async function main(): Promise<void> {
         upstream: { type: "string" },
         port: { type: "string", default: "8080" },
         host: { type: "string", default: "127.0.0.1" },
-        "max-message-bytes": { type: "string" },
+        "max-request-bytes": { type: "string" },
+        "max-response-bytes": { type: "string" },
         "log-level": { type: "string", default: "info" },
         help: { type: "boolean", short: "h" },
       },
@@ -53,13 +55,15 @@ async function main(): Promise<void> {
   if (values.upstream === undefined) fail("--upstream is required");
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be 0-65535, got "${values.port}"`);
-  const maxMessageBytes = values["max-message-bytes"] === undefined ? undefined : Number(values["max-message-bytes"]);
+  const bytes = (name: "max-request-bytes" | "max-response-bytes") =>
+    values[name] === undefined ? undefined : Number(values[name]);
 
   let app;
   try {
     app = createBridge({
       upstream: values.upstream,
-      maxMessageBytes,
+      maxRequestBytes: bytes("max-request-bytes"),
+      maxResponseBytes: bytes("max-response-bytes"),
       fastify: { logger: { level: values["log-level"] }, disableRequestLogging: true },
     });
     await app.listen({ port, host: values.host });

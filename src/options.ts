@@ -12,11 +12,24 @@ export interface GrpcBridgeOptions {
    */
   upstream: string | URL;
   /**
-   * Largest message accepted in either direction, in bytes, as it travels
+   * Largest request message accepted from a client, in bytes, as it travels
    * (compressed size when compressed). Unary bodies are buffered up to this
-   * size. Default: 4 MiB, gRPC's usual default.
+   * size. Larger ones get `resource_exhausted`. Default: 4 MiB, gRPC's
+   * default receive limit.
    */
-  maxMessageBytes?: number;
+  maxRequestBytes?: number;
+  /**
+   * Largest response message accepted from the upstream, in bytes, as it
+   * travels. Unary responses are buffered up to this size. Default: 4 MiB.
+   */
+  maxResponseBytes?: number;
+  /**
+   * Codecs clients may use (`application/<codec>`,
+   * `application/connect+<codec>`, GET `encoding=`); others get HTTP 415.
+   * Messages are never decoded: each codec is forwarded to the upstream as
+   * `application/grpc+<codec>`. Default: `["proto", "json"]`.
+   */
+  codecs?: string[];
   /**
    * Content codings clients may use for requests and ask for in responses.
    * Compressed messages pass through to and from the upstream untouched.
@@ -32,7 +45,9 @@ export interface GrpcBridgeOptions {
 
 export interface ResolvedOptions {
   upstream: UpstreamTarget;
-  maxMessageBytes: number;
+  maxRequestBytes: number;
+  maxResponseBytes: number;
+  codecs: readonly string[];
   acceptCompression: readonly string[];
   requireConnectProtocolHeader: boolean;
 }
@@ -44,11 +59,13 @@ export function resolveOptions(options: GrpcBridgeOptions): ResolvedOptions {
   if (options === null || typeof options !== "object" || options.upstream === undefined) {
     throw new TypeError('connect-grpc-bridge: option "upstream" is required, e.g. { upstream: "127.0.0.1:50051" }');
   }
-  const maxMessageBytes = options.maxMessageBytes ?? defaultMaxMessageBytes;
-  if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes <= 0 || maxMessageBytes > 0xffffffff) {
-    throw new TypeError(
-      `connect-grpc-bridge: option "maxMessageBytes" must be a positive integer below 2^32, got ${maxMessageBytes}`,
-    );
+  const maxRequestBytes = byteLimit("maxRequestBytes", options.maxRequestBytes);
+  const maxResponseBytes = byteLimit("maxResponseBytes", options.maxResponseBytes);
+  const codecs = (options.codecs ?? ["proto", "json"]).map((c) => c.toLowerCase());
+  for (const codec of codecs) {
+    if (!/^[a-z0-9][a-z0-9.+-]*$/.test(codec)) {
+      throw new TypeError(`connect-grpc-bridge: option "codecs" has an invalid codec name "${codec}"`);
+    }
   }
   const acceptCompression = (options.acceptCompression ?? defaultEncodings).map((e) => e.toLowerCase());
   for (const encoding of acceptCompression) {
@@ -58,8 +75,18 @@ export function resolveOptions(options: GrpcBridgeOptions): ResolvedOptions {
   }
   return {
     upstream: parseUpstreamTarget(options.upstream),
-    maxMessageBytes,
+    maxRequestBytes,
+    maxResponseBytes,
+    codecs,
     acceptCompression,
     requireConnectProtocolHeader: options.requireConnectProtocolHeader ?? false,
   };
+}
+
+function byteLimit(name: string, value: number | undefined): number {
+  const limit = value ?? defaultMaxMessageBytes;
+  if (!Number.isSafeInteger(limit) || limit <= 0 || limit > 0xffffffff) {
+    throw new TypeError(`connect-grpc-bridge: option "${name}" must be a positive integer below 2^32, got ${value}`);
+  }
+  return limit;
 }

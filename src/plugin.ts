@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { resolveOptions, type GrpcBridgeOptions } from "./options.js";
 import { UpstreamSession } from "./upstream/session.js";
-import { parseConnectContentType } from "./protocol/content-type.js";
+import { connectContentTypeFor, parseConnectContentType } from "./protocol/content-type.js";
 import { Code, ConnectError } from "./protocol/status.js";
 import type { BridgeContext, Exchange } from "./inbound/exchange.js";
 import { writeConnectError } from "./inbound/connect-error-response.js";
@@ -37,7 +37,8 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
   fastify.addContentTypeParser("*", (_request, _payload, done) => done(null));
 
   fastify.route({
-    method: ["GET", "POST", "PUT", "DELETE", "PATCH"],
+    // Every method, so that the wrong one gets a Connect 405, not a 404.
+    method: ["DELETE", "GET", "OPTIONS", "PATCH", "POST", "PUT"],
     url: "/*",
     handler: (request, reply) => dispatch(ctx, request, reply),
   });
@@ -85,15 +86,15 @@ function dispatch(ctx: BridgeContext, request: FastifyRequest, reply: FastifyRep
       return;
     }
     const contentType = parseConnectContentType(req.headers["content-type"]);
-    if (contentType === undefined) {
+    if (contentType === undefined || !ctx.options.codecs.includes(contentType.codec)) {
       req.resume();
       writeConnectError(
         exchange,
         new ConnectError(
-          `unsupported content-type "${req.headers["content-type"] ?? ""}": expected application/proto, application/json, application/connect+proto or application/connect+json`,
+          `unsupported content-type "${req.headers["content-type"] ?? ""}": expected one of ${acceptedContentTypes(ctx)}`,
           Code.Unknown,
         ),
-        { "accept-post": "application/proto, application/json, application/connect+proto, application/connect+json" },
+        { "accept-post": acceptedContentTypes(ctx) },
         415,
       );
       return;
@@ -104,4 +105,10 @@ function dispatch(ctx: BridgeContext, request: FastifyRequest, reply: FastifyRep
     request.log.error({ err: error }, "bridge failed to handle a call");
     writeConnectError(exchange, new ConnectError("internal bridge error", Code.Internal));
   }
+}
+
+function acceptedContentTypes(ctx: BridgeContext): string {
+  const unary = ctx.options.codecs.map((codec) => connectContentTypeFor(false, codec));
+  const stream = ctx.options.codecs.map((codec) => connectContentTypeFor(true, codec));
+  return [...unary, ...stream].join(", ");
 }

@@ -51,6 +51,7 @@ export function connectCallHead(ctx: BridgeContext, exchange: Exchange, input: H
     metadata,
     timeoutMs: timeout,
     requestEncoding,
-    acceptEncoding: acceptableEncodings(input.acceptEncoding, ctx.options.acceptCompression),
+    // A client that names no accepted codings accepts the one it used.
+    acceptEncoding: acceptableEncodings(input.acceptEncoding ?? requestEncoding, ctx.options.acceptCompression),
   };
 }

@@ -13,6 +13,7 @@ import { metadataToJsonRecord, responseMetadata } from "../protocol/metadata.js"
 import { Code, ConnectError } from "../protocol/status.js";
 import { GrpcCall } from "../upstream/grpc-call.js";
 import { connectCallHead } from "./connect-head.js";
+import { writeConnectError } from "./connect-error-response.js";
 import { cancelOnDisconnect, responseClosed, type BridgeContext, type Exchange } from "./exchange.js";
 
 export function connectStream(ctx: BridgeContext, exchange: Exchange, codec: string): void {
@@ -26,10 +27,10 @@ export function connectStream(ctx: BridgeContext, exchange: Exchange, codec: str
   const responder = new StreamResponder(exchange, codec);
   if (head instanceof ConnectError) {
     req.resume();
-    responder.onEnd({ error: head, trailersOnly: false, messages: 0, midMessage: false });
+    responder.onEnd({ error: head, trailersOnly: false, messages: 0, midMessage: false, unknownProcedure: false });
     return;
   }
-  const call = new GrpcCall(ctx.session, head, responder, { maxResponseMessageBytes: ctx.options.maxMessageBytes });
+  const call = new GrpcCall(ctx.session, head, responder, { maxResponseMessageBytes: ctx.options.maxResponseBytes });
   responder.resumeUpstream = () => call.resume();
   cancelOnDisconnect(exchange, call);
   forwardRequestFrames(ctx, exchange, head, call);
@@ -38,13 +39,18 @@ export function connectStream(ctx: BridgeContext, exchange: Exchange, codec: str
 /** Pipes the client's frames upstream, checking each header and honouring backpressure. */
 function forwardRequestFrames(ctx: BridgeContext, exchange: Exchange, head: CallHead, call: GrpcCall): void {
   const { req } = exchange;
-  const max = ctx.options.maxMessageBytes;
-  const scanner = new FrameScanner((flags, length) => {
+  const max = ctx.options.maxRequestBytes;
+  const scanner = new FrameScanner<ConnectError>((flags, length) => {
     if (flags === flagCompressed && head.requestEncoding === undefined) {
-      return "compressed request message without Connect-Content-Encoding";
+      // What Connect servers answer: the client broke its own negotiation.
+      return new ConnectError("compressed request message without Connect-Content-Encoding", Code.Internal);
     }
-    if (flags & ~flagCompressed) return `request message has invalid flags 0x${flags.toString(16)}`;
-    if (length > max) return `request message of ${length} bytes exceeds the limit of ${max}`;
+    if (flags & ~flagCompressed) {
+      return new ConnectError(`request message has invalid flags 0x${flags.toString(16)}`, Code.InvalidArgument);
+    }
+    if (length > max) {
+      return new ConnectError(`request message of ${length} bytes exceeds the limit of ${max}`, Code.ResourceExhausted);
+    }
     return undefined;
   });
   let failed = false;
@@ -57,7 +63,7 @@ function forwardRequestFrames(ctx: BridgeContext, exchange: Exchange, head: Call
     if (failed) return;
     const problem = scanner.scan(chunk);
     if (problem !== undefined) {
-      fail(new ConnectError(problem, problem.includes("exceeds") ? Code.ResourceExhausted : Code.InvalidArgument));
+      fail(problem);
       return;
     }
     if (!call.write(chunk)) {
@@ -108,6 +114,11 @@ class StreamResponder implements ResponseSink {
       // An end-stream frame appended to half a message would be read as part
       // of it; a cut connection is the only honest answer left.
       res.destroy();
+      return;
+    }
+    if (!res.headersSent && end.unknownProcedure) {
+      // As a Connect server answers a path it has no route for, streaming or not.
+      writeConnectError(this.exchange, end.error!, responseMetadata(end.trailers ?? {}, {}), 404);
       return;
     }
     if (!res.headersSent) res.writeHead(200, this.baseHeaders());

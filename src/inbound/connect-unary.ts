@@ -30,7 +30,7 @@ export function connectUnaryPost(ctx: BridgeContext, exchange: Exchange, codec: 
     writeConnectError(exchange, head);
     return;
   }
-  readFramedBody(req, ctx.options.maxMessageBytes, head.requestEncoding ? flagCompressed : 0).then(
+  readFramedBody(req, ctx.options.maxRequestBytes, head.requestEncoding ? flagCompressed : 0).then(
     (frame) => startUnary(ctx, exchange, head, frame),
     (error: ConnectError) => writeConnectError(exchange, error),
   );
@@ -41,6 +41,15 @@ export function connectUnaryGet(ctx: BridgeContext, exchange: Exchange, rawQuery
   const query = parseConnectGetQuery(rawQuery);
   if ("error" in query) {
     writeConnectError(exchange, query.error, undefined, query.unsupportedMediaType ? 415 : undefined);
+    return;
+  }
+  if (!ctx.options.codecs.includes(query.codec)) {
+    writeConnectError(
+      exchange,
+      new ConnectError(`unsupported encoding "${query.codec}": expected one of ${ctx.options.codecs.join(", ")}`, Code.Unknown),
+      undefined,
+      415,
+    );
     return;
   }
   if (ctx.options.requireConnectProtocolHeader && !/(^|&)connect=v1(&|$)/.test(rawQuery)) {
@@ -57,23 +66,24 @@ export function connectUnaryGet(ctx: BridgeContext, exchange: Exchange, rawQuery
     writeConnectError(exchange, head);
     return;
   }
-  if (query.message.byteLength > ctx.options.maxMessageBytes) {
+  if (query.message.byteLength > ctx.options.maxRequestBytes) {
     writeConnectError(
       exchange,
       new ConnectError(
-        `request message of ${query.message.byteLength} bytes exceeds the limit of ${ctx.options.maxMessageBytes}`,
+        `request message of ${query.message.byteLength} bytes exceeds the limit of ${ctx.options.maxRequestBytes}`,
         Code.ResourceExhausted,
       ),
     );
     return;
   }
-  startUnary(ctx, exchange, head, encodeEnvelope(head.requestEncoding ? flagCompressed : 0, query.message));
+  const compressed = head.requestEncoding !== undefined && query.message.byteLength > 0;
+  startUnary(ctx, exchange, head, encodeEnvelope(compressed ? flagCompressed : 0, query.message));
 }
 
 function startUnary(ctx: BridgeContext, exchange: Exchange, head: CallHead, frame: Buffer): void {
   if (responseClosed(exchange.res)) return;
   const sink = new UnaryResponder(exchange, head);
-  const call = new GrpcCall(ctx.session, head, sink, { maxResponseMessageBytes: ctx.options.maxMessageBytes });
+  const call = new GrpcCall(ctx.session, head, sink, { maxResponseMessageBytes: ctx.options.maxResponseBytes });
   cancelOnDisconnect(exchange, call);
   call.end(frame);
 }
@@ -134,7 +144,7 @@ class UnaryResponder implements ResponseSink {
       }
     }
     if (error !== undefined) {
-      writeConnectError(exchange, error, metadata);
+      writeConnectError(exchange, error, metadata, end.unknownProcedure ? 404 : undefined);
       return;
     }
     const headers: OutgoingHttpHeaders = { ...exchange.baseHeaders, ...metadata };

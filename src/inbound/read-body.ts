@@ -51,7 +51,8 @@ export function readFramedBody(req: IncomingMessage, maxBytes: number, flags: nu
         reject(new ConnectError("request body ended before its Content-Length", Code.InvalidArgument));
         return;
       }
-      frame[0] = flags;
+      // An empty message is never compressed, whatever the header says.
+      frame[0] = size === 0 ? 0 : flags;
       frame.writeUInt32BE(size, 1);
       resolve(frame);
     };

@@ -34,17 +34,17 @@ export function encodeEnvelope(flags: number, payload: Uint8Array): Buffer {
 }
 
 /**
- * Called for each frame header found in the byte stream. Returning a string
- * rejects the frame; the string explains why.
+ * Called for each frame header found in the byte stream. Returning anything
+ * but undefined rejects the frame; the value says why.
  */
-export type FrameCheck = (flags: number, length: number) => string | undefined;
+export type FrameCheck<Problem> = (flags: number, length: number) => Problem | undefined;
 
 /**
  * Follows frame boundaries in a byte stream without copying payloads, so a
  * proxy can pass chunks through as they arrive and still know whether the
  * stream ended cleanly and what each frame's flags were.
  */
-export class FrameScanner {
+export class FrameScanner<Problem = string> {
   /** Bytes of the current frame's payload not seen yet. */
   private remaining = 0;
   /** Header bytes collected so far when a header straddles two chunks. */
@@ -53,10 +53,10 @@ export class FrameScanner {
   /** Number of complete frame headers seen. */
   frames = 0;
 
-  constructor(private readonly check: FrameCheck) {}
+  constructor(private readonly check: FrameCheck<Problem>) {}
 
-  /** Scans one chunk; returns an error description if a frame is rejected. */
-  scan(chunk: Uint8Array): string | undefined {
+  /** Scans one chunk; returns the check's verdict if a frame is rejected. */
+  scan(chunk: Uint8Array): Problem | undefined {
     let pos = 0;
     const end = chunk.byteLength;
     while (pos < end) {

@@ -32,10 +32,11 @@ export interface GrpcCallLimits {
 export class GrpcCall {
   /** Undefined only when the session refused to open a stream at all. */
   private readonly stream: ClientHttp2Stream | undefined;
-  private readonly scanner: FrameScanner;
+  private readonly scanner: FrameScanner<ConnectError>;
   private responseHeaders: IncomingHttpHeaders | undefined;
   private trailers: IncomingHttpHeaders | undefined;
   private trailersOnly = false;
+  private httpStatus = 0;
   private failure: ConnectError | undefined;
   private transportError: Error | undefined;
   private deadline: NodeJS.Timeout | undefined;
@@ -60,13 +61,18 @@ export class GrpcCall {
     if (head.acceptEncoding !== undefined) headers["grpc-accept-encoding"] = head.acceptEncoding;
 
     let encoding: string | undefined;
-    this.scanner = new FrameScanner((flags, length) => {
-      if (flags & ~flagCompressed) return `upstream sent a message with invalid flags 0x${flags.toString(16)}`;
+    this.scanner = new FrameScanner<ConnectError>((flags, length) => {
+      if (flags & ~flagCompressed) {
+        return new ConnectError(`upstream sent a message with invalid flags 0x${flags.toString(16)}`, Code.Internal);
+      }
       if (flags & flagCompressed && encoding === undefined) {
-        return "upstream sent a compressed message without grpc-encoding";
+        return new ConnectError("upstream sent a compressed message without grpc-encoding", Code.Internal);
       }
       if (length > limits.maxResponseMessageBytes) {
-        return `upstream message of ${length} bytes exceeds the limit of ${limits.maxResponseMessageBytes}`;
+        return new ConnectError(
+          `upstream response message of ${length} bytes exceeds the limit of ${limits.maxResponseMessageBytes}`,
+          Code.ResourceExhausted,
+        );
       }
       return undefined;
     });
@@ -90,6 +96,7 @@ export class GrpcCall {
 
     stream.on("response", (responseHeaders, flags) => {
       const status = Number(responseHeaders[":status"]);
+      this.httpStatus = status;
       const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
       if (endStream || (responseHeaders["grpc-status"] !== undefined && status === 200)) {
         // Trailers-only: the status travels in the only header block.
@@ -127,7 +134,7 @@ export class GrpcCall {
       if (problem !== undefined) {
         // The rejected chunk is not forwarded: what the client has ends where it began.
         this.forwardedAtBoundary = boundaryBefore;
-        this.fail(new ConnectError(problem, Code.Internal));
+        this.fail(problem);
         return;
       }
       this.forwardedAtBoundary = this.scanner.atBoundary;
@@ -194,6 +201,9 @@ export class GrpcCall {
     if (this.deadline !== undefined) clearTimeout(this.deadline);
     this.sink.onEnd({
       error,
+      unknownProcedure:
+        error?.code === Code.Unimplemented &&
+        (this.httpStatus === 404 || (this.trailersOnly && this.scanner.frames === 0)),
       trailers: this.trailers,
       trailersOnly: this.trailersOnly,
       messages: this.scanner.frames,

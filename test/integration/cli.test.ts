@@ -25,7 +25,7 @@ describe("connect-grpc-bridge CLI", () => {
   it("--help documents every flag", async () => {
     const p = run(["--help"]);
     assert.equal(await p.exited, 0);
-    for (const flag of ["--upstream", "--port", "--host", "--max-message-bytes", "--log-level", "--help"]) {
+    for (const flag of ["--upstream", "--port", "--host", "--max-request-bytes", "--max-response-bytes", "--log-level", "--help"]) {
       assert.ok(p.out().includes(flag), flag);
     }
   });

@@ -6,8 +6,10 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
+import { request } from "node:http";
 import { startGrpcJsServer, type RunningServer } from "../support/grpc-js-server.js";
 import { startBridge, type RunningBridge } from "../support/bridge.js";
+import { startFaultServer } from "../support/fault-server.js";
 import { decodeEchoResponse, echoRequest, endStream, envelope, send, splitFrames } from "../support/raw-http.js";
 
 const svc = "/bridge.test.v1.TestService";
@@ -19,7 +21,7 @@ describe("wire format through the bridge to grpc-js", () => {
   let bridge: RunningBridge;
   before(async () => {
     upstream = await startGrpcJsServer();
-    bridge = await startBridge(upstream.address, { maxMessageBytes: 64 * 1024 });
+    bridge = await startBridge(upstream.address, { maxRequestBytes: 64 * 1024, maxResponseBytes: 256 * 1024 });
   });
   after(async () => {
     await bridge.close();
@@ -112,7 +114,7 @@ describe("wire format through the bridge to grpc-js", () => {
     }
   });
 
-  it("a body over maxMessageBytes is resource_exhausted", async () => {
+  it("a body over maxRequestBytes is resource_exhausted", async () => {
     const res = await post(`${svc}/Unary`, unary, Buffer.alloc(64 * 1024 + 1));
     assert.equal(res.status, 429);
     assert.equal(json(res).code, "resource_exhausted");
@@ -167,7 +169,7 @@ describe("wire format through the bridge to grpc-js", () => {
     assert.match(endStream(res.body).error?.message ?? "", /inside a message/);
   });
 
-  it("a request frame over maxMessageBytes is resource_exhausted", async () => {
+  it("a request frame over maxRequestBytes is resource_exhausted", async () => {
     const res = await post(`${svc}/ClientStream`, stream, envelope(0, Buffer.alloc(64 * 1024 + 1)));
     assert.equal(endStream(res.body).error?.code, "resource_exhausted");
   });
@@ -183,5 +185,98 @@ describe("wire format through the bridge to grpc-js", () => {
   it("keeps serving after all of the above", async () => {
     const res = await post(`${svc}/Unary`, unary, echoRequest({ text: "still here" }));
     assert.equal(decodeEchoResponse(res.body).text, "still here");
+  });
+});
+
+// Each of these pins a gap found by reading the Connect conformance suite
+// (connectrpc/conformance, testsuites/data) against the bridge.
+describe("conformance regressions", () => {
+  let upstream: RunningServer;
+  let bridge: RunningBridge;
+  before(async () => {
+    upstream = await startGrpcJsServer();
+    bridge = await startBridge(upstream.address, { maxRequestBytes: 1000 });
+  });
+  after(async () => {
+    await bridge.close();
+    await upstream.close();
+  });
+  const post = (path: string, headers: Record<string, string>, body: Uint8Array) =>
+    send(`${bridge.baseUrl}${path}`, { headers, body });
+  const json = (res: { body: Buffer }) => JSON.parse(res.body.toString("utf8"));
+
+  it("request limit does not cap responses (server_message_size equal-to-server-limit)", async () => {
+    const request = echoRequest({ text: "limit", payload: Buffer.alloc(990) });
+    assert.ok(request.byteLength <= 1000);
+    const res = await post(`${svc}/Unary`, unary, request);
+    assert.equal(res.status, 200);
+    assert.ok(res.body.byteLength > 1000 - 10);
+  });
+
+  it("a response over maxResponseBytes is resource_exhausted, not internal", async () => {
+    const small = await startBridge(upstream.address, { maxResponseBytes: 100 });
+    try {
+      const res = await send(`${small.baseUrl}${svc}/Unary`, { headers: unary, body: echoRequest({ responseSize: 200 }) });
+      assert.equal(json(res).code, "resource_exhausted");
+    } finally {
+      await small.close();
+    }
+  });
+
+  it("an unknown method is HTTP 404 unimplemented (unexpected-uri), unary and streaming", async () => {
+    const res = await post(`${svc}/NoSuchMethod`, unary, echoRequest({}));
+    assert.equal(res.status, 404);
+    assert.equal(json(res).code, "unimplemented");
+    const streamed = await post(`/no.such.Service/Method`, stream, envelope(0, echoRequest({})));
+    assert.equal(streamed.status, 404);
+    assert.equal(json(streamed).code, "unimplemented");
+  });
+
+  it("a codec outside the configured ones is 415 (unexpected-codec)", async () => {
+    const res = await post(`${svc}/Unary`, { "content-type": "application/foo" }, Buffer.from("x"));
+    assert.equal(res.status, 415);
+    assert.equal(json(res).code, "unknown");
+    const get = await send(`${bridge.baseUrl}${svc}/Unary?encoding=foo&message=x`, { method: "GET" });
+    assert.equal(get.status, 415);
+  });
+
+  it("a compressed frame without Connect-Content-Encoding is internal (unexpected-compressed-message)", async () => {
+    const res = await post(`${svc}/ServerStream`, { ...stream, "connect-content-encoding": "identity" }, envelope(1, echoRequest({})));
+    assert.equal(endStream(res.body).error?.code, "internal");
+  });
+
+  it("OPTIONS and other verbs are 405 (unexpected-verb)", async () => {
+    const res = await send(`${bridge.baseUrl}${svc}/Unary`, { method: "OPTIONS" });
+    assert.equal(res.status, 405);
+  });
+
+  it("an empty body with Content-Encoding gzip is not sent as a compressed message", async () => {
+    const res = await post(`${svc}/Unary`, { ...unary, "content-encoding": "gzip" }, Buffer.alloc(0));
+    assert.equal(res.status, 200);
+  });
+
+  it("without Accept-Encoding the client accepts the coding it sent", async () => {
+    const faults = await startFaultServer();
+    const viaFaults = await startBridge(faults.address);
+    try {
+      // node:http, because fetch always adds an Accept-Encoding of its own.
+      const status = await new Promise<number | undefined>((resolve, reject) => {
+        const req = request(`${viaFaults.baseUrl}/f.F/EmptyMessage`, {
+          method: "POST",
+          headers: { ...unary, "content-encoding": "gzip" },
+        });
+        req.on("response", (res) => {
+          res.resume();
+          resolve(res.statusCode);
+        });
+        req.on("error", reject);
+        req.end(gzipSync(Buffer.from("x")));
+      });
+      assert.equal(status, 200);
+      assert.equal(faults.requests.get("EmptyMessage")?.["grpc-accept-encoding"], "gzip");
+    } finally {
+      await viaFaults.close();
+      await faults.close();
+    }
   });
 });

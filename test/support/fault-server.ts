@@ -10,6 +10,8 @@ export interface FaultServer {
   address: string;
   /** Reset codes the server's streams were closed with, by method name. */
   resets: Map<string, number>;
+  /** Request headers of the last call to each method. */
+  requests: Map<string, http2.IncomingHttpHeaders>;
   /** Resolves with the reset code once the stream for `method` has closed. */
   closed(method: string): Promise<number>;
   close(): Promise<void>;
@@ -23,10 +25,12 @@ function frame(payload: Buffer): Buffer {
 
 export async function startFaultServer(): Promise<FaultServer> {
   const resets = new Map<string, number>();
+  const requests = new Map<string, http2.IncomingHttpHeaders>();
   const waiters = new Map<string, ((code: number) => void)[]>();
   const server = http2.createServer();
   server.on("stream", (stream, headers) => {
     const method = String(headers[":path"]).split("/").pop() ?? "";
+    requests.set(method, headers);
     stream.on("close", () => {
       resets.set(method, stream.rstCode);
       for (const resolve of waiters.get(method) ?? []) resolve(stream.rstCode);
@@ -76,6 +80,12 @@ export async function startFaultServer(): Promise<FaultServer> {
         stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
         stream.end(Buffer.from([0x80, 0, 0, 0, 1, 0x41]));
         return;
+      case "EmptyMessage":
+        stream.respond(grpcHeaders, { waitForTrailers: true });
+        stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
+        stream.resume();
+        stream.end(frame(Buffer.alloc(0)));
+        return;
       case "Silent":
         // Never answers; the bridge's deadline must end the call.
         return;
@@ -87,6 +97,7 @@ export async function startFaultServer(): Promise<FaultServer> {
   return {
     address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
     resets,
+    requests,
     closed: (method) =>
       resets.has(method)
         ? Promise.resolve(resets.get(method)!)
