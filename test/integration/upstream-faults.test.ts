@@ -29,9 +29,7 @@ describe("upstream faults", () => {
 
   for (const [method, code, status] of [
     ["ResetRefusedStream", "unavailable", 503],
-    // node:http2 reports a peer's RST_STREAM(CANCEL) as a clean end with
-    // rstCode 0, so the code is lost; what matters is that it is no success.
-    ["ResetCancel", "internal", 500],
+    ["ResetCancel", "canceled", 499],
     ["ResetEnhanceYourCalm", "resource_exhausted", 429],
     ["ResetInternalError", "internal", 500],
     ["ResetProtocolError", "internal", 500],
@@ -42,6 +40,12 @@ describe("upstream faults", () => {
       assert.equal(errorOf(res).code, code);
     });
   }
+
+  it("RST_STREAM REFUSED_STREAM before any header -> unavailable", async () => {
+    const res = await call("RefuseBeforeHeaders");
+    assert.equal(res.status, 503);
+    assert.equal(errorOf(res).code, "unavailable");
+  });
 
   it("a response that ends without grpc-status is an internal error, not a success", async () => {
     const res = await call("NoStatus");

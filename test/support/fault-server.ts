@@ -41,12 +41,16 @@ export async function startFaultServer(): Promise<FaultServer> {
     const reset = /^Reset(\w+)$/.exec(method);
     if (reset) {
       const code = (http2.constants as unknown as Record<string, number>)[`NGHTTP2_${reset[1].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase()}`];
-      stream.respond(grpcHeaders);
-      stream.write(frame(Buffer.from("partial")));
-      stream.close(code);
+      // waitForTrailers keeps END_STREAM back: without it close() first ends
+      // the stream cleanly and the reset that follows means nothing.
+      stream.respond(grpcHeaders, { waitForTrailers: true });
+      stream.write(frame(Buffer.from("partial")), () => stream.close(code));
       return;
     }
     switch (method) {
+      case "RefuseBeforeHeaders":
+        stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+        return;
       case "NoStatus":
         stream.respond(grpcHeaders);
         stream.end(frame(Buffer.from("x")));
