@@ -24,12 +24,12 @@ export class UpstreamSession {
   request(headers: OutgoingHttpHeaders): http2.ClientHttp2Stream {
     const session = this.current();
     try {
-      return session.request(headers, { endStream: false });
+      return session.request(headers);
     } catch (error) {
       // The session began closing between our check and the request (GOAWAY
       // just arrived); one fresh session is the right second attempt.
       this.retire(session);
-      return this.current().request(headers, { endStream: false });
+      return this.current().request(headers);
     }
   }
 
