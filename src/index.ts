@@ -11,7 +11,7 @@ import { connectErrorJson } from "./protocol/error-json.js";
 import { Code, ConnectError } from "./protocol/status.js";
 
 export { grpcBridge } from "./plugin.js";
-export type { GrpcBridgeOptions } from "./options.js";
+export type { GrpcBridgeOptions, BridgeCorsOptions } from "./options.js";
 
 export interface CreateBridgeOptions extends GrpcBridgeOptions {
   /** Options for the Fastify instance. Default: `{ logger: false }`. */

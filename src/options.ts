@@ -41,6 +41,35 @@ export interface GrpcBridgeOptions {
    * requests without `connect=v1`). Default: false, so plain `curl` works.
    */
   requireConnectProtocolHeader?: boolean;
+  /**
+   * CORS for browser clients (Connect and gRPC-Web), through @fastify/cors,
+   * applied to the bridge's routes only. Default: off — a host app may have
+   * its own policy. `createBridge` and the CLI turn on a permissive policy
+   * for local development only (see README).
+   */
+  cors?: BridgeCorsOptions | false;
+}
+
+/** Who may call the bridge from a browser, and what the page may read. */
+export interface BridgeCorsOptions {
+  /** Exact origins (`"https://app.example.com"`), or `"*"` for any origin. */
+  allowedOrigins: readonly string[] | "*";
+  /**
+   * Request headers pages may send beyond the protocol's own (Content-Type,
+   * Connect-Protocol-Version, Connect-Timeout-Ms, Grpc-Timeout, X-Grpc-Web,
+   * X-User-Agent): the application's custom metadata, e.g. `Authorization`.
+   */
+  allowedHeaders?: readonly string[];
+  /**
+   * Response headers pages may read beyond Grpc-Status, Grpc-Message,
+   * Grpc-Status-Details-Bin. The metadata headers of each response are
+   * exposed automatically.
+   */
+  exposedHeaders?: readonly string[];
+  /** How long browsers may cache a preflight answer, in seconds. Default: 7200. */
+  maxAgeSeconds?: number;
+  /** Allow credentials (cookies); needs explicit origins, not "*". Default: false. */
+  credentials?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -50,6 +79,7 @@ export interface ResolvedOptions {
   codecs: readonly string[];
   acceptCompression: readonly string[];
   requireConnectProtocolHeader: boolean;
+  cors: Required<BridgeCorsOptions> | undefined;
 }
 
 export const defaultMaxMessageBytes = 4 * 1024 * 1024;
@@ -80,6 +110,7 @@ export function resolveOptions(options: GrpcBridgeOptions): ResolvedOptions {
     codecs,
     acceptCompression,
     requireConnectProtocolHeader: options.requireConnectProtocolHeader ?? false,
+    cors: resolveCors(options.cors),
   };
 }
 
@@ -89,4 +120,24 @@ function byteLimit(name: string, value: number | undefined): number {
     throw new TypeError(`connect-grpc-bridge: option "${name}" must be a positive integer below 2^32, got ${value}`);
   }
   return limit;
+}
+
+function resolveCors(cors: BridgeCorsOptions | false | undefined): Required<BridgeCorsOptions> | undefined {
+  if (cors === undefined || cors === false) return undefined;
+  const origins = cors.allowedOrigins;
+  if (origins !== "*" && (!Array.isArray(origins) || origins.some((o) => typeof o !== "string" || !/^[a-z][a-z0-9+.-]*:\/\/[^/]+$/i.test(o)))) {
+    throw new TypeError(
+      `connect-grpc-bridge: option "cors.allowedOrigins" must be "*" or a list of origins like "https://app.example.com", got ${JSON.stringify(origins)}`,
+    );
+  }
+  if (cors.credentials && origins === "*") {
+    throw new TypeError('connect-grpc-bridge: option "cors.credentials" needs explicit "cors.allowedOrigins", not "*"');
+  }
+  return {
+    allowedOrigins: origins,
+    allowedHeaders: cors.allowedHeaders ?? [],
+    exposedHeaders: cors.exposedHeaders ?? [],
+    maxAgeSeconds: cors.maxAgeSeconds ?? 7200,
+    credentials: cors.credentials ?? false,
+  };
 }

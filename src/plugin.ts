@@ -3,15 +3,23 @@
  * raw body streams (no parsing), and a dispatch on method and content type to
  * the inbound adapter that speaks the client's protocol.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from "fastify";
+import fastifyCors from "@fastify/cors";
+import { cors as connectCors } from "@connectrpc/connect";
 import { resolveOptions, type GrpcBridgeOptions } from "./options.js";
 import { UpstreamSession } from "./upstream/session.js";
-import { connectContentTypeFor, parseConnectContentType } from "./protocol/content-type.js";
+import {
+  connectContentTypeFor,
+  grpcWebContentTypeFor,
+  parseConnectContentType,
+  parseGrpcWebContentType,
+} from "./protocol/content-type.js";
 import { Code, ConnectError } from "./protocol/status.js";
 import type { BridgeContext, Exchange } from "./inbound/exchange.js";
 import { writeConnectError } from "./inbound/connect-error-response.js";
 import { connectUnaryGet, connectUnaryPost } from "./inbound/connect-unary.js";
 import { connectStream } from "./inbound/connect-stream.js";
+import { grpcWebCall } from "./inbound/grpc-web.js";
 
 /** `package.Service/Method`, package optional, as gRPC names procedures. */
 const procedurePath = /^[A-Za-z_][A-Za-z0-9_.]*\/[A-Za-z_][A-Za-z0-9_]*$/;
@@ -36,9 +44,25 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser("*", (_request, _payload, done) => done(null));
 
+  const methods: HTTPMethods[] = ["DELETE", "GET", "PATCH", "POST", "PUT"];
+  if (resolved.cors !== undefined) {
+    const cors = resolved.cors;
+    // Registered inside this plugin's context: the policy covers the bridge's
+    // routes, not the host app's. It answers preflights (OPTIONS) itself.
+    await fastify.register(fastifyCors, {
+      origin: cors.allowedOrigins === "*" ? "*" : [...cors.allowedOrigins],
+      methods: [...connectCors.allowedMethods],
+      allowedHeaders: [...connectCors.allowedHeaders, ...cors.allowedHeaders],
+      exposedHeaders: [...connectCors.exposedHeaders, ...cors.exposedHeaders],
+      maxAge: cors.maxAgeSeconds,
+      credentials: cors.credentials,
+    });
+  } else {
+    methods.push("OPTIONS");
+  }
   fastify.route({
-    // Every method, so that the wrong one gets a Connect 405, not a 404.
-    method: ["DELETE", "GET", "OPTIONS", "PATCH", "POST", "PUT"],
+    // Every method, so that the wrong one gets a 405 in the client's protocol, not a 404.
+    method: methods,
     url: "/*",
     handler: (request, reply) => dispatch(ctx, request, reply),
   });
@@ -56,6 +80,7 @@ function dispatch(ctx: BridgeContext, request: FastifyRequest, reply: FastifyRep
     res: reply.raw,
     baseHeaders: reply.getHeaders() as Exchange["baseHeaders"],
     path: "/" + procedure,
+    cors: ctx.options.cors !== undefined && req.headers.origin !== undefined,
   };
   try {
     if (!procedurePath.test(procedure)) {
@@ -85,6 +110,11 @@ function dispatch(ctx: BridgeContext, request: FastifyRequest, reply: FastifyRep
       );
       return;
     }
+    const grpcWeb = parseGrpcWebContentType(req.headers["content-type"]);
+    if (grpcWeb !== undefined && ctx.options.codecs.includes(grpcWeb.codec)) {
+      grpcWebCall(ctx, exchange, grpcWeb);
+      return;
+    }
     const contentType = parseConnectContentType(req.headers["content-type"]);
     if (contentType === undefined || !ctx.options.codecs.includes(contentType.codec)) {
       req.resume();
@@ -110,5 +140,9 @@ function dispatch(ctx: BridgeContext, request: FastifyRequest, reply: FastifyRep
 function acceptedContentTypes(ctx: BridgeContext): string {
   const unary = ctx.options.codecs.map((codec) => connectContentTypeFor(false, codec));
   const stream = ctx.options.codecs.map((codec) => connectContentTypeFor(true, codec));
-  return [...unary, ...stream].join(", ");
+  const grpcWeb = ctx.options.codecs.flatMap((codec) => [
+    grpcWebContentTypeFor({ text: false, codec }),
+    grpcWebContentTypeFor({ text: true, codec }),
+  ]);
+  return [...unary, ...stream, ...grpcWeb].join(", ");
 }

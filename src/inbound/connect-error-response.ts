@@ -5,7 +5,7 @@
 import type { OutgoingHttpHeaders } from "node:http";
 import { connectErrorJson } from "../protocol/error-json.js";
 import { codeToHttpStatus, type ConnectError } from "../protocol/status.js";
-import { responseClosed, type Exchange } from "./exchange.js";
+import { exposeHeaders, responseClosed, type Exchange } from "./exchange.js";
 
 export function writeConnectError(
   exchange: Exchange,
@@ -25,6 +25,7 @@ export function writeConnectError(
   const headers: OutgoingHttpHeaders = { ...exchange.baseHeaders, ...metadata };
   headers["content-type"] = "application/json";
   headers["content-length"] = body.byteLength;
+  exposeHeaders(exchange, headers);
   res.writeHead(httpStatus, headers);
   res.end(body);
 }

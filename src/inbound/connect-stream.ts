@@ -5,23 +5,25 @@
  * status and trailers. Once streaming starts the HTTP status is always 200.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
-import type { CallEnd, CallHead, ResponseSink } from "../call.js";
+import type { CallEnd, ResponseSink } from "../call.js";
 import { connectContentTypeFor } from "../protocol/content-type.js";
-import { FrameScanner, encodeEnvelope, flagCompressed, flagEndStream } from "../protocol/envelope.js";
+import { encodeEnvelope, flagEndStream } from "../protocol/envelope.js";
 import { connectEndStreamJson } from "../protocol/error-json.js";
 import { metadataToJsonRecord, responseMetadata } from "../protocol/metadata.js";
 import { Code, ConnectError } from "../protocol/status.js";
 import { GrpcCall } from "../upstream/grpc-call.js";
-import { connectCallHead } from "./connect-head.js";
+import { connectCallHead, headerValue } from "./call-head.js";
+import { forwardRequestFrames } from "./forward-request.js";
+import { writeChunk } from "./exchange.js";
 import { writeConnectError } from "./connect-error-response.js";
-import { cancelOnDisconnect, responseClosed, type BridgeContext, type Exchange } from "./exchange.js";
+import { cancelOnDisconnect, exposeHeaders, responseClosed, type BridgeContext, type Exchange } from "./exchange.js";
 
 export function connectStream(ctx: BridgeContext, exchange: Exchange, codec: string): void {
   const { req } = exchange;
   const head = connectCallHead(ctx, exchange, {
     codec,
-    requestEncoding: header(req.headers["connect-content-encoding"]),
-    acceptEncoding: header(req.headers["connect-accept-encoding"]),
+    requestEncoding: headerValue(req.headers["connect-content-encoding"]),
+    acceptEncoding: headerValue(req.headers["connect-accept-encoding"]),
     isGet: false,
   });
   const responder = new StreamResponder(exchange, codec);
@@ -34,51 +36,6 @@ export function connectStream(ctx: BridgeContext, exchange: Exchange, codec: str
   responder.resumeUpstream = () => call.resume();
   cancelOnDisconnect(exchange, call);
   forwardRequestFrames(ctx, exchange, head, call);
-}
-
-/** Pipes the client's frames upstream, checking each header and honouring backpressure. */
-function forwardRequestFrames(ctx: BridgeContext, exchange: Exchange, head: CallHead, call: GrpcCall): void {
-  const { req } = exchange;
-  const max = ctx.options.maxRequestBytes;
-  const scanner = new FrameScanner<ConnectError>((flags, length) => {
-    if (flags === flagCompressed && head.requestEncoding === undefined) {
-      // What Connect servers answer: the client broke its own negotiation.
-      return new ConnectError("compressed request message without Connect-Content-Encoding", Code.Internal);
-    }
-    if (flags & ~flagCompressed) {
-      return new ConnectError(`request message has invalid flags 0x${flags.toString(16)}`, Code.InvalidArgument);
-    }
-    if (length > max) {
-      return new ConnectError(`request message of ${length} bytes exceeds the limit of ${max}`, Code.ResourceExhausted);
-    }
-    return undefined;
-  });
-  let failed = false;
-  const fail = (error: ConnectError) => {
-    failed = true;
-    req.resume();
-    call.cancel(error);
-  };
-  req.on("data", (chunk: Buffer) => {
-    if (failed) return;
-    const problem = scanner.scan(chunk);
-    if (problem !== undefined) {
-      fail(problem);
-      return;
-    }
-    if (!call.write(chunk)) {
-      req.pause();
-      call.onDrain(() => req.resume());
-    }
-  });
-  req.on("end", () => {
-    if (failed) return;
-    if (!scanner.atBoundary) {
-      fail(new ConnectError("request body ended inside a message", Code.InvalidArgument));
-      return;
-    }
-    call.end();
-  });
 }
 
 class StreamResponder implements ResponseSink {
@@ -94,17 +51,14 @@ class StreamResponder implements ResponseSink {
     const out = this.baseHeaders();
     responseMetadata(headers, out);
     if (encoding !== undefined) out["connect-content-encoding"] = encoding;
+    exposeHeaders(this.exchange, out);
     this.exchange.res.writeHead(200, out);
     // Streaming clients may wait for headers before they send more.
     this.exchange.res.flushHeaders();
   }
 
   onData(chunk: Buffer): boolean {
-    const { res } = this.exchange;
-    if (responseClosed(res)) return true;
-    if (res.write(chunk)) return true;
-    res.once("drain", this.resumeUpstream);
-    return false;
+    return writeChunk(this.exchange.res, chunk, this.resumeUpstream);
   }
 
   onEnd(end: CallEnd): void {
@@ -129,8 +83,4 @@ class StreamResponder implements ResponseSink {
   private baseHeaders(): OutgoingHttpHeaders {
     return { ...this.exchange.baseHeaders, "content-type": connectContentTypeFor(true, this.codec) };
   }
-}
-
-function header(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value.join(",") : value;
 }

@@ -11,9 +11,9 @@ import { responseMetadata } from "../protocol/metadata.js";
 import { parseEncodingList } from "../protocol/compression.js";
 import { Code, ConnectError } from "../protocol/status.js";
 import { GrpcCall } from "../upstream/grpc-call.js";
-import { connectCallHead } from "./connect-head.js";
+import { connectCallHead } from "./call-head.js";
 import { writeConnectError } from "./connect-error-response.js";
-import { cancelOnDisconnect, responseClosed, type BridgeContext, type Exchange } from "./exchange.js";
+import { cancelOnDisconnect, exposeHeaders, responseClosed, type BridgeContext, type Exchange } from "./exchange.js";
 import { readFramedBody } from "./read-body.js";
 
 /** A unary POST with `Content-Type: application/<codec>`. */
@@ -151,6 +151,7 @@ class UnaryResponder implements ResponseSink {
     headers["content-type"] = connectContentTypeFor(false, this.head.codec);
     headers["content-length"] = message!.byteLength;
     if (contentEncoding !== undefined) headers["content-encoding"] = contentEncoding;
+    exposeHeaders(exchange, headers);
     exchange.res.writeHead(200, headers);
     exchange.res.end(message);
   }

@@ -21,6 +21,8 @@ export interface Exchange {
   baseHeaders: OutgoingHttpHeaders;
   /** `/package.Service/Method`, without any plugin prefix. */
   path: string;
+  /** A cross-origin request the CORS policy serves: expose the metadata headers. */
+  cors: boolean;
 }
 
 /**
@@ -39,4 +41,44 @@ export function cancelOnDisconnect(exchange: Exchange, call: GrpcCall): void {
 /** True once the response can no longer be written (client gone or done). */
 export function responseClosed(res: ServerResponse): boolean {
   return res.writableEnded || res.destroyed;
+}
+
+/**
+ * Writes a chunk of a streaming response; when the client's socket is full,
+ * returns false and calls `resume` once it drains (the upstream is paused
+ * meanwhile, so HTTP/2 flow control slows the upstream down).
+ */
+export function writeChunk(res: ServerResponse, chunk: Buffer | string, resume: () => void): boolean {
+  if (responseClosed(res)) return true;
+  if (res.write(chunk)) return true;
+  res.once("drain", resume);
+  return false;
+}
+
+/** Response headers a browser may always read (the CORS-safelisted ones). */
+const safelisted = new Set([
+  "cache-control",
+  "content-language",
+  "content-length",
+  "content-type",
+  "expires",
+  "last-modified",
+  "pragma",
+]);
+
+/**
+ * Lets a cross-origin page read the metadata of this response: the names of
+ * the headers written, as Access-Control-Expose-Headers. Metadata names are
+ * only known per call, so a static list in the CORS options cannot cover them.
+ */
+export function exposeHeaders(exchange: Exchange, headers: OutgoingHttpHeaders): void {
+  if (!exchange.cors) return;
+  const names: string[] = [];
+  const configured = headers["access-control-expose-headers"];
+  if (configured !== undefined) names.push(String(configured));
+  for (const name in headers) {
+    if (safelisted.has(name) || name.startsWith("access-control-") || name === "vary") continue;
+    names.push(name);
+  }
+  if (names.length > 0) headers["access-control-expose-headers"] = names.join(", ");
 }

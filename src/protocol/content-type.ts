@@ -58,3 +58,25 @@ export function checkGrpcResponseContentType(value: string | undefined, codec: s
   }
   return `upstream answered a ${codec} request with codec ${responseCodec}`;
 }
+
+export interface GrpcWebContentType {
+  /** `application/grpc-web-text`: the byte stream is base64 in both directions. */
+  text: boolean;
+  /** Codec name, lower case: "proto" when the type names none. */
+  codec: string;
+}
+
+const grpcWebContentType = /^application\/grpc-web(-text)?(?:\+([a-z0-9][a-z0-9.+-]*))?\s*(?:;.*)?$/i;
+
+/** Parses a gRPC-Web Content-Type; undefined if it is not one. */
+export function parseGrpcWebContentType(value: string | undefined): GrpcWebContentType | undefined {
+  if (value === undefined) return undefined;
+  const match = grpcWebContentType.exec(value);
+  if (match === null) return undefined;
+  return { text: match[1] !== undefined, codec: (match[2] ?? "proto").toLowerCase() };
+}
+
+/** The Content-Type of a gRPC-Web response in the request's format. */
+export function grpcWebContentTypeFor(type: GrpcWebContentType): string {
+  return `application/grpc-web${type.text ? "-text" : ""}+${type.codec}`;
+}

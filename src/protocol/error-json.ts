@@ -1,6 +1,6 @@
 import type { ConnectError } from "@connectrpc/connect";
 import { errorToJson, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
-import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
+import { findTrailerError, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 
 /** The Connect error body: `{"code","message","details":[{type,value}]}`. */
 export function connectErrorJson(error: ConnectError): Uint8Array {
@@ -30,4 +30,16 @@ export function connectEndStreamJson(
  */
 export function grpcStatusError(block: Headers): ConnectError | undefined {
   return findTrailerError(block);
+}
+
+/**
+ * grpc-status, grpc-message (percent-encoded) and, when the error has
+ * details, grpc-status-details-bin, for a status the bridge reports itself.
+ */
+export function grpcStatusHeaders(error: ConnectError | undefined): Record<string, string> {
+  const block: Record<string, string> = {};
+  setTrailerStatus(new Headers(), error).forEach((value, name) => {
+    if (name.startsWith("grpc-")) block[name] = value;
+  });
+  return block;
 }

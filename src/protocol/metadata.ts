@@ -36,6 +36,8 @@ const protocolRequestHeaders = new Set([
   "grpc-status",
   "grpc-message",
   "grpc-status-details-bin",
+  // gRPC-Web's marker; the upstream speaks plain gRPC.
+  "x-grpc-web",
 ]);
 
 const protocolResponseHeaders = new Set([

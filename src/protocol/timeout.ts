@@ -1,5 +1,6 @@
 import { ConnectError } from "@connectrpc/connect";
 import { parseTimeout } from "@connectrpc/connect/protocol-connect";
+import { parseTimeout as parseGrpcTimeoutValue } from "@connectrpc/connect/protocol-grpc";
 
 /** Connect caps Connect-Timeout-Ms at 10 digits; we accept all of them. */
 const maxConnectTimeoutMs = 9_999_999_999;
@@ -29,4 +30,15 @@ export function grpcTimeoutHeader(timeoutMs: number): string {
   const minutes = Math.ceil(seconds / 60);
   if (minutes < 100_000_000) return `${minutes}M`;
   return `${Math.min(Math.ceil(minutes / 60), 99_999_999)}H`;
+}
+
+/**
+ * Parses grpc-timeout (gRPC-Web requests carry it as is). Returns whole
+ * milliseconds, rounded up so sub-millisecond deadlines do not become 0.
+ */
+export function parseGrpcTimeout(value: string | undefined): number | undefined | ConnectError {
+  if (value === undefined) return undefined;
+  const parsed = parseGrpcTimeoutValue(value, Number.MAX_SAFE_INTEGER);
+  if (parsed.error) return parsed.error;
+  return parsed.timeoutMs === undefined ? undefined : Math.ceil(parsed.timeoutMs);
 }

@@ -1,13 +1,13 @@
 /**
- * @connectrpc/connect-node's Connect transport (HTTP/1.1) through the bridge
- * to real gRPC servers: @grpc/grpc-js (proto only) and connect-node's gRPC
- * server (proto and JSON).
+ * @connectrpc/connect-node's Connect and gRPC-Web transports (HTTP/1.1)
+ * through the bridge to real gRPC servers: @grpc/grpc-js (proto only) and
+ * connect-node's gRPC server (proto and JSON).
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { TestService, EchoRequestSchema, ErrorDetailSchema } from "../../gen/bridge/test/v1/test_pb.js";
 import { startGrpcJsServer, type RunningServer } from "../support/grpc-js-server.js";
 import { startConnectGrpcServer } from "../support/connect-service.js";
@@ -18,10 +18,15 @@ const upstreams = [
   { name: "connect-node gRPC upstream", start: startConnectGrpcServer, json: true, recordsMetadata: false },
 ];
 
-for (const upstreamKind of upstreams) {
+const transports = [
+  { name: "Connect", create: createConnectTransport, get: true },
+  { name: "gRPC-Web", create: createGrpcWebTransport, get: false },
+];
+
+for (const upstreamKind of upstreams) for (const transport of transports) {
   const formats = upstreamKind.json ? [true, false] : [true];
   for (const binary of formats) {
-    describe(`Connect client (${binary ? "proto" : "JSON"}) -> bridge -> ${upstreamKind.name}`, () => {
+    describe(`${transport.name} client (${binary ? "proto" : "JSON"}) -> bridge -> ${upstreamKind.name}`, () => {
       let upstream: RunningServer;
       let bridge: RunningBridge;
       let client: Client<typeof TestService>;
@@ -32,7 +37,7 @@ for (const upstreamKind of upstreams) {
         bridge = await startBridge(upstream.address);
         client = createClient(
           TestService,
-          createConnectTransport({ baseUrl: bridge.baseUrl, httpVersion: "1.1", useBinaryFormat: binary }),
+          transport.create({ baseUrl: bridge.baseUrl, httpVersion: "1.1", useBinaryFormat: binary }),
         );
         getClient = createClient(
           TestService,
@@ -62,7 +67,7 @@ for (const upstreamKind of upstreams) {
         assert.deepEqual([...Buffer.from(trailers?.get("x-trailer-token-bin") ?? "", "base64")], [0, 255, 7]);
       });
 
-      it("unary GET reaches the upstream and returns the response", async () => {
+      it("unary GET reaches the upstream and returns the response", { skip: !transport.get }, async () => {
         const res = await getClient.unary({ text: "via get" });
         assert.equal(res.text, "via get");
       });

@@ -1,10 +1,10 @@
 /**
- * The parts of a Connect request head that unary and streaming calls share:
- * protocol version, timeout, metadata and compression.
+ * Request heads of the client protocols turned into a CallHead: protocol
+ * version, timeout, metadata and compression.
  */
 import type { CallHead } from "../call.js";
 import { copyRequestMetadata } from "../protocol/metadata.js";
-import { parseConnectTimeout } from "../protocol/timeout.js";
+import { parseConnectTimeout, parseGrpcTimeout } from "../protocol/timeout.js";
 import { acceptableEncodings } from "../protocol/compression.js";
 import { Code, ConnectError } from "../protocol/status.js";
 import type { BridgeContext, Exchange } from "./exchange.js";
@@ -35,7 +35,36 @@ export function connectCallHead(ctx: BridgeContext, exchange: Exchange, input: H
   const timeout = parseConnectTimeout(Array.isArray(timeoutValue) ? timeoutValue[0] : timeoutValue);
   if (timeout instanceof ConnectError) return timeout;
 
-  let requestEncoding = input.requestEncoding?.trim().toLowerCase();
+  return callHead(ctx, exchange, input.codec, timeout, input.requestEncoding, input.acceptEncoding);
+}
+
+/**
+ * A gRPC-Web request head: grpc-timeout, grpc-encoding and
+ * grpc-accept-encoding mean what they mean to the upstream.
+ */
+export function grpcWebCallHead(ctx: BridgeContext, exchange: Exchange, codec: string): CallHead | ConnectError {
+  const headers = exchange.req.headers;
+  const timeout = parseGrpcTimeout(headerValue(headers["grpc-timeout"]));
+  if (timeout instanceof ConnectError) return timeout;
+  return callHead(
+    ctx,
+    exchange,
+    codec,
+    timeout,
+    headerValue(headers["grpc-encoding"]),
+    headerValue(headers["grpc-accept-encoding"]),
+  );
+}
+
+function callHead(
+  ctx: BridgeContext,
+  exchange: Exchange,
+  codec: string,
+  timeout: number | undefined,
+  encoding: string | undefined,
+  acceptEncoding: string | undefined,
+): CallHead | ConnectError {
+  let requestEncoding = encoding?.trim().toLowerCase();
   if (requestEncoding === "identity" || requestEncoding === "") requestEncoding = undefined;
   if (requestEncoding !== undefined && !ctx.options.acceptCompression.includes(requestEncoding)) {
     return new ConnectError(
@@ -47,11 +76,16 @@ export function connectCallHead(ctx: BridgeContext, exchange: Exchange, input: H
   copyRequestMetadata(exchange.req.rawHeaders, metadata);
   return {
     path: exchange.path,
-    codec: input.codec,
+    codec,
     metadata,
     timeoutMs: timeout,
     requestEncoding,
     // A client that names no accepted codings accepts the one it used.
-    acceptEncoding: acceptableEncodings(input.acceptEncoding ?? requestEncoding, ctx.options.acceptCompression),
+    acceptEncoding: acceptableEncodings(acceptEncoding ?? requestEncoding, ctx.options.acceptCompression),
   };
+}
+
+/** One value for a header that may repeat: repeated lists are joined. */
+export function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(",") : value;
 }

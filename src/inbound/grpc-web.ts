@@ -1,0 +1,113 @@
+/**
+ * gRPC-Web, binary and text: the request frames are gRPC frames (base64 in
+ * text mode), forwarded as they are; the response is headers, the upstream's
+ * data frames, and a trailer frame (flag 0x80) carrying the status. When no
+ * response headers came (trailers-only, or an error before the call), the
+ * status travels in the HTTP headers and the body is empty.
+ */
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
+import type { CallEnd, ResponseSink } from "../call.js";
+import { Base64StreamDecoder } from "../protocol/base64-stream.js";
+import { grpcWebContentTypeFor, type GrpcWebContentType } from "../protocol/content-type.js";
+import { grpcStatusHeaders } from "../protocol/error-json.js";
+import { encodeTrailerFrame } from "../protocol/grpc-web-trailers.js";
+import { responseMetadata } from "../protocol/metadata.js";
+import { ConnectError } from "../protocol/status.js";
+import { GrpcCall } from "../upstream/grpc-call.js";
+import { grpcWebCallHead } from "./call-head.js";
+import {
+  cancelOnDisconnect,
+  exposeHeaders,
+  responseClosed,
+  writeChunk,
+  type BridgeContext,
+  type Exchange,
+} from "./exchange.js";
+import { forwardRequestFrames } from "./forward-request.js";
+
+export function grpcWebCall(ctx: BridgeContext, exchange: Exchange, type: GrpcWebContentType): void {
+  const responder = new GrpcWebResponder(exchange, type);
+  const head = grpcWebCallHead(ctx, exchange, type.codec);
+  if (head instanceof ConnectError) {
+    exchange.req.resume();
+    responder.onEnd({ error: head, trailersOnly: false, messages: 0, midMessage: false, unknownProcedure: false });
+    return;
+  }
+  const call = new GrpcCall(ctx.session, head, responder, { maxResponseMessageBytes: ctx.options.maxResponseBytes });
+  responder.resumeUpstream = () => call.resume();
+  cancelOnDisconnect(exchange, call);
+  forwardRequestFrames(ctx, exchange, head, call, type.text ? new Base64StreamDecoder() : undefined);
+}
+
+class GrpcWebResponder implements ResponseSink {
+  resumeUpstream: () => void = () => {};
+
+  constructor(
+    private readonly exchange: Exchange,
+    private readonly type: GrpcWebContentType,
+  ) {}
+
+  onHeaders(headers: IncomingHttpHeaders, encoding: string | undefined): void {
+    const out = this.baseHeaders();
+    responseMetadata(headers, out);
+    if (encoding !== undefined) out["grpc-encoding"] = encoding;
+    exposeHeaders(this.exchange, out);
+    this.exchange.res.writeHead(200, out);
+    this.exchange.res.flushHeaders();
+  }
+
+  onData(chunk: Buffer): boolean {
+    // Text mode encodes each chunk on its own (padding included), so a
+    // message is readable as soon as its bytes arrive; clients decode
+    // concatenated padded segments.
+    return writeChunk(this.exchange.res, this.type.text ? chunk.toString("base64") : chunk, this.resumeUpstream);
+  }
+
+  onEnd(end: CallEnd): void {
+    const { res } = this.exchange;
+    if (responseClosed(res)) return;
+    if (end.midMessage) {
+      // A trailer frame after half a message would be read as part of it.
+      res.destroy();
+      return;
+    }
+    const status = this.statusBlock(end);
+    if (!res.headersSent) {
+      // Trailers-only: status and metadata in the headers, no body.
+      const out = this.baseHeaders();
+      if (end.trailers !== undefined) responseMetadata(end.trailers, out);
+      Object.assign(out, status);
+      out["content-length"] = 0;
+      exposeHeaders(this.exchange, out);
+      res.writeHead(200, out);
+      res.end();
+      return;
+    }
+    const block: OutgoingHttpHeaders = { ...status };
+    if (end.trailers !== undefined) responseMetadata(end.trailers, block);
+    const frame = encodeTrailerFrame(block);
+    res.end(this.type.text ? frame.toString("base64") : frame);
+  }
+
+  /**
+   * The upstream's own status fields when the status is the upstream's
+   * (byte for byte, details included); otherwise the bridge's.
+   */
+  private statusBlock(end: CallEnd): Record<string, string> {
+    const trailers = end.trailers;
+    const upstreamStatus = trailers?.["grpc-status"];
+    if (upstreamStatus !== undefined && (end.error === undefined ? upstreamStatus === "0" : end.error.isWireError)) {
+      const block: Record<string, string> = { "grpc-status": String(upstreamStatus) };
+      for (const name of ["grpc-message", "grpc-status-details-bin"] as const) {
+        const value = trailers![name];
+        if (value !== undefined) block[name] = String(value);
+      }
+      return block;
+    }
+    return grpcStatusHeaders(end.error);
+  }
+
+  private baseHeaders(): OutgoingHttpHeaders {
+    return { ...this.exchange.baseHeaders, "content-type": grpcWebContentTypeFor(this.type) };
+  }
+}
