@@ -19,7 +19,7 @@ import type { BridgeContext, Exchange } from "./inbound/exchange.js";
 import { writeConnectError } from "./inbound/connect-error-response.js";
 import { connectUnaryGet, connectUnaryPost } from "./inbound/connect-unary.js";
 import { connectStream } from "./inbound/connect-stream.js";
-import { grpcWebCall } from "./inbound/grpc-web.js";
+import { grpcWebCall, writeGrpcWebError } from "./inbound/grpc-web.js";
 
 /** `package.Service/Method`, package optional, as gRPC names procedures. */
 const procedurePath = /^[A-Za-z_][A-Za-z0-9_.]*\/[A-Za-z_][A-Za-z0-9_]*$/;
@@ -84,13 +84,17 @@ function dispatch(ctx: BridgeContext, request: FastifyRequest, reply: FastifyRep
   };
   try {
     if (!procedurePath.test(procedure)) {
-      req.resume();
-      writeConnectError(
-        exchange,
-        new ConnectError(`no procedure at path "${exchange.path}": expected /package.Service/Method`, Code.Unimplemented),
-        undefined,
-        404,
+      const error = new ConnectError(
+        `no procedure at path "${exchange.path}": expected /package.Service/Method`,
+        Code.Unimplemented,
       );
+      const grpcWeb = req.method === "POST" ? parseGrpcWebContentType(req.headers["content-type"]) : undefined;
+      if (grpcWeb !== undefined) {
+        writeGrpcWebError(exchange, grpcWeb, error);
+        return;
+      }
+      req.resume();
+      writeConnectError(exchange, error, undefined, 404);
       return;
     }
     if (req.method === "GET") {

@@ -25,14 +25,25 @@ import {
 } from "./exchange.js";
 import { forwardRequestFrames } from "./forward-request.js";
 
+/** Answers a gRPC-Web request with an error of the bridge's own, trailers-only. */
+export function writeGrpcWebError(exchange: Exchange, type: GrpcWebContentType, error: ConnectError): void {
+  exchange.req.resume();
+  new GrpcWebResponder(exchange, type).onEnd({
+    error,
+    trailersOnly: false,
+    messages: 0,
+    midMessage: false,
+    unknownProcedure: false,
+  });
+}
+
 export function grpcWebCall(ctx: BridgeContext, exchange: Exchange, type: GrpcWebContentType): void {
-  const responder = new GrpcWebResponder(exchange, type);
   const head = grpcWebCallHead(ctx, exchange, type.codec);
   if (head instanceof ConnectError) {
-    exchange.req.resume();
-    responder.onEnd({ error: head, trailersOnly: false, messages: 0, midMessage: false, unknownProcedure: false });
+    writeGrpcWebError(exchange, type, head);
     return;
   }
+  const responder = new GrpcWebResponder(exchange, type);
   const call = new GrpcCall(ctx.session, head, responder, { maxResponseMessageBytes: ctx.options.maxResponseBytes });
   responder.resumeUpstream = () => call.resume();
   cancelOnDisconnect(exchange, call);
