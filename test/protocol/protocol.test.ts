@@ -4,8 +4,14 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { FrameScanner, encodeEnvelope, splitEnvelopes } from "../../src/protocol/envelope.js";
-import { grpcTimeoutHeader, parseConnectTimeout } from "../../src/protocol/timeout.js";
-import { checkGrpcResponseContentType, parseConnectContentType } from "../../src/protocol/content-type.js";
+import { grpcTimeoutHeader, parseConnectTimeout, parseGrpcTimeout } from "../../src/protocol/timeout.js";
+import {
+  checkGrpcResponseContentType,
+  parseConnectContentType,
+  parseGrpcWebContentType,
+} from "../../src/protocol/content-type.js";
+import { Base64StreamDecoder } from "../../src/protocol/base64-stream.js";
+import { encodeTrailerFrame } from "../../src/protocol/grpc-web-trailers.js";
 import { parseConnectGetQuery } from "../../src/protocol/get-request.js";
 import { copyRequestMetadata, metadataToJsonRecord } from "../../src/protocol/metadata.js";
 import { acceptableEncodings } from "../../src/protocol/compression.js";
@@ -142,5 +148,53 @@ describe("metadata", () => {
     assert.equal(acceptableEncodings("gzip, br;q=1, deflate;q=0", ["gzip", "br"]), "gzip,br");
     assert.equal(acceptableEncodings("identity", ["gzip"]), undefined);
     assert.equal(acceptableEncodings(undefined, ["gzip"]), undefined);
+  });
+});
+
+describe("gRPC-Web pieces", () => {
+  it("parses gRPC-Web content types, text and binary", () => {
+    assert.deepEqual(parseGrpcWebContentType("application/grpc-web"), { text: false, codec: "proto" });
+    assert.deepEqual(parseGrpcWebContentType("application/grpc-web+json"), { text: false, codec: "json" });
+    assert.deepEqual(parseGrpcWebContentType("application/grpc-web-text"), { text: true, codec: "proto" });
+    assert.deepEqual(parseGrpcWebContentType("application/grpc-web-text+proto; charset=utf-8"), { text: true, codec: "proto" });
+    assert.equal(parseGrpcWebContentType("application/grpc"), undefined);
+    assert.equal(parseGrpcWebContentType("application/connect+proto"), undefined);
+  });
+
+  it("decodes base64 cut anywhere, with padded segments back to back", () => {
+    const bytes = Buffer.from([0, 1, 2, 3, 4, 250, 251, 252, 253, 254, 255]);
+    const segments = [bytes.subarray(0, 4), bytes.subarray(4, 5), bytes.subarray(5)];
+    const text = Buffer.from(segments.map((s) => s.toString("base64")).join(""));
+    for (let cut = 0; cut <= text.length; cut++) {
+      const decoder = new Base64StreamDecoder();
+      const a = decoder.push(text.subarray(0, cut));
+      const b = decoder.push(text.subarray(cut));
+      assert.ok(a && b, `cut at ${cut}`);
+      assert.deepEqual([...Buffer.concat([a, b])], [...bytes], `cut at ${cut}`);
+      assert.ok(decoder.complete);
+    }
+  });
+
+  it("rejects what is not base64, and notices a partial group", () => {
+    assert.equal(new Base64StreamDecoder().push(Buffer.from("AB*D")), undefined);
+    assert.equal(new Base64StreamDecoder().push(Buffer.from("A===")), undefined);
+    const decoder = new Base64StreamDecoder();
+    decoder.push(Buffer.from("QUJD" + "QQ"));
+    assert.equal(decoder.complete, false);
+  });
+
+  it("writes the trailer frame as an HTTP/1 header block", () => {
+    const frame = encodeTrailerFrame({ "grpc-status": "0", "x-a": ["1", "2"] });
+    assert.equal(frame[0], 0x80);
+    assert.equal(frame.subarray(5).toString(), "grpc-status: 0\r\nx-a: 1\r\nx-a: 2\r\n");
+    assert.equal(frame.readUInt32BE(1), frame.byteLength - 5);
+  });
+
+  it("reads grpc-timeout in every unit, rounding up to whole milliseconds", () => {
+    assert.equal(parseGrpcTimeout("2S"), 2000);
+    assert.equal(parseGrpcTimeout("1500u"), 2);
+    assert.equal(parseGrpcTimeout("1H"), 3_600_000);
+    assert.ok(parseGrpcTimeout("123456789m") instanceof ConnectError);
+    assert.ok(parseGrpcTimeout("5s") instanceof ConnectError);
   });
 });
