@@ -7,7 +7,8 @@ import { startGreetServer } from "./greet-server.js";
 
 const port = Number(process.env.PORT ?? 8080);
 const upstream = await startGreetServer();
-const bridge = createBridge({ upstream: upstream.address });
+// Any origin may call it: a local-development default, never for production.
+const bridge = createBridge({ upstream: upstream.address, cors: { allowedOrigins: "*" } });
 try {
   await bridge.listen({ port, host: "127.0.0.1" });
 } catch (error) {

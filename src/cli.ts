@@ -3,7 +3,7 @@
  * `connect-grpc-bridge --upstream HOST:PORT`: the bridge as a process.
  */
 import { parseArgs } from "node:util";
-import { createBridge } from "./index.js";
+import { createBridge, type BridgeCorsOptions } from "./index.js";
 
 const usage = `Usage: connect-grpc-bridge --upstream HOST:PORT|URL [options]
 
@@ -18,12 +18,35 @@ Options:
                             to accept connections from other machines)
   --max-request-bytes N     largest request message from a client (default 4194304)
   --max-response-bytes N    largest response message from the upstream (default 4194304)
+  --cors-origin ORIGIN      allow browser calls from ORIGIN (repeatable), e.g.
+                            https://app.example.com; "*" for any origin; "none"
+                            to turn CORS off. Default: any origin when --host is
+                            a loopback address (local development), off otherwise
+  --cors-allow-header NAME  a request header pages may send besides the protocol's
+                            own, e.g. Authorization (repeatable)
   --log-level LEVEL         fatal, error, warn, info, debug, trace or silent
                             (default info)
   -h, --help                show this help
 
 Once listening it prints a line containing "listening on http://ADDR:PORT".
 SIGINT and SIGTERM stop it after in-flight calls finish.`;
+
+const loopback = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/;
+
+/** CORS from the flags; permissive by default only on a loopback address. */
+function corsFromFlags(
+  origins: string[] | undefined,
+  allowHeaders: string[] | undefined,
+  host: string,
+): BridgeCorsOptions | false {
+  const allowedHeaders = allowHeaders ?? [];
+  if (origins === undefined) {
+    return loopback.test(host) ? { allowedOrigins: "*", allowedHeaders } : false;
+  }
+  if (origins.includes("none")) return false;
+  if (origins.includes("*")) return { allowedOrigins: "*", allowedHeaders };
+  return { allowedOrigins: origins, allowedHeaders };
+}
 
 function fail(message: string): never {
   process.stderr.write(`connect-grpc-bridge: ${message}\n\n${usage}\n`);
@@ -41,6 +64,8 @@ async function main(): Promise<void> {
         "max-request-bytes": { type: "string" },
         "max-response-bytes": { type: "string" },
         "log-level": { type: "string", default: "info" },
+        "cors-origin": { type: "string", multiple: true },
+        "cors-allow-header": { type: "string", multiple: true },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -58,12 +83,14 @@ async function main(): Promise<void> {
   const bytes = (name: "max-request-bytes" | "max-response-bytes") =>
     values[name] === undefined ? undefined : Number(values[name]);
 
+  const cors = corsFromFlags(values["cors-origin"], values["cors-allow-header"], values.host);
   let app;
   try {
     app = createBridge({
       upstream: values.upstream,
       maxRequestBytes: bytes("max-request-bytes"),
       maxResponseBytes: bytes("max-response-bytes"),
+      cors,
       fastify: { logger: { level: values["log-level"] }, disableRequestLogging: true },
     });
     await app.listen({ port, host: values.host });
@@ -76,6 +103,11 @@ async function main(): Promise<void> {
       ? `${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`
       : String(address);
   process.stdout.write(`connect-grpc-bridge listening on http://${shown} -> upstream ${values.upstream}\n`);
+  app.log.info(
+    cors === false
+      ? "CORS off: browsers on other origins cannot call the bridge (set --cors-origin)"
+      : `CORS: allowed origins ${cors.allowedOrigins === "*" ? "any (local development default)" : cors.allowedOrigins.join(", ")}`,
+  );
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -25,7 +25,7 @@ describe("connect-grpc-bridge CLI", () => {
   it("--help documents every flag", async () => {
     const p = run(["--help"]);
     assert.equal(await p.exited, 0);
-    for (const flag of ["--upstream", "--port", "--host", "--max-request-bytes", "--max-response-bytes", "--log-level", "--help"]) {
+    for (const flag of ["--upstream", "--port", "--host", "--max-request-bytes", "--max-response-bytes", "--cors-origin", "--cors-allow-header", "--log-level", "--help"]) {
       assert.ok(p.out().includes(flag), flag);
     }
   });
@@ -42,16 +42,41 @@ describe("connect-grpc-bridge CLI", () => {
     assert.match(p.err(), /TLS upstreams are not supported yet/);
   });
 
+  async function listening(p: ReturnType<typeof run>): Promise<string> {
+    while (!/listening on http:\/\/\S+:\d+/.test(p.out())) await once(p.child.stdout, "data");
+    return /listening on (http:\/\/\S+:\d+)/.exec(p.out())![1];
+  }
+
+  async function preflight(url: string, origin: string) {
+    return send(`${url}/a.B/C`, { method: "OPTIONS", headers: { origin, "access-control-request-method": "POST" } });
+  }
+
+  it("CORS: any origin by default on loopback; only --cors-origin ones when given", async () => {
+    const open = run(["--upstream", "127.0.0.1:1", "--port", "0", "--log-level", "warn"]);
+    const strict = run(["--upstream", "127.0.0.1:1", "--port", "0", "--log-level", "warn", "--cors-origin", "http://app.test"]);
+    try {
+      const any = await preflight(await listening(open), "http://whoever.test");
+      assert.equal(any.headers["access-control-allow-origin"], "*");
+      const strictUrl = await listening(strict);
+      assert.equal((await preflight(strictUrl, "http://app.test")).headers["access-control-allow-origin"], "http://app.test");
+      assert.equal((await preflight(strictUrl, "http://other.test")).headers["access-control-allow-origin"], undefined);
+    } finally {
+      open.child.kill("SIGKILL");
+      strict.child.kill("SIGKILL");
+    }
+  });
+
+  it("rejects a malformed --cors-origin, naming it", async () => {
+    const p = run(["--upstream", "127.0.0.1:1", "--port", "0", "--cors-origin", "app.test"]);
+    assert.equal(await p.exited, 2);
+    assert.match(p.err(), /cors\.allowedOrigins/);
+  });
+
   it("listens on --port 0, prints its address, bridges calls, stops on SIGTERM", async () => {
     const upstream = await startGrpcJsServer();
     const p = run(["--upstream", upstream.address, "--port", "0", "--log-level", "warn"]);
     try {
-      let line = "";
-      while (!/listening on http:\/\/\S+:\d+/.test(line)) {
-        await once(p.child.stdout, "data");
-        line = p.out();
-      }
-      const url = /listening on (http:\/\/\S+:\d+)/.exec(line)![1];
+      const url = await listening(p);
       const res = await send(`${url}/bridge.test.v1.TestService/Unary`, {
         headers: { "content-type": "application/proto" },
         body: echoRequest({ text: "cli" }),
