@@ -48,10 +48,10 @@ export interface ResponseSink {
   onHeaders(headers: IncomingHttpHeaders, encoding: string | undefined): void;
   /**
    * Enveloped response bytes, cut at arbitrary points. Already checked:
-   * well-formed flags and sizes. Return false to ask for backpressure; the
-   * upstream stream is then paused until resume() is called.
+   * well-formed flags and sizes. Return false to ask for backpressure: the
+   * upstream stream is then paused until the sink calls `resume`.
    */
-  onData(chunk: Buffer): boolean;
+  onData(chunk: Buffer, resume: () => void): boolean;
   /** The call is over, successfully or not. Called exactly once. */
   onEnd(end: CallEnd): void;
 }

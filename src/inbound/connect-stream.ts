@@ -10,13 +10,12 @@ import { connectContentTypeFor } from "../protocol/content-type.js";
 import { encodeEnvelope, flagEndStream } from "../protocol/envelope.js";
 import { connectEndStreamJson } from "../protocol/error-json.js";
 import { metadataToJsonRecord, responseMetadata } from "../protocol/metadata.js";
-import { Code, ConnectError } from "../protocol/status.js";
-import { GrpcCall } from "../upstream/grpc-call.js";
+import { ConnectError } from "../protocol/status.js";
 import { connectCallHead, headerValue } from "./call-head.js";
-import { forwardRequestFrames } from "./forward-request.js";
+import { startStreamingCall, writeStreamHead } from "./streaming-call.js";
 import { writeChunk } from "./exchange.js";
 import { writeConnectError } from "./connect-error-response.js";
-import { cancelOnDisconnect, exposeHeaders, responseClosed, type BridgeContext, type Exchange } from "./exchange.js";
+import { responseClosed, type BridgeContext, type Exchange } from "./exchange.js";
 
 export function connectStream(ctx: BridgeContext, exchange: Exchange, codec: string): void {
   const { req } = exchange;
@@ -32,33 +31,21 @@ export function connectStream(ctx: BridgeContext, exchange: Exchange, codec: str
     responder.onEnd({ error: head, trailersOnly: false, messages: 0, midMessage: false, unknownProcedure: false });
     return;
   }
-  const call = new GrpcCall(ctx.session, head, responder, { maxResponseMessageBytes: ctx.options.maxResponseBytes });
-  responder.resumeUpstream = () => call.resume();
-  cancelOnDisconnect(exchange, call);
-  forwardRequestFrames(ctx, exchange, head, call);
+  startStreamingCall(ctx, exchange, head, responder);
 }
 
 class StreamResponder implements ResponseSink {
-  /** Set once the upstream call exists, to resume it after backpressure. */
-  resumeUpstream: () => void = () => {};
-
   constructor(
     private readonly exchange: Exchange,
     private readonly codec: string,
   ) {}
 
   onHeaders(headers: IncomingHttpHeaders, encoding: string | undefined): void {
-    const out = this.baseHeaders();
-    responseMetadata(headers, out);
-    if (encoding !== undefined) out["connect-content-encoding"] = encoding;
-    exposeHeaders(this.exchange, out);
-    this.exchange.res.writeHead(200, out);
-    // Streaming clients may wait for headers before they send more.
-    this.exchange.res.flushHeaders();
+    writeStreamHead(this.exchange, this.baseHeaders(), headers, "connect-content-encoding", encoding);
   }
 
-  onData(chunk: Buffer): boolean {
-    return writeChunk(this.exchange.res, chunk, this.resumeUpstream);
+  onData(chunk: Buffer, resume: () => void): boolean {
+    return writeChunk(this.exchange.res, chunk, resume);
   }
 
   onEnd(end: CallEnd): void {

@@ -13,17 +13,15 @@ import { grpcStatusHeaders } from "../protocol/error-json.js";
 import { encodeTrailerFrame } from "../protocol/grpc-web-trailers.js";
 import { responseMetadata } from "../protocol/metadata.js";
 import { ConnectError } from "../protocol/status.js";
-import { GrpcCall } from "../upstream/grpc-call.js";
 import { grpcWebCallHead } from "./call-head.js";
 import {
-  cancelOnDisconnect,
   exposeHeaders,
   responseClosed,
   writeChunk,
   type BridgeContext,
   type Exchange,
 } from "./exchange.js";
-import { forwardRequestFrames } from "./forward-request.js";
+import { startStreamingCall, writeStreamHead } from "./streaming-call.js";
 
 /** Answers a gRPC-Web request with an error of the bridge's own, trailers-only. */
 export function writeGrpcWebError(exchange: Exchange, type: GrpcWebContentType, error: ConnectError): void {
@@ -44,34 +42,24 @@ export function grpcWebCall(ctx: BridgeContext, exchange: Exchange, type: GrpcWe
     return;
   }
   const responder = new GrpcWebResponder(exchange, type);
-  const call = new GrpcCall(ctx.session, head, responder, { maxResponseMessageBytes: ctx.options.maxResponseBytes });
-  responder.resumeUpstream = () => call.resume();
-  cancelOnDisconnect(exchange, call);
-  forwardRequestFrames(ctx, exchange, head, call, type.text ? new Base64StreamDecoder() : undefined);
+  startStreamingCall(ctx, exchange, head, responder, type.text ? new Base64StreamDecoder() : undefined);
 }
 
 class GrpcWebResponder implements ResponseSink {
-  resumeUpstream: () => void = () => {};
-
   constructor(
     private readonly exchange: Exchange,
     private readonly type: GrpcWebContentType,
   ) {}
 
   onHeaders(headers: IncomingHttpHeaders, encoding: string | undefined): void {
-    const out = this.baseHeaders();
-    responseMetadata(headers, out);
-    if (encoding !== undefined) out["grpc-encoding"] = encoding;
-    exposeHeaders(this.exchange, out);
-    this.exchange.res.writeHead(200, out);
-    this.exchange.res.flushHeaders();
+    writeStreamHead(this.exchange, this.baseHeaders(), headers, "grpc-encoding", encoding);
   }
 
-  onData(chunk: Buffer): boolean {
+  onData(chunk: Buffer, resume: () => void): boolean {
     // Text mode encodes each chunk on its own (padding included), so a
     // message is readable as soon as its bytes arrive; clients decode
     // concatenated padded segments.
-    return writeChunk(this.exchange.res, this.type.text ? chunk.toString("base64") : chunk, this.resumeUpstream);
+    return writeChunk(this.exchange.res, this.type.text ? chunk.toString("base64") : chunk, resume);
   }
 
   onEnd(end: CallEnd): void {

@@ -138,7 +138,7 @@ export class GrpcCall {
         return;
       }
       this.forwardedAtBoundary = this.scanner.atBoundary;
-      if (!sink.onData(chunk)) stream.pause();
+      if (!sink.onData(chunk, this.resumeStream)) stream.pause();
     });
     stream.on("trailers", (trailers) => {
       this.trailers = trailers;
@@ -173,10 +173,10 @@ export class GrpcCall {
     else this.stream.end();
   }
 
-  /** Resumes a stream paused for backpressure. */
-  resume(): void {
+  /** Resumes a stream paused for backpressure; handed to the sink. */
+  private readonly resumeStream = (): void => {
     if (!this.ended) this.stream?.resume();
-  }
+  };
 
   /** Resets the upstream stream with CANCEL and ends the call with `error`. */
   cancel(error: ConnectError): void {

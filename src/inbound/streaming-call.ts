@@ -1,23 +1,60 @@
 /**
- * The request half of a streaming call: client frames to the upstream.
+ * What streaming adapters (Connect streaming, gRPC-Web) share: starting the
+ * call, piping the client's frames upstream, and writing response headers.
  */
-import type { CallHead } from "../call.js";
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
+import type { CallHead, ResponseSink } from "../call.js";
+import { responseMetadata } from "../protocol/metadata.js";
 import { FrameScanner, flagCompressed } from "../protocol/envelope.js";
 import { Code, ConnectError } from "../protocol/status.js";
-import type { GrpcCall } from "../upstream/grpc-call.js";
-import type { BridgeContext, Exchange } from "./exchange.js";
+import { GrpcCall } from "../upstream/grpc-call.js";
+import { cancelOnDisconnect, exposeHeaders, type BridgeContext, type Exchange } from "./exchange.js";
+
+type Decoder = { push(chunk: Buffer): Buffer | undefined; readonly complete: boolean };
+
+/** Starts the upstream call and streams the request body into it. */
+export function startStreamingCall(
+  ctx: BridgeContext,
+  exchange: Exchange,
+  head: CallHead,
+  responder: ResponseSink,
+  decoder?: Decoder,
+): void {
+  const call = new GrpcCall(ctx.session, head, responder, { maxResponseMessageBytes: ctx.options.maxResponseBytes });
+  cancelOnDisconnect(exchange, call);
+  forwardRequestFrames(ctx, exchange, head, call, decoder);
+}
+
+/**
+ * Writes the response head of a streaming call right away: base headers,
+ * the upstream's metadata, the name of the response coding under
+ * `encodingHeader`. Streaming clients may wait for headers before sending more.
+ */
+export function writeStreamHead(
+  exchange: Exchange,
+  out: OutgoingHttpHeaders,
+  upstreamHeaders: IncomingHttpHeaders,
+  encodingHeader: string,
+  encoding: string | undefined,
+): void {
+  responseMetadata(upstreamHeaders, out);
+  if (encoding !== undefined) out[encodingHeader] = encoding;
+  exposeHeaders(exchange, out);
+  exchange.res.writeHead(200, out);
+  exchange.res.flushHeaders();
+}
 
 /**
  * Pipes the client's request frames upstream, checking each frame header and
  * honouring backpressure. `decode` turns the body into frame bytes first
  * (gRPC-Web text mode); it returns undefined for input it cannot decode.
  */
-export function forwardRequestFrames(
+function forwardRequestFrames(
   ctx: BridgeContext,
   exchange: Exchange,
   head: CallHead,
   call: GrpcCall,
-  decoder?: { push(chunk: Buffer): Buffer | undefined; readonly complete: boolean },
+  decoder: Decoder | undefined,
 ): void {
   const { req } = exchange;
   const max = ctx.options.maxRequestBytes;
