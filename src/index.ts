@@ -6,16 +6,23 @@
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import { grpcBridge } from "./plugin.js";
+import { frontDoorServerFactory, type FrontDoorTls } from "./front-door.js";
 import type { GrpcBridgeOptions } from "./options.js";
 import { connectErrorJson } from "./protocol/error-json.js";
 import { Code, ConnectError } from "./protocol/status.js";
 
 export { grpcBridge } from "./plugin.js";
 export type { GrpcBridgeOptions, BridgeCorsOptions } from "./options.js";
+export { frontDoorServerFactory, type FrontDoorTls } from "./front-door.js";
 
 export interface CreateBridgeOptions extends GrpcBridgeOptions {
   /** Options for the Fastify instance. Default: `{ logger: false }`. */
   fastify?: FastifyServerOptions;
+  /**
+   * Serve TLS on the front door (HTTP/2 and HTTP/1.1 by ALPN). Without it the
+   * port speaks cleartext HTTP/1.1 and h2c (prior knowledge) at once.
+   */
+  tls?: FrontDoorTls;
 }
 
 /**
@@ -24,8 +31,8 @@ export interface CreateBridgeOptions extends GrpcBridgeOptions {
  * errors too, never Fastify's default JSON.
  */
 export function createBridge(options: CreateBridgeOptions): FastifyInstance {
-  const { fastify: fastifyOptions, ...bridgeOptions } = options;
-  const app = Fastify({ logger: false, ...fastifyOptions });
+  const { fastify: fastifyOptions, tls, ...bridgeOptions } = options;
+  const app = Fastify({ logger: false, serverFactory: frontDoorServerFactory(tls), ...fastifyOptions });
   app.register(grpcBridge, bridgeOptions);
   app.setNotFoundHandler((request, reply) => {
     const body = connectErrorJson(

@@ -69,6 +69,8 @@ export function copyRequestMetadata(rawHeaders: string[], target: OutgoingHttpHe
   }
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i].toLowerCase();
+    // HTTP/2 requests list their pseudo-headers (":path", ...) in rawHeaders too.
+    if (name.charCodeAt(0) === 58 /* ":" */) continue;
     if (hopByHop.has(name) || protocolRequestHeaders.has(name) || connectionListed?.has(name)) continue;
     if (name.startsWith("trailer-")) continue; // Connect reserves the prefix for response trailers.
     appendHeader(target, name, rawHeaders[i + 1]);

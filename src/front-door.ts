@@ -1,0 +1,92 @@
+/**
+ * One listener for every client: HTTP/1.1 and HTTP/2 on the same port, in
+ * cleartext (h2c with prior knowledge, told apart by the HTTP/2 connection
+ * preface) or over TLS (ALPN "h2" and "http/1.1"). Requests of both versions
+ * reach the same Fastify handler, so routing, hooks and plugins apply alike.
+ */
+import * as http from "node:http";
+import * as http2 from "node:http2";
+import type { Socket } from "node:net";
+import type { FastifyServerFactory } from "fastify";
+
+/** The first bytes of every HTTP/2 connection (RFC 9113 §3.4). */
+const preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
+
+export interface FrontDoorTls {
+  key: string | Buffer;
+  cert: string | Buffer;
+}
+
+/**
+ * A Fastify `serverFactory` for the bridge's front door. Unlike Fastify's own
+ * `http2: true` server it keeps HTTP/1.1 on a cleartext port, and it sets no
+ * session idle timeout: a quiet long-lived stream is a healthy one.
+ */
+export function frontDoorServerFactory(tls?: FrontDoorTls): FastifyServerFactory {
+  return ((handler: http.RequestListener) => {
+    if (tls !== undefined) {
+      return http2.createSecureServer(
+        { key: tls.key, cert: tls.cert, allowHTTP1: true, ALPNProtocols: ["h2", "http/1.1"] },
+        handler as never,
+      );
+    }
+    const h1 = http.createServer(handler);
+    const h2 = http2.createServer({}, handler as never);
+    const sessions = new Set<http2.ServerHttp2Session>();
+    h2.on("session", (session) => {
+      sessions.add(session);
+      session.on("close", () => sessions.delete(session));
+    });
+    const h1Listeners = h1.listeners("connection") as ((socket: Socket) => void)[];
+    h1.removeAllListeners("connection");
+    h1.on("connection", (socket: Socket) =>
+      sniff(socket, (isHttp2) => {
+        if (isHttp2) {
+          // Http2Session reads what sniffing put back from the socket's buffer.
+          h2.emit("connection", socket);
+        } else {
+          for (const listener of h1Listeners) listener.call(h1, socket);
+          // Explicitly paused, the socket stays paused when the HTTP/1 parser
+          // attaches its 'data' listener.
+          socket.resume();
+        }
+      }),
+    );
+    // Fastify closes the server it was given; HTTP/2 sessions live on ours.
+    const close = h1.close.bind(h1);
+    h1.close = (callback?: (error?: Error) => void) => {
+      for (const session of sessions) session.close();
+      return close(callback);
+    };
+    const closeAll = h1.closeAllConnections.bind(h1);
+    h1.closeAllConnections = () => {
+      for (const session of sessions) session.destroy();
+      closeAll();
+    };
+    return h1;
+  }) as unknown as FastifyServerFactory;
+}
+
+/**
+ * Reads just enough of a new connection to know whether it starts with the
+ * HTTP/2 preface, then puts the bytes back for whichever server takes it.
+ */
+function sniff(socket: Socket, route: (isHttp2: boolean) => void): void {
+  let seen: Buffer = Buffer.alloc(0);
+  const onData = (chunk: Buffer) => {
+    seen = seen.byteLength === 0 ? chunk : Buffer.concat([seen, chunk]);
+    const n = Math.min(seen.byteLength, preface.byteLength);
+    const matches = seen.subarray(0, n).equals(preface.subarray(0, n));
+    if (matches && seen.byteLength < preface.byteLength) return; // need more bytes
+    socket.off("data", onData);
+    socket.off("end", onEnd);
+    socket.pause();
+    socket.unshift(seen);
+    route(matches);
+  };
+  const onEnd = () => socket.destroy();
+  // A reset before the first bytes must not become an unhandled 'error'.
+  socket.on("error", () => socket.destroy());
+  socket.on("data", onData);
+  socket.on("end", onEnd);
+}
