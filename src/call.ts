@@ -41,6 +41,8 @@ export interface CallEnd {
    * than the 501 its code table gives `unimplemented`.
    */
   unknownProcedure: boolean;
+  /** The upstream reset the stream with this HTTP/2 error code (not NO_ERROR). */
+  resetCode?: number;
 }
 
 export interface ResponseSink {

@@ -25,18 +25,34 @@ export interface FrontDoorTls {
 export function frontDoorServerFactory(tls?: FrontDoorTls): FastifyServerFactory {
   return ((handler: http.RequestListener) => {
     if (tls !== undefined) {
-      return http2.createSecureServer(
+      const server = http2.createSecureServer(
         { key: tls.key, cert: tls.cert, allowHTTP1: true, ALPNProtocols: ["h2", "http/1.1"] },
         handler as never,
       );
+      const sessions = trackSessions(server);
+      // HTTP/1.1-over-TLS sockets are not sessions; Node 20 has no
+      // closeAllConnections on this server, so keep the sockets too.
+      const sockets = new Set<Socket>();
+      server.on("secureConnection", (socket: Socket) => {
+        sockets.add(socket);
+        socket.on("close", () => sockets.delete(socket));
+      });
+      const close = server.close.bind(server);
+      server.close = (callback?: (error?: Error) => void) => {
+        for (const session of sessions) session.close();
+        return close(callback);
+      };
+      Object.assign(server, {
+        closeAllConnections: () => {
+          for (const session of sessions) session.destroy();
+          for (const socket of sockets) socket.destroy();
+        },
+      });
+      return server;
     }
     const h1 = http.createServer(handler);
     const h2 = http2.createServer({}, handler as never);
-    const sessions = new Set<http2.ServerHttp2Session>();
-    h2.on("session", (session) => {
-      sessions.add(session);
-      session.on("close", () => sessions.delete(session));
-    });
+    const sessions = trackSessions(h2);
     const h1Listeners = h1.listeners("connection") as ((socket: Socket) => void)[];
     h1.removeAllListeners("connection");
     h1.on("connection", (socket: Socket) =>
@@ -65,6 +81,16 @@ export function frontDoorServerFactory(tls?: FrontDoorTls): FastifyServerFactory
     };
     return h1;
   }) as unknown as FastifyServerFactory;
+}
+
+/** The live HTTP/2 sessions of a server, for closing them with it. */
+function trackSessions(server: http2.Http2Server | http2.Http2SecureServer): Set<http2.ServerHttp2Session> {
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (session: http2.ServerHttp2Session) => {
+    sessions.add(session);
+    session.on("close", () => sessions.delete(session));
+  });
+  return sessions;
 }
 
 /**

@@ -12,6 +12,7 @@ import {
   connectContentTypeFor,
   grpcWebContentTypeFor,
   parseConnectContentType,
+  parseGrpcContentType,
   parseGrpcWebContentType,
 } from "./protocol/content-type.js";
 import { Code, ConnectError } from "./protocol/status.js";
@@ -20,6 +21,7 @@ import { writeConnectError } from "./inbound/connect-error-response.js";
 import { connectUnaryGet, connectUnaryPost } from "./inbound/connect-unary.js";
 import { connectStream } from "./inbound/connect-stream.js";
 import { grpcWebCall, writeGrpcWebError } from "./inbound/grpc-web.js";
+import { grpcCall, writeGrpcError } from "./inbound/grpc.js";
 
 /** `package.Service/Method`, package optional, as gRPC names procedures. */
 const procedurePath = /^[A-Za-z_][A-Za-z0-9_.]*\/[A-Za-z_][A-Za-z0-9_]*$/;
@@ -83,12 +85,18 @@ function dispatch(ctx: BridgeContext, request: FastifyRequest, reply: FastifyRep
     cors: ctx.options.cors !== undefined && req.headers.origin !== undefined,
   };
   try {
+    const contentTypeHeader = req.headers["content-type"];
+    const grpcCodec = req.httpVersionMajor === 2 ? parseGrpcContentType(contentTypeHeader) : undefined;
     if (!procedurePath.test(procedure)) {
       const error = new ConnectError(
         `no procedure at path "${exchange.path}": expected /package.Service/Method`,
         Code.Unimplemented,
       );
-      const grpcWeb = req.method === "POST" ? parseGrpcWebContentType(req.headers["content-type"]) : undefined;
+      if (grpcCodec !== undefined) {
+        writeGrpcError(exchange, grpcCodec, error);
+        return;
+      }
+      const grpcWeb = req.method === "POST" ? parseGrpcWebContentType(contentTypeHeader) : undefined;
       if (grpcWeb !== undefined) {
         writeGrpcWebError(exchange, grpcWeb, error);
         return;
@@ -114,12 +122,27 @@ function dispatch(ctx: BridgeContext, request: FastifyRequest, reply: FastifyRep
       );
       return;
     }
-    const grpcWeb = parseGrpcWebContentType(req.headers["content-type"]);
+    if (grpcCodec !== undefined) {
+      // Native gRPC passes through whatever codec the upstream speaks.
+      grpcCall(ctx, exchange, grpcCodec);
+      return;
+    }
+    const grpcWeb = parseGrpcWebContentType(contentTypeHeader);
     if (grpcWeb !== undefined && ctx.options.codecs.includes(grpcWeb.codec)) {
       grpcWebCall(ctx, exchange, grpcWeb);
       return;
     }
-    const contentType = parseConnectContentType(req.headers["content-type"]);
+    if (parseGrpcContentType(contentTypeHeader) !== undefined) {
+      req.resume();
+      writeConnectError(
+        exchange,
+        new ConnectError("gRPC (application/grpc) needs HTTP/2: connect with h2c or TLS (ALPN h2)", Code.Unknown),
+        undefined,
+        415,
+      );
+      return;
+    }
+    const contentType = parseConnectContentType(contentTypeHeader);
     if (contentType === undefined || !ctx.options.codecs.includes(contentType.codec)) {
       req.resume();
       writeConnectError(

@@ -89,3 +89,25 @@ function callHead(
 export function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(",") : value;
 }
+
+/**
+ * A native gRPC request head, passed through: the upstream, not the bridge,
+ * decides which codings it supports.
+ */
+export function grpcCallHead(exchange: Exchange, codec: string): CallHead | ConnectError {
+  const headers = exchange.req.headers;
+  const timeout = parseGrpcTimeout(headerValue(headers["grpc-timeout"]));
+  if (timeout instanceof ConnectError) return timeout;
+  let requestEncoding = headerValue(headers["grpc-encoding"])?.trim().toLowerCase();
+  if (requestEncoding === "identity" || requestEncoding === "") requestEncoding = undefined;
+  const metadata = {};
+  copyRequestMetadata(exchange.req.rawHeaders, metadata);
+  return {
+    path: exchange.path,
+    codec,
+    metadata,
+    timeoutMs: timeout,
+    requestEncoding,
+    acceptEncoding: headerValue(headers["grpc-accept-encoding"]),
+  };
+}

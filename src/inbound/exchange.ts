@@ -29,10 +29,12 @@ export interface Exchange {
  * Cancels the upstream call when the client goes away before the response is
  * complete. Watches the response, not the request: IncomingMessage emits
  * 'close' as soon as the body is read, which says nothing about the client.
+ * Asks whether *we* ended the response (writableEnded), not whether it
+ * finished: HTTP/2's compat response reports a reset stream as finished.
  */
 export function cancelOnDisconnect(exchange: Exchange, call: GrpcCall): void {
   exchange.res.once("close", () => {
-    if (!exchange.res.writableFinished) {
+    if (!exchange.res.writableEnded) {
       call.cancel(new ConnectError("client disconnected", Code.Canceled));
     }
   });

@@ -9,7 +9,6 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import type { CallEnd, ResponseSink } from "../call.js";
 import { Base64StreamDecoder } from "../protocol/base64-stream.js";
 import { grpcWebContentTypeFor, type GrpcWebContentType } from "../protocol/content-type.js";
-import { grpcStatusHeaders } from "../protocol/error-json.js";
 import { encodeTrailerFrame } from "../protocol/grpc-web-trailers.js";
 import { responseMetadata } from "../protocol/metadata.js";
 import { ConnectError } from "../protocol/status.js";
@@ -22,6 +21,7 @@ import {
   type Exchange,
 } from "./exchange.js";
 import { startStreamingCall, writeStreamHead } from "./streaming-call.js";
+import { grpcStatusBlock } from "./grpc-status.js";
 
 /** Answers a gRPC-Web request with an error of the bridge's own, trailers-only. */
 export function writeGrpcWebError(exchange: Exchange, type: GrpcWebContentType, error: ConnectError): void {
@@ -70,7 +70,7 @@ class GrpcWebResponder implements ResponseSink {
       res.destroy();
       return;
     }
-    const status = this.statusBlock(end);
+    const status = grpcStatusBlock(end);
     if (!res.headersSent) {
       // Trailers-only: status and metadata in the headers, no body.
       const out = this.baseHeaders();
@@ -86,24 +86,6 @@ class GrpcWebResponder implements ResponseSink {
     if (end.trailers !== undefined) responseMetadata(end.trailers, block);
     const frame = encodeTrailerFrame(block);
     res.end(this.type.text ? frame.toString("base64") : frame);
-  }
-
-  /**
-   * The upstream's own status fields when the status is the upstream's
-   * (byte for byte, details included); otherwise the bridge's.
-   */
-  private statusBlock(end: CallEnd): Record<string, string> {
-    const trailers = end.trailers;
-    const upstreamStatus = trailers?.["grpc-status"];
-    if (upstreamStatus !== undefined && (end.error === undefined ? upstreamStatus === "0" : end.error.isWireError)) {
-      const block: Record<string, string> = { "grpc-status": String(upstreamStatus) };
-      for (const name of ["grpc-message", "grpc-status-details-bin"] as const) {
-        const value = trailers![name];
-        if (value !== undefined) block[name] = String(value);
-      }
-      return block;
-    }
-    return grpcStatusHeaders(end.error);
   }
 
   private baseHeaders(): OutgoingHttpHeaders {

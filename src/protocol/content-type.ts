@@ -80,3 +80,13 @@ export function parseGrpcWebContentType(value: string | undefined): GrpcWebConte
 export function grpcWebContentTypeFor(type: GrpcWebContentType): string {
   return `application/grpc-web${type.text ? "-text" : ""}+${type.codec}`;
 }
+
+const grpcContentType = /^application\/grpc(?:\+([a-z0-9][a-z0-9.+-]*))?\s*(?:;.*)?$/i;
+
+/** The codec of a native gRPC Content-Type ("proto" when none is named); undefined if it is not one. */
+export function parseGrpcContentType(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const match = grpcContentType.exec(value);
+  if (match === null) return undefined;
+  return (match[1] ?? "proto").toLowerCase();
+}

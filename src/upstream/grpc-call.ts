@@ -208,7 +208,15 @@ export class GrpcCall {
       trailersOnly: this.trailersOnly,
       messages: this.scanner.frames,
       midMessage: !this.forwardedAtBoundary,
+      resetCode: this.peerResetCode(),
     });
+  }
+
+  /** The code of a reset the upstream sent; a reset of ours (cancel) is not one. */
+  private peerResetCode(): number | undefined {
+    const code = this.stream?.rstCode;
+    if (this.failure !== undefined || code === undefined || code === http2.constants.NGHTTP2_NO_ERROR) return undefined;
+    return code;
   }
 
   /** The status of a stream that ended on its own. */

@@ -15,7 +15,11 @@ import { encodeRpcStatus, grpcServiceDefinition } from "./grpc-definition.js";
 import { Observations } from "./observations.js";
 
 /** What every grpc-js call object offers for cancellation. */
-type CancellableCall = { cancelled: boolean; once(event: "cancelled", listener: () => void): unknown };
+type CancellableCall = {
+  cancelled: boolean;
+  once(event: "cancelled", listener: () => void): unknown;
+  off(event: "cancelled", listener: () => void): unknown;
+};
 
 export interface RunningServer {
   port: number;
@@ -60,11 +64,15 @@ function failure(req: EchoRequest, trailer: grpc.Metadata): Partial<grpc.StatusO
 function delay(ms: number, call: CancellableCall): Promise<void> {
   if (ms <= 0) return Promise.resolve();
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    call.once("cancelled", () => {
+    const onCancel = () => {
       clearTimeout(timer);
       resolve();
-    });
+    };
+    const timer = setTimeout(() => {
+      call.off("cancelled", onCancel);
+      resolve();
+    }, ms);
+    call.once("cancelled", onCancel);
   });
 }
 

@@ -1,0 +1,99 @@
+/**
+ * Native gRPC over HTTP/2, passed through: the same frames, metadata,
+ * grpc-timeout and codings go upstream; headers, frames and trailers come
+ * back as the upstream sent them; resets travel both ways. This is what lets
+ * gRPC clients that have not migrated keep using the bridge's address.
+ */
+import * as http2 from "node:http2";
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
+import type { CallEnd, ResponseSink } from "../call.js";
+import { grpcContentTypeFor } from "../protocol/content-type.js";
+import { responseMetadata } from "../protocol/metadata.js";
+import { ConnectError } from "../protocol/status.js";
+import { grpcCallHead } from "./call-head.js";
+import { responseClosed, writeChunk, type BridgeContext, type Exchange } from "./exchange.js";
+import { grpcStatusBlock } from "./grpc-status.js";
+import { startStreamingCall } from "./streaming-call.js";
+
+const { NGHTTP2_INTERNAL_ERROR } = http2.constants;
+
+/** The raw HTTP/2 stream under a compat request: trailers need it. */
+function streamOf(exchange: Exchange): http2.ServerHttp2Stream {
+  return (exchange.req as unknown as http2.Http2ServerRequest).stream;
+}
+
+export function grpcCall(ctx: BridgeContext, exchange: Exchange, codec: string): void {
+  const responder = new GrpcResponder(exchange, codec);
+  const head = grpcCallHead(exchange, codec);
+  if (head instanceof ConnectError) {
+    writeGrpcError(exchange, codec, head);
+    return;
+  }
+  startStreamingCall(ctx, exchange, head, responder);
+}
+
+/** Answers a gRPC request with an error of the bridge's own, trailers-only. */
+export function writeGrpcError(exchange: Exchange, codec: string, error: ConnectError): void {
+  exchange.req.resume();
+  new GrpcResponder(exchange, codec).onEnd({
+    error,
+    trailersOnly: false,
+    messages: 0,
+    midMessage: false,
+    unknownProcedure: false,
+  });
+}
+
+/**
+ * Writes through the compat response (which owns the stream's trailers)
+ * except for trailers-only answers, which need the raw stream's
+ * `respond(..., { endStream: true })`.
+ */
+class GrpcResponder implements ResponseSink {
+  constructor(
+    private readonly exchange: Exchange,
+    private readonly codec: string,
+  ) {}
+
+  onHeaders(headers: IncomingHttpHeaders, encoding: string | undefined): void {
+    const { res } = this.exchange;
+    if (responseClosed(res)) return;
+    const out: OutgoingHttpHeaders = { "content-type": headers["content-type"] ?? grpcContentTypeFor(this.codec) };
+    responseMetadata(headers, out);
+    if (encoding !== undefined) out["grpc-encoding"] = encoding;
+    if (headers["grpc-accept-encoding"] !== undefined) out["grpc-accept-encoding"] = headers["grpc-accept-encoding"];
+    res.writeHead(200, out);
+    res.flushHeaders();
+  }
+
+  onData(chunk: Buffer, resume: () => void): boolean {
+    return writeChunk(this.exchange.res, chunk, resume);
+  }
+
+  onEnd(end: CallEnd): void {
+    const { res } = this.exchange;
+    const stream = streamOf(this.exchange);
+    if (responseClosed(res) || stream.destroyed || stream.closed) return;
+    if (end.resetCode !== undefined) {
+      // The upstream reset its stream: reset ours with the same code.
+      stream.close(end.resetCode);
+      return;
+    }
+    if (end.midMessage) {
+      stream.close(NGHTTP2_INTERNAL_ERROR);
+      return;
+    }
+    const block: OutgoingHttpHeaders = grpcStatusBlock(end);
+    if (end.trailers !== undefined) responseMetadata(end.trailers, block);
+    if (!res.headersSent) {
+      // Trailers-only: one header block that ends the stream.
+      stream.respond(
+        { ":status": 200, "content-type": grpcContentTypeFor(this.codec), ...block },
+        { endStream: true },
+      );
+      return;
+    }
+    res.addTrailers(block);
+    res.end();
+  }
+}
