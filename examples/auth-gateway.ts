@@ -1,24 +1,22 @@
 /**
  * Embedding the bridge in an existing Fastify gateway: the host's own hooks
  * run for bridged calls. Here an onRequest hook demands a bearer token and
- * rejects other calls with a well-formed Connect error (unauthenticated).
+ * rejects other calls with `unauthenticated`, in the caller's own protocol.
  *
  *   node dist/examples/auth-gateway.js 127.0.0.1:50051
  */
 import Fastify, { type FastifyInstance } from "fastify";
-import { grpcBridge } from "../src/index.js";
+import { Code, frontDoorServerFactory, grpcBridge, rejectCall } from "../src/index.js";
 
 export function buildGateway(upstream: string, token = "demo-token"): FastifyInstance {
-  const app = Fastify();
+  // HTTP/1.1 and HTTP/2 (h2c) on one port, so native gRPC clients can use it too.
+  const app = Fastify({ serverFactory: frontDoorServerFactory() });
   app.get("/healthz", async () => ({ ok: true }));
   app.register(async (api) => {
     api.addHook("onRequest", async (request, reply) => {
       if (request.headers.authorization !== `Bearer ${token}`) {
-        // A Connect error body, so Connect clients surface code "unauthenticated".
-        await reply
-          .code(401)
-          .type("application/json")
-          .send(JSON.stringify({ code: "unauthenticated", message: "missing or wrong bearer token" }));
+        // Answered in the caller's protocol: Connect, gRPC-Web or gRPC.
+        rejectCall(request, reply, Code.Unauthenticated, "missing or wrong bearer token");
       }
     });
     api.addHook("preHandler", async (request, reply) => {

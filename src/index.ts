@@ -12,6 +12,7 @@ import { connectErrorJson } from "./protocol/error-json.js";
 import { Code, ConnectError } from "./protocol/status.js";
 
 export { grpcBridge } from "./plugin.js";
+export { rejectCall, Code } from "./reject.js";
 export type { GrpcBridgeOptions, BridgeCorsOptions } from "./options.js";
 export { frontDoorServerFactory, type FrontDoorTls } from "./front-door.js";
 

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import type { AddressInfo } from "node:net";
 import Fastify from "fastify";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { TestService } from "../../gen/bridge/test/v1/test_pb.js";
 import { buildGateway } from "../../examples/auth-gateway.js";
 import { grpcBridge } from "../../src/index.js";
@@ -44,6 +44,32 @@ describe("grpcBridge plugin in a host app (examples/auth-gateway)", () => {
       );
       assert.equal(res.text, "with-token");
       assert.ok(headers?.get("x-request-id"), "the preHandler hook's reply header reaches the client");
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("rejectCall answers gRPC-Web and native gRPC (HTTP/2) callers in their own protocol", async () => {
+    const app = gateway();
+    await app.listen({ port: 0, host: "127.0.0.1" });
+    try {
+      const baseUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+      for (const transport of [
+        createGrpcWebTransport({ baseUrl, httpVersion: "1.1" }),
+        createGrpcWebTransport({ baseUrl, httpVersion: "2" }),
+        createGrpcTransport({ baseUrl }),
+        createConnectTransport({ baseUrl, httpVersion: "2" }),
+      ]) {
+        const client = createClient(TestService, transport);
+        const error = await client.unary({ text: "no-token" }).then(
+          () => assert.fail("expected an error"),
+          (e: unknown) => ConnectError.from(e),
+        );
+        assert.equal(error.code, Code.Unauthenticated);
+        assert.equal(error.rawMessage, "missing or wrong bearer token");
+        const res = await client.unary({ text: "token" }, { headers: { authorization: "Bearer s3cret" } });
+        assert.equal(res.text, "token");
+      }
     } finally {
       await app.close();
     }
