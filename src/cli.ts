@@ -2,12 +2,14 @@
 /**
  * `connect-grpc-bridge --upstream HOST:PORT`: the bridge as a process.
  */
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { createBridge, type BridgeCorsOptions } from "./index.js";
 
 const usage = `Usage: connect-grpc-bridge --upstream HOST:PORT|URL [options]
 
-Accepts Connect requests over HTTP/1.1 and forwards them as native gRPC over
+Accepts Connect, gRPC-Web and native gRPC requests on one port (HTTP/1.1 and
+HTTP/2: h2c in cleartext, ALPN with TLS) and forwards them as native gRPC over
 cleartext HTTP/2 (h2c) to the upstream server.
 
 Options:
@@ -16,6 +18,8 @@ Options:
   --port N                  port to listen on; 0 picks a free port (default 8080)
   --host ADDR               address to listen on (default 127.0.0.1; use 0.0.0.0
                             to accept connections from other machines)
+  --tls-cert FILE           serve TLS with this PEM certificate (chain); needs --tls-key
+  --tls-key FILE            the PEM private key for --tls-cert
   --max-request-bytes N     largest request message from a client (default 4194304)
   --max-response-bytes N    largest response message from the upstream (default 4194304)
   --cors-origin ORIGIN      allow browser calls from ORIGIN (repeatable), e.g.
@@ -28,7 +32,8 @@ Options:
                             (default info)
   -h, --help                show this help
 
-Once listening it prints a line containing "listening on http://ADDR:PORT".
+Once listening it prints a line containing "listening on http://ADDR:PORT"
+(https:// with TLS).
 SIGINT and SIGTERM stop it after in-flight calls finish.`;
 
 const loopback = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/;
@@ -65,6 +70,8 @@ async function main(): Promise<void> {
         "max-response-bytes": { type: "string" },
         "log-level": { type: "string", default: "info" },
         "cors-origin": { type: "string", multiple: true },
+        "tls-cert": { type: "string" },
+        "tls-key": { type: "string" },
         "cors-allow-header": { type: "string", multiple: true },
         help: { type: "boolean", short: "h" },
       },
@@ -84,6 +91,18 @@ async function main(): Promise<void> {
     values[name] === undefined ? undefined : Number(values[name]);
 
   const cors = corsFromFlags(values["cors-origin"], values["cors-allow-header"], values.host);
+  if ((values["tls-cert"] === undefined) !== (values["tls-key"] === undefined)) {
+    fail("--tls-cert and --tls-key go together");
+  }
+  let tls;
+  try {
+    tls =
+      values["tls-cert"] === undefined
+        ? undefined
+        : { cert: readFileSync(values["tls-cert"]), key: readFileSync(values["tls-key"]!) };
+  } catch (error) {
+    fail(`cannot read the TLS files: ${(error as Error).message}`);
+  }
   let app;
   try {
     app = createBridge({
@@ -91,6 +110,7 @@ async function main(): Promise<void> {
       maxRequestBytes: bytes("max-request-bytes"),
       maxResponseBytes: bytes("max-response-bytes"),
       cors,
+      tls,
       fastify: { logger: { level: values["log-level"] }, disableRequestLogging: true },
     });
     await app.listen({ port, host: values.host });
@@ -102,7 +122,9 @@ async function main(): Promise<void> {
     address !== null && typeof address === "object"
       ? `${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`
       : String(address);
-  process.stdout.write(`connect-grpc-bridge listening on http://${shown} -> upstream ${values.upstream}\n`);
+  process.stdout.write(
+    `connect-grpc-bridge listening on ${tls ? "https" : "http"}://${shown} -> upstream ${values.upstream}\n`,
+  );
   app.log.info(
     cors === false
       ? "CORS off: browsers on other origins cannot call the bridge (set --cors-origin)"

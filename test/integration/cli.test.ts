@@ -8,6 +8,13 @@ import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { startGrpcJsServer } from "../support/grpc-js-server.js";
 import { decodeEchoResponse, echoRequest, send } from "../support/raw-http.js";
+import { selfSignedCert } from "../support/tls.js";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { TestService } from "../../gen/bridge/test/v1/test_pb.js";
 
 const cli = fileURLToPath(new URL("../../src/cli.js", import.meta.url));
 
@@ -25,7 +32,7 @@ describe("connect-grpc-bridge CLI", () => {
   it("--help documents every flag", async () => {
     const p = run(["--help"]);
     assert.equal(await p.exited, 0);
-    for (const flag of ["--upstream", "--port", "--host", "--max-request-bytes", "--max-response-bytes", "--cors-origin", "--cors-allow-header", "--log-level", "--help"]) {
+    for (const flag of ["--upstream", "--port", "--host", "--max-request-bytes", "--max-response-bytes", "--cors-origin", "--cors-allow-header", "--tls-cert", "--tls-key", "--log-level", "--help"]) {
       assert.ok(p.out().includes(flag), flag);
     }
   });
@@ -43,8 +50,8 @@ describe("connect-grpc-bridge CLI", () => {
   });
 
   async function listening(p: ReturnType<typeof run>): Promise<string> {
-    while (!/listening on http:\/\/\S+:\d+/.test(p.out())) await once(p.child.stdout, "data");
-    return /listening on (http:\/\/\S+:\d+)/.exec(p.out())![1];
+    while (!/listening on https?:\/\/\S+:\d+/.test(p.out())) await once(p.child.stdout, "data");
+    return /listening on (https?:\/\/\S+:\d+)/.exec(p.out())![1];
   }
 
   async function preflight(url: string, origin: string) {
@@ -70,6 +77,25 @@ describe("connect-grpc-bridge CLI", () => {
     const p = run(["--upstream", "127.0.0.1:1", "--port", "0", "--cors-origin", "app.test"]);
     assert.equal(await p.exited, 2);
     assert.match(p.err(), /cors\.allowedOrigins/);
+  });
+
+  it("serves TLS with --tls-cert/--tls-key (HTTP/2 by ALPN)", async () => {
+    const upstream = await startGrpcJsServer();
+    const { key, cert } = selfSignedCert();
+    const dir = mkdtempSync(join(tmpdir(), "bridge-cli-tls-"));
+    writeFileSync(join(dir, "key.pem"), key);
+    writeFileSync(join(dir, "cert.pem"), cert);
+    const p = run(["--upstream", upstream.address, "--port", "0", "--log-level", "warn", "--tls-cert", join(dir, "cert.pem"), "--tls-key", join(dir, "key.pem")]);
+    try {
+      const url = await listening(p);
+      assert.match(url, /^https:\/\//);
+      const client = createClient(TestService, createConnectTransport({ baseUrl: url, httpVersion: "2", nodeOptions: { ca: cert } }));
+      assert.equal((await client.unary({ text: "tls" })).text, "tls");
+    } finally {
+      p.child.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+      await upstream.close();
+    }
   });
 
   it("listens on --port 0, prints its address, bridges calls, stops on SIGTERM", async () => {

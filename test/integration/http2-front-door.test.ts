@@ -7,7 +7,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -22,6 +22,7 @@ import {
   type EchoResponse,
 } from "../../gen/bridge/test/v1/test_pb.js";
 import { grpcServiceDefinition } from "../support/grpc-definition.js";
+import { selfSignedCert } from "../support/tls.js";
 import { startGrpcJsServer, type RunningServer } from "../support/grpc-js-server.js";
 import { startBridge, type RunningBridge } from "../support/bridge.js";
 import { echoRequest, send } from "../support/raw-http.js";
@@ -140,20 +141,6 @@ const transports: [string, (opts: { baseUrl: string; httpVersion: "2"; nodeOptio
   ["gRPC-Web", createGrpcWebTransport],
   ["gRPC", createGrpcTransport],
 ];
-
-function selfSignedCert(): { key: Buffer; cert: Buffer } {
-  const dir = mkdtempSync(join(tmpdir(), "bridge-tls-"));
-  try {
-    execFileSync("openssl", [
-      "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-      "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-      "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"),
-    ], { stdio: "ignore" });
-    return { key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 for (const security of ["h2c", "TLS"] as const) {
   describe(`connect-node transports over HTTP/2 (${security}) on one port`, () => {
