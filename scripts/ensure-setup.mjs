@@ -1,8 +1,9 @@
 // Runs before `npm start` and `npm test` so that each works on a fresh clone:
 // installs dependencies when node_modules is missing or older than the lock
 // file, rebuilds dist/ from scratch (no stale compiled tests), and, for the
-// tests, installs Debian's chromium for the browser test (never a browser
-// download from the network: only Debian's package).
+// tests, installs the Debian packages they use: chromium for the browser test
+// (never a browser download from the network), nghttp2-client for h2load,
+// openssl for test certificates.
 import { execSync } from "node:child_process";
 import { existsSync, rmSync, statSync } from "node:fs";
 
@@ -20,12 +21,18 @@ run("npx tsc -p tsconfig.json");
 
 if (forTests) {
   run("npx tsc -p examples/browser/tsconfig.json");
-  if (!existsSync("/usr/bin/chromium")) {
+  const needed = [
+    ["/usr/bin/chromium", "chromium"],
+    ["/usr/bin/h2load", "nghttp2-client"],
+    ["/usr/bin/openssl", "openssl"],
+  ].filter(([binary]) => !existsSync(binary));
+  if (needed.length > 0) {
+    const packages = needed.map(([, pkg]) => pkg).join(" ");
     if (process.getuid?.() === 0 && existsSync("/usr/bin/apt-get")) {
-      console.log("[setup] installing Debian's chromium for the browser test");
-      run("apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)");
+      console.log(`[setup] installing Debian packages for the tests: ${packages}`);
+      run(`apt-get install -y -q ${packages} || (apt-get update -q && apt-get install -y -q ${packages})`);
     } else {
-      console.log("[setup] /usr/bin/chromium is missing and cannot be installed here (needs root and apt-get): the browser test is skipped, or fails under CI");
+      console.log(`[setup] missing ${packages} and cannot install (needs root and apt-get): tests that need them are skipped, or fail under CI`);
     }
   }
 }
