@@ -10,6 +10,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as http2 from "node:http2";
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
@@ -279,3 +280,55 @@ function hasH2load(): boolean {
     return false;
   }
 }
+
+describe("HTTP/2 requests get the same policies as HTTP/1.1 ones", () => {
+  it("upstream resets reach the gRPC client with the same code; limits and CORS apply", async () => {
+    const { startFaultServer } = await import("../support/fault-server.js");
+    const faults = await startFaultServer();
+    const bridge = await startBridge(faults.address, {
+      maxRequestBytes: 1024,
+      cors: { allowedOrigins: ["http://app.test"] },
+    });
+    const session = http2.connect(bridge.baseUrl);
+    const call = (path: string, headers: http2.OutgoingHttpHeaders, body: Buffer) =>
+      new Promise<{ headers?: http2.IncomingHttpHeaders; trailers?: http2.IncomingHttpHeaders; rstCode: number }>((resolve) => {
+        const stream = session.request({ ":method": "POST", ":path": path, ...headers });
+        let responseHeaders: http2.IncomingHttpHeaders | undefined;
+        let trailers: http2.IncomingHttpHeaders | undefined;
+        stream.on("response", (h) => (responseHeaders = h));
+        stream.on("trailers", (t) => (trailers = t));
+        stream.on("error", () => {});
+        stream.resume();
+        stream.on("close", () => resolve({ headers: responseHeaders, trailers, rstCode: stream.rstCode }));
+        stream.end(body);
+      });
+    try {
+      const grpcHeaders = { "content-type": "application/grpc", te: "trailers" };
+      const refused = await call("/f.F/ResetRefusedStream", grpcHeaders, Buffer.from([0, 0, 0, 0, 0]));
+      assert.equal(refused.rstCode, http2.constants.NGHTTP2_REFUSED_STREAM);
+
+      const tooBig = Buffer.alloc(5 + 2048);
+      tooBig.writeUInt32BE(2048, 1);
+      const limited = await call("/f.F/Silent", grpcHeaders, tooBig);
+      const status = limited.trailers?.["grpc-status"] ?? limited.headers?.["grpc-status"];
+      assert.equal(status, String(grpc.status.RESOURCE_EXHAUSTED));
+
+      const preflight = await new Promise<http2.IncomingHttpHeaders>((resolve) => {
+        const stream = session.request({
+          ":method": "OPTIONS",
+          ":path": "/f.F/Any",
+          origin: "http://app.test",
+          "access-control-request-method": "POST",
+        });
+        stream.on("response", resolve);
+        stream.resume();
+        stream.end();
+      });
+      assert.equal(preflight["access-control-allow-origin"], "http://app.test");
+    } finally {
+      session.close();
+      await bridge.close();
+      await faults.close();
+    }
+  });
+});
