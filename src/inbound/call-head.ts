@@ -3,7 +3,7 @@
  * version, timeout, metadata and compression.
  */
 import type { CallHead } from "../call.js";
-import { copyRequestMetadata } from "../protocol/metadata.js";
+import { copyRequestMetadata, newHeaderBlock } from "../protocol/metadata.js";
 import { parseConnectTimeout, parseGrpcTimeout } from "../protocol/timeout.js";
 import { acceptableEncodings } from "../protocol/compression.js";
 import { Code, ConnectError } from "../protocol/status.js";
@@ -72,7 +72,7 @@ function callHead(
       Code.Unimplemented,
     );
   }
-  const metadata = {};
+  const metadata = newHeaderBlock();
   copyRequestMetadata(exchange.req.rawHeaders, metadata);
   return {
     path: exchange.path,
@@ -100,7 +100,7 @@ export function grpcCallHead(exchange: Exchange, codec: string): CallHead | Conn
   if (timeout instanceof ConnectError) return timeout;
   let requestEncoding = headerValue(headers["grpc-encoding"])?.trim().toLowerCase();
   if (requestEncoding === "identity" || requestEncoding === "") requestEncoding = undefined;
-  const metadata = {};
+  const metadata = newHeaderBlock();
   copyRequestMetadata(exchange.req.rawHeaders, metadata);
   return {
     path: exchange.path,

@@ -16,7 +16,9 @@ export class Base64StreamDecoder {
    */
   push(chunk: Buffer): Buffer | undefined {
     let text = this.pending + chunk.toString("latin1");
-    if (/\s/.test(text)) text = text.replace(/\s+/g, "");
+    // Only ASCII whitespace: the body is read as latin1, where /\s/ would
+    // also match 0xA0 and let a non-base64 byte through.
+    if (/[\t\n\r ]/.test(text)) text = text.replace(/[\t\n\r ]+/g, "");
     if (!base64Chars.test(text)) return undefined;
     const usable = text.length - (text.length % 4);
     this.pending = text.slice(usable);

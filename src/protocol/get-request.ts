@@ -72,7 +72,9 @@ export function parseConnectGetQuery(
     const text = decoded.toString("latin1");
     // Buffer's decoder skips characters it does not know; a wrong byte in a
     // message must be an error, not silently different data.
-    if (!/^[A-Za-z0-9_\-+/]*={0,2}$/.test(text)) {
+    // A dangling sixth bit (length 1 mod 4) is no base64 either: Buffer
+    // would drop it silently.
+    if (!/^[A-Za-z0-9_\-+/]*={0,2}$/.test(text) || text.replace(/=+$/, "").length % 4 === 1) {
       return { error: new ConnectError("message query parameter is not valid base64", Code.InvalidArgument) };
     }
     message = Buffer.from(text, "base64url");

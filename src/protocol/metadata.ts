@@ -53,6 +53,14 @@ const protocolResponseHeaders = new Set([
 ]);
 
 /**
+ * An empty header block without a prototype, so header names such as
+ * "constructor" or "__proto__" are plain entries.
+ */
+export function newHeaderBlock(): OutgoingHttpHeaders {
+  return Object.create(null) as OutgoingHttpHeaders;
+}
+
+/**
  * Copies a client's application metadata onto the upstream request headers.
  * Reads rawHeaders so repeated headers stay separate entries instead of being
  * joined with ", " by Node (which would corrupt `-bin` values).
@@ -78,10 +86,16 @@ export function copyRequestMetadata(rawHeaders: string[], target: OutgoingHttpHe
 }
 
 function appendHeader(target: OutgoingHttpHeaders, name: string, value: string): void {
-  const existing = target[name];
-  if (existing === undefined) target[name] = value;
+  const existing = Object.hasOwn(target, name) ? target[name] : undefined;
+  if (existing === undefined) setHeader(target, name, value);
   else if (Array.isArray(existing)) existing.push(value);
-  else target[name] = [String(existing), value];
+  else setHeader(target, name, [String(existing), value]);
+}
+
+/** Sets an own entry even for names like "__proto__", on any object. */
+function setHeader(target: OutgoingHttpHeaders, name: string, value: string | string[]): void {
+  if (name === "__proto__") Object.defineProperty(target, name, { value, enumerable: true, writable: true, configurable: true });
+  else target[name] = value;
 }
 
 /** True if an upstream header or trailer is application metadata. */
@@ -101,7 +115,7 @@ export function responseMetadata(
   for (const name in block) {
     if (!isResponseMetadata(name)) continue;
     const value = block[name];
-    if (value !== undefined) target[prefix + name] = value;
+    if (value !== undefined) setHeader(target, prefix + name, value);
   }
   return target;
 }
@@ -114,7 +128,8 @@ export function metadataToJsonRecord(block: IncomingHttpHeaders | undefined): Re
     if (!isResponseMetadata(name)) continue;
     const value = block[name];
     if (value === undefined) continue;
-    record ??= {};
+    // No prototype: a trailer may be called "__proto__" or "constructor".
+    record ??= Object.create(null) as Record<string, string[]>;
     record[name] = Array.isArray(value) ? value : [value];
   }
   return record;

@@ -23,6 +23,7 @@ import {
 import { grpcTimeoutHeader } from "../protocol/timeout.js";
 
 const { NGHTTP2_CANCEL } = http2.constants;
+const maxTimerMs = 2 ** 31 - 1;
 
 export interface GrpcCallLimits {
   /** Largest response message accepted, in bytes (as sent, compressed or not). */
@@ -88,7 +89,9 @@ export class GrpcCall {
     }
     this.stream = stream;
 
-    if (head.timeoutMs !== undefined) {
+    // setTimeout fires at once past 2^31-1 ms (~24.8 days); such a deadline
+    // is left to the upstream (grpc-timeout still carries it).
+    if (head.timeoutMs !== undefined && head.timeoutMs <= maxTimerMs) {
       this.deadline = setTimeout(() => {
         this.cancel(new ConnectError(`deadline of ${head.timeoutMs} ms exceeded`, Code.DeadlineExceeded));
       }, head.timeoutMs);

@@ -213,7 +213,6 @@ describe("hostile input", () => {
 
     it(
       "GET message whose base64 length is 1 mod 4 is invalid_argument",
-      { todo: "parseConnectGetQuery (src/protocol/get-request.ts) only checks the alphabet: message=<8 valid chars>A is accepted and Buffer.from(..., 'base64url') silently drops the dangling character (HTTP 200; message=A alone becomes an empty message)" },
       async () => {
         // 6 bytes are 8 base64 characters; a ninth cannot be part of any encoding.
         const valid = message("abcd").toString("base64url");
@@ -271,7 +270,6 @@ describe("hostile input", () => {
 
     it(
       "the largest Connect-Timeout-Ms (10 digits) does not expire at once",
-      { todo: "GrpcCall (src/upstream/grpc-call.ts) passes timeoutMs straight to setTimeout; above 2^31-1 ms Node clamps it to 1 ms (TimeoutOverflowWarning), so 9999999999 gives deadline_exceeded (HTTP 504) after ~1 ms" },
       async () => {
         const res = responseOf(
           await post(`${svc}/Unary`, [...unary, ["connect-timeout-ms", "9999999999"]], echoRequest({ text: "long", delayMs: 20 })),
@@ -283,7 +281,6 @@ describe("hostile input", () => {
 
     it(
       "a gRPC-Web grpc-timeout of 99999999H does not expire at once",
-      { todo: "same setTimeout overflow in GrpcCall (src/upstream/grpc-call.ts): grpc-status 4 after ~1 ms" },
       async () => {
         const res = await post(`${svc}/Unary`, [...web, ["grpc-timeout", "99999999H"]], envelope(0, echoRequest({ text: "long", delayMs: 20 })));
         assert.equal(grpcWebStatus(res).status, "0");
@@ -342,7 +339,6 @@ describe("hostile input", () => {
 
     it(
       "metadata named like Object.prototype members (constructor, __proto__) reaches the upstream unchanged",
-      { todo: 'copyRequestMetadata/appendHeader (src/protocol/metadata.ts) build the upstream headers in a plain {}: "constructor: c" arrives upstream as "function Object() { [native code] }, c" and "__proto__: p" is dropped' },
       async () => {
         await rawExchange(faultBridge.port, [rawRequest("POST", "/f.F/PrototypeNames", [...unary, ["constructor", "c"], ["__proto__", "p"]], message("x"))]);
         const seen = faults.requests.get("PrototypeNames");

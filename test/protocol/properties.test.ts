@@ -258,7 +258,6 @@ describe("Base64StreamDecoder properties", () => {
 
   it(
     "rejects bytes outside the base64 alphabet and ASCII whitespace",
-    { todo: 'Base64StreamDecoder.push (src/protocol/base64-stream.ts) strips /\\s/, which for a latin1-decoded body includes 0xA0 (NBSP): counterexample [0xA0] is accepted as empty, "QUJD\\xa0" decodes to "ABC"' },
     () => {
       fc.assert(
         fc.property(bytes(8), fc.integer({ min: 0x80, max: 0xff }), fc.nat(), (data, foreign, at) => {
@@ -448,7 +447,6 @@ describe("parseConnectGetQuery properties", () => {
 
   it(
     "rejects base64 whose unpadded length is 1 mod 4 (no encoding produces it)",
-    { todo: 'parseConnectGetQuery (src/protocol/get-request.ts) only checks the alphabet; counterexample "base64=1&encoding=proto&message=A" is accepted as an empty message (Buffer.from drops the dangling character)' },
     () => {
       fc.assert(
         fc.property(bytes(30), fc.constantFrom(..."AQgw-_".split("")), (data, extra) => {
@@ -568,7 +566,6 @@ describe("metadata properties", () => {
 
   it(
     "copyRequestMetadata treats names that are Object.prototype members (constructor, __proto__) like any other",
-    { todo: 'copyRequestMetadata/appendHeader (src/protocol/metadata.ts) write into a plain {}: counterexample [["constructor","x"]] becomes constructor: ["function Object() { [native code] }", "x"] upstream, and [["__proto__","x"]] is dropped (and replaces the target\'s prototype)' },
     () => {
       fc.assert(
         fc.property(fc.array(fc.tuple(fc.constantFrom("constructor", "__proto__", "toString", "x-a"), headerValue), { minLength: 1, maxLength: 4 }), (pairs) => {
@@ -601,7 +598,6 @@ describe("metadata properties", () => {
 
   it(
     "metadataToJsonRecord keeps a trailer named __proto__",
-    { todo: 'metadataToJsonRecord (src/protocol/metadata.ts) assigns into a plain {}: counterexample { "__proto__": "t" } (an upstream trailer; grpc-js allows the name) sets the record\'s prototype instead, so the Connect end-stream metadata loses it' },
     () => {
       fc.assert(
         fc.property(responseBlock(fc.constantFrom("__proto__", "constructor", "x-a")), (block) => {
