@@ -50,7 +50,19 @@ export function frontDoorServerFactory(tls?: FrontDoorTls): FastifyServerFactory
       });
       return server;
     }
-    const h1 = http.createServer(handler);
+    const h1 = http.createServer(
+      {
+        // Streams may last: no whole-request timeout (Node's default is 5 min).
+        requestTimeout: 0,
+        // Headers must still arrive promptly (slowloris on the request head).
+        headersTimeout: 10_000,
+      },
+      handler,
+    );
+    // Do not silently drop headers past the 1000th: the 16 KiB header size
+    // limit bounds them, and the bridge's own entry limit answers clearly.
+    h1.maxHeadersCount = 0;
+    h1.keepAliveTimeout = 72_000;
     const h2 = http2.createServer({}, handler as never);
     const sessions = trackSessions(h2);
     const h1Listeners = h1.listeners("connection") as ((socket: Socket) => void)[];

@@ -7,6 +7,7 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import { grpcBridge } from "./plugin.js";
 import { frontDoorServerFactory, type FrontDoorTls } from "./front-door.js";
+import { connectClientErrorHandler } from "./client-error.js";
 import type { GrpcBridgeOptions } from "./options.js";
 import { connectErrorJson } from "./protocol/error-json.js";
 import { Code, ConnectError } from "./protocol/status.js";
@@ -15,6 +16,7 @@ export { grpcBridge } from "./plugin.js";
 export { rejectCall, Code } from "./reject.js";
 export type { GrpcBridgeOptions, BridgeCorsOptions } from "./options.js";
 export { frontDoorServerFactory, type FrontDoorTls } from "./front-door.js";
+export { connectClientErrorHandler } from "./client-error.js";
 
 export interface CreateBridgeOptions extends GrpcBridgeOptions {
   /** Options for the Fastify instance. Default: `{ logger: false }`. */
@@ -33,13 +35,24 @@ export interface CreateBridgeOptions extends GrpcBridgeOptions {
  */
 export function createBridge(options: CreateBridgeOptions): FastifyInstance {
   const { fastify: fastifyOptions, tls, ...bridgeOptions } = options;
-  const app = Fastify({ logger: false, serverFactory: frontDoorServerFactory(tls), ...fastifyOptions });
+  const app = Fastify({
+    logger: false,
+    serverFactory: frontDoorServerFactory(tls),
+    clientErrorHandler: connectClientErrorHandler,
+    ...fastifyOptions,
+  });
   app.register(grpcBridge, bridgeOptions);
   app.setNotFoundHandler((request, reply) => {
+    // The plugin's route takes every path for the usual methods; what lands
+    // here is a method Fastify does not route (TRACE, PROPFIND, ...).
+    const routed = request.method === "GET" || request.method === "POST";
     const body = connectErrorJson(
-      new ConnectError(`no procedure at ${request.method} ${request.url}`, Code.Unimplemented),
+      routed
+        ? new ConnectError(`no procedure at ${request.method} ${request.url}`, Code.Unimplemented)
+        : new ConnectError(`HTTP method ${request.method} is not allowed: use POST (or GET for unary calls)`, Code.Unknown),
     );
-    reply.code(404).type("application/json").send(Buffer.from(body));
+    if (!routed) reply.header("allow", "GET, POST");
+    reply.code(routed ? 404 : 405).type("application/json").send(Buffer.from(body));
   });
   return app;
 }

@@ -24,6 +24,18 @@ export interface GrpcBridgeOptions {
    */
   maxResponseBytes?: number;
   /**
+   * Most request headers (entries) a call may carry; more get
+   * `resource_exhausted`. Header bytes are bounded by the server's
+   * maxHeaderSize (Node: 16 KiB). Default: 200.
+   */
+  maxHeaderEntries?: number;
+  /**
+   * How long a unary request body may take to arrive, in milliseconds
+   * (slowloris); exceeded, the call ends with `deadline_exceeded`. Streaming
+   * bodies have no such limit: a quiet stream is a healthy one. Default: 30000.
+   */
+  unaryBodyTimeoutMs?: number;
+  /**
    * Codecs clients may use (`application/<codec>`,
    * `application/connect+<codec>`, GET `encoding=`); others get HTTP 415.
    * Messages are never decoded: each codec is forwarded to the upstream as
@@ -76,6 +88,8 @@ export interface ResolvedOptions {
   upstream: UpstreamTarget;
   maxRequestBytes: number;
   maxResponseBytes: number;
+  maxHeaderEntries: number;
+  unaryBodyTimeoutMs: number;
   codecs: readonly string[];
   acceptCompression: readonly string[];
   requireConnectProtocolHeader: boolean;
@@ -107,6 +121,8 @@ export function resolveOptions(options: GrpcBridgeOptions): ResolvedOptions {
     upstream: parseUpstreamTarget(options.upstream),
     maxRequestBytes,
     maxResponseBytes,
+    maxHeaderEntries: positiveInteger("maxHeaderEntries", options.maxHeaderEntries, 200),
+    unaryBodyTimeoutMs: positiveInteger("unaryBodyTimeoutMs", options.unaryBodyTimeoutMs, 30_000),
     codecs,
     acceptCompression,
     requireConnectProtocolHeader: options.requireConnectProtocolHeader ?? false,
@@ -140,4 +156,12 @@ function resolveCors(cors: BridgeCorsOptions | false | undefined): Required<Brid
     maxAgeSeconds: cors.maxAgeSeconds ?? 7200,
     credentials: cors.credentials ?? false,
   };
+}
+
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  const n = value ?? fallback;
+  if (!Number.isSafeInteger(n) || n <= 0) {
+    throw new TypeError(`connect-grpc-bridge: option "${name}" must be a positive integer, got ${value}`);
+  }
+  return n;
 }

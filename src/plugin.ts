@@ -3,7 +3,7 @@
  * raw body streams (no parsing), and a dispatch on method and content type to
  * the inbound adapter that speaks the client's protocol.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from "fastify";
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from "fastify";
 import fastifyCors from "@fastify/cors";
 import { cors as connectCors } from "@connectrpc/connect";
 import { resolveOptions, type GrpcBridgeOptions } from "./options.js";
@@ -15,7 +15,7 @@ import {
   parseGrpcContentType,
   parseGrpcWebContentType,
 } from "./protocol/content-type.js";
-import { Code, ConnectError } from "./protocol/status.js";
+import { Code, ConnectError, codeFromUpstreamHttpStatus } from "./protocol/status.js";
 import type { BridgeContext, Exchange } from "./inbound/exchange.js";
 import { writeConnectError } from "./inbound/connect-error-response.js";
 import { connectUnaryGet, connectUnaryPost } from "./inbound/connect-unary.js";
@@ -68,6 +68,24 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     url: "/*",
     handler: (request, reply) => dispatch(ctx, request, reply),
   });
+  // Errors Fastify raises before the handler runs (a Content-Type it cannot
+  // even parse, ...) get a Connect error, not Fastify's own JSON.
+  fastify.setErrorHandler((error: FastifyError, request, reply) => {
+    const status = error.statusCode ?? 500;
+    reply.hijack();
+    writeConnectError(
+      {
+        req: request.raw,
+        res: reply.raw,
+        baseHeaders: reply.getHeaders() as Exchange["baseHeaders"],
+        path: "",
+        cors: false,
+      },
+      new ConnectError(error.message, status === 415 ? Code.Unknown : codeFromUpstreamHttpStatus(status)),
+      undefined,
+      status,
+    );
+  });
   fastify.addHook("onClose", async () => {
     await session.close();
   });
@@ -76,7 +94,16 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
 function dispatch(ctx: BridgeContext, request: FastifyRequest, reply: FastifyReply): void {
   reply.hijack();
   const req = request.raw;
-  const procedure = (request.params as Record<string, string>)["*"] ?? "";
+  // The raw path, not Fastify's decoded wildcard: "/a.B%2FC" must not become
+  // the procedure "/a.B/C" behind the back of hooks that matched the URL.
+  let url = req.url ?? "";
+  if (url.charCodeAt(0) !== 47 /* "/" */) {
+    // Absolute form ("POST http://host/pkg.Service/Method"): keep the path.
+    const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+    url = pathStart < 0 ? "/" : url.slice(pathStart);
+  }
+  const query = url.indexOf("?");
+  const procedure = url.slice(prefixLength(request), query < 0 ? url.length : query);
   const exchange: Exchange = {
     req,
     res: reply.raw,
@@ -106,9 +133,7 @@ function dispatch(ctx: BridgeContext, request: FastifyRequest, reply: FastifyRep
       return;
     }
     if (req.method === "GET") {
-      const url = req.url ?? "";
-      const q = url.indexOf("?");
-      connectUnaryGet(ctx, exchange, q < 0 ? "" : url.slice(q + 1));
+      connectUnaryGet(ctx, exchange, query < 0 ? "" : url.slice(query + 1));
       return;
     }
     if (req.method !== "POST") {
@@ -162,6 +187,11 @@ function dispatch(ctx: BridgeContext, request: FastifyRequest, reply: FastifyRep
     request.log.error({ err: error }, "bridge failed to handle a call");
     writeConnectError(exchange, new ConnectError("internal bridge error", Code.Internal));
   }
+}
+
+/** Length of the plugin's prefix plus the slash, from the route ("/rpc/*"). */
+function prefixLength(request: FastifyRequest): number {
+  return request.routeOptions.url === undefined ? 1 : request.routeOptions.url.length - 1;
 }
 
 function acceptedContentTypes(ctx: BridgeContext): string {

@@ -2,6 +2,7 @@
  * Request heads of the client protocols turned into a CallHead: protocol
  * version, timeout, metadata and compression.
  */
+import type { OutgoingHttpHeaders } from "node:http";
 import type { CallHead } from "../call.js";
 import { copyRequestMetadata, newHeaderBlock } from "../protocol/metadata.js";
 import { parseConnectTimeout, parseGrpcTimeout } from "../protocol/timeout.js";
@@ -72,8 +73,8 @@ function callHead(
       Code.Unimplemented,
     );
   }
-  const metadata = newHeaderBlock();
-  copyRequestMetadata(exchange.req.rawHeaders, metadata);
+  const metadata = requestMetadata(ctx, exchange);
+  if (metadata instanceof ConnectError) return metadata;
   return {
     path: exchange.path,
     codec,
@@ -94,14 +95,14 @@ export function headerValue(value: string | string[] | undefined): string | unde
  * A native gRPC request head, passed through: the upstream, not the bridge,
  * decides which codings it supports.
  */
-export function grpcCallHead(exchange: Exchange, codec: string): CallHead | ConnectError {
+export function grpcCallHead(ctx: BridgeContext, exchange: Exchange, codec: string): CallHead | ConnectError {
   const headers = exchange.req.headers;
   const timeout = parseGrpcTimeout(headerValue(headers["grpc-timeout"]));
   if (timeout instanceof ConnectError) return timeout;
   let requestEncoding = headerValue(headers["grpc-encoding"])?.trim().toLowerCase();
   if (requestEncoding === "identity" || requestEncoding === "") requestEncoding = undefined;
-  const metadata = newHeaderBlock();
-  copyRequestMetadata(exchange.req.rawHeaders, metadata);
+  const metadata = requestMetadata(ctx, exchange);
+  if (metadata instanceof ConnectError) return metadata;
   return {
     path: exchange.path,
     codec,
@@ -110,4 +111,18 @@ export function grpcCallHead(exchange: Exchange, codec: string): CallHead | Conn
     requestEncoding,
     acceptEncoding: headerValue(headers["grpc-accept-encoding"]),
   };
+}
+
+/** The request's metadata for the upstream, or why it cannot be sent. */
+function requestMetadata(ctx: BridgeContext, exchange: Exchange): OutgoingHttpHeaders | ConnectError {
+  const raw = exchange.req.rawHeaders;
+  if (raw.length / 2 > ctx.options.maxHeaderEntries) {
+    return new ConnectError(
+      `${raw.length / 2} request headers exceed the limit of ${ctx.options.maxHeaderEntries}`,
+      Code.ResourceExhausted,
+    );
+  }
+  const metadata = newHeaderBlock();
+  const problem = copyRequestMetadata(raw, metadata);
+  return problem === undefined ? metadata : new ConnectError(problem, Code.InvalidArgument);
 }

@@ -30,8 +30,18 @@ export function connectUnaryPost(ctx: BridgeContext, exchange: Exchange, codec: 
     writeConnectError(exchange, head);
     return;
   }
-  readFramedBody(req, ctx.options.maxRequestBytes, head.requestEncoding ? flagCompressed : 0).then(
-    (frame) => startUnary(ctx, exchange, head, frame),
+  // The deadline counts from the request's arrival, body included.
+  const started = Date.now();
+  const bodyTimeout = ctx.options.unaryBodyTimeoutMs;
+  const timeout =
+    head.timeoutMs !== undefined && head.timeoutMs <= bodyTimeout
+      ? { ms: head.timeoutMs, error: new ConnectError(`deadline of ${head.timeoutMs} ms exceeded while receiving the request`, Code.DeadlineExceeded) }
+      : { ms: bodyTimeout, error: new ConnectError(`request body not received within ${bodyTimeout} ms`, Code.DeadlineExceeded) };
+  readFramedBody(req, ctx.options.maxRequestBytes, head.requestEncoding ? flagCompressed : 0, timeout).then(
+    (frame) => {
+      if (head.timeoutMs !== undefined) head.timeoutMs = Math.max(0, head.timeoutMs - (Date.now() - started));
+      startUnary(ctx, exchange, head, frame);
+    },
     (error: ConnectError) => writeConnectError(exchange, error),
   );
 }

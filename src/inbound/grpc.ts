@@ -24,7 +24,7 @@ function streamOf(exchange: Exchange): http2.ServerHttp2Stream {
 
 export function grpcCall(ctx: BridgeContext, exchange: Exchange, codec: string): void {
   const responder = new GrpcResponder(exchange, codec);
-  const head = grpcCallHead(exchange, codec);
+  const head = grpcCallHead(ctx, exchange, codec);
   if (head instanceof ConnectError) {
     writeGrpcError(exchange, codec, head);
     return;

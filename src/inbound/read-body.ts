@@ -8,7 +8,12 @@ import type { IncomingMessage } from "node:http";
 import { envelopeHeaderLength } from "../protocol/envelope.js";
 import { Code, ConnectError } from "../protocol/status.js";
 
-export function readFramedBody(req: IncomingMessage, maxBytes: number, flags: number): Promise<Buffer> {
+export function readFramedBody(
+  req: IncomingMessage,
+  maxBytes: number,
+  flags: number,
+  timeout: { ms: number; error: ConnectError },
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = req.headers["content-length"];
     const tooLarge = (size: number) =>
@@ -57,12 +62,16 @@ export function readFramedBody(req: IncomingMessage, maxBytes: number, flags: nu
       resolve(frame);
     };
     const onAborted = () => fail(new ConnectError("client closed the request body", Code.Canceled));
+    // A stalled body (slowloris, or a deadline that passes while receiving)
+    // must not hold the request forever.
+    const timer = setTimeout(() => fail(timeout.error), timeout.ms);
     const fail = (error: ConnectError) => {
       cleanup();
       req.resume();
       reject(error);
     };
     const cleanup = () => {
+      clearTimeout(timer);
       req.off("data", onData);
       req.off("end", onEnd);
       req.off("error", onAborted);

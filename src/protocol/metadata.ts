@@ -63,9 +63,12 @@ export function newHeaderBlock(): OutgoingHttpHeaders {
 /**
  * Copies a client's application metadata onto the upstream request headers.
  * Reads rawHeaders so repeated headers stay separate entries instead of being
- * joined with ", " by Node (which would corrupt `-bin` values).
+ * joined with ", " by Node (which would corrupt `-bin` values). Returns a
+ * description of the first value gRPC cannot carry (text values must be
+ * printable ASCII, `-bin` values base64), or undefined.
  */
-export function copyRequestMetadata(rawHeaders: string[], target: OutgoingHttpHeaders): void {
+export function copyRequestMetadata(rawHeaders: string[], target: OutgoingHttpHeaders): string | undefined {
+  let problem: string | undefined;
   let connectionListed: Set<string> | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i].toLowerCase();
@@ -81,8 +84,24 @@ export function copyRequestMetadata(rawHeaders: string[], target: OutgoingHttpHe
     if (name.charCodeAt(0) === 58 /* ":" */) continue;
     if (hopByHop.has(name) || protocolRequestHeaders.has(name) || connectionListed?.has(name)) continue;
     if (name.startsWith("trailer-")) continue; // Connect reserves the prefix for response trailers.
-    appendHeader(target, name, rawHeaders[i + 1]);
+    const value = rawHeaders[i + 1];
+    if (problem === undefined) {
+      if (name.endsWith("-bin")) {
+        if (!isBase64(value)) problem = `metadata "${name}" is not valid base64`;
+      } else if (!printableAscii.test(value)) {
+        problem = `metadata "${name}" has a value that is not printable ASCII`;
+      }
+    }
+    appendHeader(target, name, value);
   }
+  return problem;
+}
+
+const printableAscii = /^[\x20-\x7e]*$/;
+
+/** Standard or URL-safe base64, padded or not; what gRPC accepts in `-bin`. */
+function isBase64(value: string): boolean {
+  return /^[A-Za-z0-9+/_-]*={0,2}$/.test(value) && value.replace(/=+$/, "").length % 4 !== 1;
 }
 
 function appendHeader(target: OutgoingHttpHeaders, name: string, value: string): void {

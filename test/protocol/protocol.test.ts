@@ -137,7 +137,7 @@ describe("metadata", () => {
   });
 
   it("turns trailers into end-stream metadata lists", () => {
-    assert.deepEqual(metadataToJsonRecord({ "grpc-status": "0", "x-a": "1", "set-cookie": ["a", "b"] }), {
+    assert.deepEqual({ ...metadataToJsonRecord({ "grpc-status": "0", "x-a": "1", "set-cookie": ["a", "b"] }) }, {
       "x-a": ["1"],
       "set-cookie": ["a", "b"],
     });
