@@ -516,6 +516,11 @@ async function main() {
     if (response !== undefined && isFastifyClientError(response)) {
       return record(`HTTP parser rejection ${response.status} (known: Fastify body, not a Connect error)`);
     }
+    if (response !== undefined && isParserRejection(response)) {
+      // Node's parser refused the request before any protocol was known: a
+      // Connect error is all anyone can send, whatever the client speaks.
+      return record(`HTTP parser rejection ${response.status} (Connect error)`);
+    }
     if (expect === "head") {
       // No body follows a HEAD answer whatever its Content-Length says, so the
       // parser cannot delimit it: look at the status line, and at what follows the head.
@@ -563,6 +568,17 @@ async function main() {
     record(problem.kind);
   }
 
+  /** The bridge's answer to a request Node's HTTP parser rejected (client-error.ts). */
+  function isParserRejection(res) {
+    if (![400, 408, 431].includes(res.status) || res.headers.connection !== "close") return false;
+    try {
+      const json = JSON.parse(res.body.toString("utf8"));
+      return ["invalid_argument", "deadline_exceeded", "resource_exhausted"].includes(json.code);
+    } catch {
+      return false;
+    }
+  }
+
   function checkConnectUnary(res) {
     const ct = res.headers["content-type"] ?? "";
     if (res.status === 200) {
@@ -580,7 +596,9 @@ async function main() {
     if (code === undefined) return `HTTP ${res.status}: error JSON without a valid code (${res.body.toString("latin1").slice(0, 80)})`;
     if (json.message !== undefined && typeof json.message !== "string") return "error message is not a string";
     if (json.details !== undefined && !Array.isArray(json.details)) return "error details is not a list";
-    const allowed = res.status === codeToHttpStatus(code) || (res.status === 404 && json.code === "unimplemented") || ((res.status === 415 || res.status === 405) && json.code === "unknown");
+    const allowed = res.status === codeToHttpStatus(code) ||
+      (res.status === 431 && json.code === "resource_exhausted") ||
+      (res.status === 408 && json.code === "deadline_exceeded") || (res.status === 404 && json.code === "unimplemented") || ((res.status === 415 || res.status === 405) && json.code === "unknown");
     if (!allowed) return `HTTP ${res.status} for code ${json.code}`;
     return { kind: `error ${json.code} (${res.status})` };
   }

@@ -4,7 +4,7 @@
  * Connect-shaped answer, not Fastify's `{"statusCode",...}` JSON.
  */
 import type { Socket } from "node:net";
-import { STATUS_CODES } from "node:http";
+import { STATUS_CODES, type ServerResponse } from "node:http";
 import { Code, ConnectError } from "./protocol/status.js";
 import { connectErrorJson } from "./protocol/error-json.js";
 
@@ -13,9 +13,10 @@ export function connectClientErrorHandler(error: NodeJS.ErrnoException, socket: 
   if (error.code === "ECONNRESET" || socket.destroyed) return;
   // A response already under way on this connection (a pipelined request
   // went bad behind a streaming call): writing an HTTP response now would
-  // land inside its body. Cut the connection instead.
-  if ((socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
-    socket.destroy();
+  // land inside its body. Let that response finish, then close.
+  const inFlight = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+  if (inFlight !== undefined && inFlight !== null && !inFlight.writableFinished) {
+    inFlight.once("close", () => socket.destroy());
     return;
   }
   let status = 400;
