@@ -11,12 +11,18 @@ import { connectErrorJson } from "./protocol/error-json.js";
 /** A Fastify `clientErrorHandler` that answers with Connect error JSON. */
 export function connectClientErrorHandler(error: NodeJS.ErrnoException, socket: Socket): void {
   if (error.code === "ECONNRESET" || socket.destroyed) return;
-  // A response already under way on this connection (a pipelined request
-  // went bad behind a streaming call): writing an HTTP response now would
-  // land inside its body. Let that response finish, then close.
-  const inFlight = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
-  if (inFlight !== undefined && inFlight !== null && !inFlight.writableFinished) {
-    inFlight.once("close", () => socket.destroy());
+  const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  // Before any response head, a plain error answer below is still well-formed.
+  if (inFlight != null && !inFlight.writableFinished && inFlight.headersSent) {
+    if (inFlight.req.complete) {
+      // The call before it was read whole; bytes after it (a pipelined
+      // request) went bad. Writing an answer now would land inside the
+      // response still being written: let it finish, then close.
+      inFlight.once("close", () => socket.destroy());
+    } else {
+      // The call's own body broke off: cut it, which cancels its upstream.
+      socket.destroy();
+    }
     return;
   }
   let status = 400;
