@@ -31,6 +31,8 @@ export interface GrpcCallLimits {
 }
 
 export class GrpcCall {
+  /** The session the stream runs on, to tell a lost connection from a reset. */
+  private readonly connection: http2.Http2Session | undefined;
   /** Undefined only when the session refused to open a stream at all. */
   private readonly stream: ClientHttp2Stream | undefined;
   private readonly scanner: FrameScanner<ConnectError>;
@@ -84,10 +86,12 @@ export class GrpcCall {
     } catch (error) {
       // No stream to hang the end on: report asynchronously, like every other end.
       this.stream = undefined;
+      this.connection = undefined;
       queueMicrotask(() => this.finishWith(unavailable(error)));
       return;
     }
     this.stream = stream;
+    this.connection = stream.session;
 
     // setTimeout fires at once past 2^31-1 ms (~24.8 days); such a deadline
     // is left to the upstream (grpc-timeout still carries it).
@@ -219,6 +223,7 @@ export class GrpcCall {
   private peerResetCode(): number | undefined {
     const code = this.stream?.rstCode;
     if (this.failure !== undefined || code === undefined || code === http2.constants.NGHTTP2_NO_ERROR) return undefined;
+    if (this.connection?.destroyed) return undefined; // our own code for a lost connection
     return code;
   }
 
@@ -240,6 +245,12 @@ export class GrpcCall {
       // The connection failed (refused, reset, GOAWAY with an error): the
       // streams on it report a reset code that says nothing about the call.
       return unavailable(transportError);
+    }
+    if (this.connection?.destroyed) {
+      // The connection went down under the stream (killed, or GOAWAY with
+      // an error): Node closes the stream with a CANCEL code of its own,
+      // which must not read as the upstream cancelling.
+      return new ConnectError("upstream connection lost", Code.Unavailable);
     }
     const rstCode = this.stream?.rstCode;
     if (rstCode !== undefined && rstCode !== http2.constants.NGHTTP2_NO_ERROR) {

@@ -47,6 +47,28 @@ describe("upstream faults", () => {
     assert.equal(errorOf(res).code, "unavailable");
   });
 
+  it("the upstream connection dies mid-stream: unavailable, and the next call gets a new connection", async () => {
+    const res = await call("KillMidStream", stream, envelope(0, Buffer.from([])));
+    assert.equal(res.status, 200);
+    assert.equal(endStream(res.body).error?.code, "unavailable");
+    const next = await call("TrailersOnly");
+    assert.equal(errorOf(next).code, "permission_denied");
+  });
+
+  it("a graceful GOAWAY lets the stream in flight finish, and new calls go to a new connection", async () => {
+    const res = await call("GoawayMidStream", stream, envelope(0, Buffer.from([])));
+    assert.deepEqual(endStream(res.body), {});
+    const next = await call("TrailersOnly");
+    assert.equal(errorOf(next).code, "permission_denied");
+  });
+
+  it("a GOAWAY with an error and a dropped connection: unavailable, then a new connection", async () => {
+    const res = await call("GoawayErrorMidStream", stream, envelope(0, Buffer.from([])));
+    assert.equal(endStream(res.body).error?.code, "unavailable");
+    const next = await call("TrailersOnly");
+    assert.equal(errorOf(next).code, "permission_denied");
+  });
+
   it("a response that ends without grpc-status is an internal error, not a success", async () => {
     const res = await call("NoStatus");
     assert.equal(res.status, 500);

@@ -84,6 +84,25 @@ export async function startFaultServer(): Promise<FaultServer> {
         stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
         stream.end(Buffer.from([0x80, 0, 0, 0, 1, 0x41]));
         return;
+      case "GoawayMidStream":
+      case "GoawayErrorMidStream":
+      case "KillMidStream":
+        // A stream that has started, then the connection goes away under it.
+        stream.respond(grpcHeaders, { waitForTrailers: true });
+        stream.write(frame(Buffer.from("first")), () => {
+          const session = stream.session!;
+          // (session.socket is a guarded proxy; destroy() on the session drops the TCP connection.)
+          if (method === "KillMidStream") session.destroy();
+          else if (method === "GoawayMidStream") session.close(); // graceful: no new streams, this one may finish
+          else session.goaway(http2.constants.NGHTTP2_INTERNAL_ERROR);
+          if (method === "GoawayMidStream") {
+            stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
+            stream.end();
+          } else if (method === "GoawayErrorMidStream") {
+            session.destroy();
+          }
+        });
+        return;
       case "EmptyMessage":
         stream.respond(grpcHeaders, { waitForTrailers: true });
         stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
