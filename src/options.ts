@@ -1,7 +1,7 @@
 /**
  * Options of the bridge plugin, their defaults, and their validation.
  */
-import { defaultEncodings } from "./protocol/compression.js";
+import { defaultEncodings, defaultUpstreamEncodings } from "./protocol/compression.js";
 import { parseUpstreamTarget, type UpstreamTarget } from "./upstream/target.js";
 
 /** Options for {@link grpcBridge} and {@link createBridge}. */
@@ -43,11 +43,24 @@ export interface GrpcBridgeOptions {
    */
   codecs?: string[];
   /**
-   * Content codings clients may use for requests and ask for in responses.
-   * Compressed messages pass through to and from the upstream untouched.
-   * Default: `["gzip"]`.
+   * Content codings clients may use for requests and get in responses.
+   * Default: `["gzip", "br"]`. Codings in `upstreamCompression` pass through
+   * untouched; others (gzip, deflate, br) are converted by the bridge, for
+   * unary calls.
    */
   acceptCompression?: string[];
+  /**
+   * Codings the upstream accepts, forwarded as they are (grpc-encoding) and
+   * offered in grpc-accept-encoding. Default: `["gzip"]`, which every gRPC
+   * implementation supports.
+   */
+  upstreamCompression?: string[];
+  /**
+   * Unary responses at least this large are compressed by the bridge when
+   * the client accepts a coding and the upstream sent them uncompressed.
+   * Default: 1024 bytes.
+   */
+  compressMinBytes?: number;
   /**
    * Reject Connect requests without `Connect-Protocol-Version: 1` (and GET
    * requests without `connect=v1`). Default: false, so plain `curl` works.
@@ -92,6 +105,8 @@ export interface ResolvedOptions {
   unaryBodyTimeoutMs: number;
   codecs: readonly string[];
   acceptCompression: readonly string[];
+  upstreamCompression: readonly string[];
+  compressMinBytes: number;
   requireConnectProtocolHeader: boolean;
   cors: Required<BridgeCorsOptions> | undefined;
 }
@@ -111,12 +126,7 @@ export function resolveOptions(options: GrpcBridgeOptions): ResolvedOptions {
       throw new TypeError(`connect-grpc-bridge: option "codecs" has an invalid codec name "${codec}"`);
     }
   }
-  const acceptCompression = (options.acceptCompression ?? defaultEncodings).map((e) => e.toLowerCase());
-  for (const encoding of acceptCompression) {
-    if (!/^[a-z0-9_-]+$/.test(encoding) || encoding === "identity") {
-      throw new TypeError(`connect-grpc-bridge: option "acceptCompression" has an invalid coding "${encoding}"`);
-    }
-  }
+  const acceptCompression = codings("acceptCompression", options.acceptCompression ?? defaultEncodings);
   return {
     upstream: parseUpstreamTarget(options.upstream),
     maxRequestBytes,
@@ -125,6 +135,8 @@ export function resolveOptions(options: GrpcBridgeOptions): ResolvedOptions {
     unaryBodyTimeoutMs: positiveInteger("unaryBodyTimeoutMs", options.unaryBodyTimeoutMs, 30_000),
     codecs,
     acceptCompression,
+    upstreamCompression: codings("upstreamCompression", options.upstreamCompression ?? defaultUpstreamEncodings),
+    compressMinBytes: options.compressMinBytes ?? 1024,
     requireConnectProtocolHeader: options.requireConnectProtocolHeader ?? false,
     cors: resolveCors(options.cors),
   };
@@ -164,4 +176,14 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
     throw new TypeError(`connect-grpc-bridge: option "${name}" must be a positive integer, got ${value}`);
   }
   return n;
+}
+
+function codings(name: string, list: readonly string[]): string[] {
+  const lower = list.map((e) => e.toLowerCase());
+  for (const coding of lower) {
+    if (!/^[a-z0-9_-]+$/.test(coding) || coding === "identity") {
+      throw new TypeError(`connect-grpc-bridge: option "${name}" has an invalid coding "${coding}"`);
+    }
+  }
+  return lower;
 }

@@ -18,6 +18,8 @@ interface HeadInput {
   acceptEncoding: string | undefined;
   /** A GET request carries its protocol version in the query, checked there. */
   isGet: boolean;
+  /** Unary calls can convert codings; streams pass them through only. */
+  unary: boolean;
 }
 
 /** Builds the CallHead, or the ConnectError the request deserves. */
@@ -36,7 +38,7 @@ export function connectCallHead(ctx: BridgeContext, exchange: Exchange, input: H
   const timeout = parseConnectTimeout(Array.isArray(timeoutValue) ? timeoutValue[0] : timeoutValue);
   if (timeout instanceof ConnectError) return timeout;
 
-  return callHead(ctx, exchange, input.codec, timeout, input.requestEncoding, input.acceptEncoding);
+  return callHead(ctx, exchange, input.codec, timeout, input.requestEncoding, input.acceptEncoding, input.unary);
 }
 
 /**
@@ -54,6 +56,7 @@ export function grpcWebCallHead(ctx: BridgeContext, exchange: Exchange, codec: s
     timeout,
     headerValue(headers["grpc-encoding"]),
     headerValue(headers["grpc-accept-encoding"]),
+    false,
   );
 }
 
@@ -64,12 +67,20 @@ function callHead(
   timeout: number | undefined,
   encoding: string | undefined,
   acceptEncoding: string | undefined,
+  unary: boolean,
 ): CallHead | ConnectError {
   let requestEncoding = encoding?.trim().toLowerCase();
   if (requestEncoding === "identity" || requestEncoding === "") requestEncoding = undefined;
   if (requestEncoding !== undefined && !ctx.options.acceptCompression.includes(requestEncoding)) {
     return new ConnectError(
       `unknown compression "${requestEncoding}": supported encodings are ${[...ctx.options.acceptCompression, "identity"].join(", ")}`,
+      Code.Unimplemented,
+    );
+  }
+  if (requestEncoding !== undefined && !unary && !ctx.options.upstreamCompression.includes(requestEncoding)) {
+    // Stream messages pass through; converting them is not built yet.
+    return new ConnectError(
+      `compression "${requestEncoding}" is converted for unary calls only; streams may use ${[...ctx.options.upstreamCompression, "identity"].join(", ")}`,
       Code.Unimplemented,
     );
   }
@@ -81,8 +92,9 @@ function callHead(
     metadata,
     timeoutMs: timeout,
     requestEncoding,
-    // A client that names no accepted codings accepts the one it used.
-    acceptEncoding: acceptableEncodings(acceptEncoding ?? requestEncoding, ctx.options.acceptCompression),
+    // What the upstream may compress with: what the client takes (a client
+    // that names none takes the one it used) and the upstream speaks.
+    acceptEncoding: acceptableEncodings(acceptEncoding ?? requestEncoding, ctx.options.upstreamCompression),
   };
 }
 

@@ -24,6 +24,7 @@ export function connectStream(ctx: BridgeContext, exchange: Exchange, codec: str
     requestEncoding: headerValue(req.headers["connect-content-encoding"]),
     acceptEncoding: headerValue(req.headers["connect-accept-encoding"]),
     isGet: false,
+    unary: false,
   });
   const responder = new StreamResponder(exchange, codec);
   if (head instanceof ConnectError) {

@@ -8,10 +8,11 @@ import { connectContentTypeFor } from "../protocol/content-type.js";
 import { encodeEnvelope, envelopeHeaderLength, flagCompressed } from "../protocol/envelope.js";
 import { parseConnectGetQuery } from "../protocol/get-request.js";
 import { responseMetadata } from "../protocol/metadata.js";
-import { parseEncodingList } from "../protocol/compression.js";
+import { compress, decompress, parseEncodingList, pickResponseCoding } from "../protocol/compression.js";
+import type { ResolvedOptions } from "../options.js";
 import { Code, ConnectError } from "../protocol/status.js";
 import { GrpcCall } from "../upstream/grpc-call.js";
-import { connectCallHead } from "./call-head.js";
+import { connectCallHead, headerValue } from "./call-head.js";
 import { writeConnectError } from "./connect-error-response.js";
 import { cancelOnDisconnect, exposeHeaders, responseClosed, type BridgeContext, type Exchange } from "./exchange.js";
 import { readFramedBody } from "./read-body.js";
@@ -24,6 +25,7 @@ export function connectUnaryPost(ctx: BridgeContext, exchange: Exchange, codec: 
     requestEncoding: req.headers["content-encoding"],
     acceptEncoding: req.headers["accept-encoding"],
     isGet: false,
+    unary: true,
   });
   if (head instanceof ConnectError) {
     req.resume();
@@ -71,6 +73,7 @@ export function connectUnaryGet(ctx: BridgeContext, exchange: Exchange, rawQuery
     requestEncoding: query.compression,
     acceptEncoding: exchange.req.headers["accept-encoding"],
     isGet: true,
+    unary: true,
   });
   if (head instanceof ConnectError) {
     writeConnectError(exchange, head);
@@ -90,9 +93,35 @@ export function connectUnaryGet(ctx: BridgeContext, exchange: Exchange, rawQuery
   startUnary(ctx, exchange, head, encodeEnvelope(compressed ? flagCompressed : 0, query.message));
 }
 
+/**
+ * Starts the call, once the request message is in a form the upstream takes:
+ * a coding the upstream accepts passes through (after checking what it
+ * inflates to), any other is decompressed here.
+ */
 function startUnary(ctx: BridgeContext, exchange: Exchange, head: CallHead, frame: Buffer): void {
   if (responseClosed(exchange.res)) return;
-  const sink = new UnaryResponder(exchange, head);
+  const coding = frame[0] & flagCompressed ? head.requestEncoding : undefined;
+  if (coding === undefined) {
+    callUpstream(ctx, exchange, head, frame);
+    return;
+  }
+  decompress(coding, frame.subarray(envelopeHeaderLength), ctx.options.maxRequestBytes, "request message", Code.InvalidArgument).then(
+    (message) => {
+      if (ctx.options.upstreamCompression.includes(coding)) {
+        callUpstream(ctx, exchange, head, frame);
+      } else {
+        head.requestEncoding = undefined;
+        callUpstream(ctx, exchange, head, encodeEnvelope(0, message));
+      }
+    },
+    (error: ConnectError) => writeConnectError(exchange, error),
+  );
+}
+
+function callUpstream(ctx: BridgeContext, exchange: Exchange, head: CallHead, frame: Buffer): void {
+  if (responseClosed(exchange.res)) return;
+  const accepts = parseEncodingList(headerValue(exchange.req.headers["accept-encoding"]) ?? head.requestEncoding);
+  const sink = new UnaryResponder(exchange, head, ctx.options, accepts);
   const call = new GrpcCall(ctx.session, head, sink, { maxResponseMessageBytes: ctx.options.maxResponseBytes });
   cancelOnDisconnect(exchange, call);
   call.end(frame);
@@ -107,6 +136,9 @@ class UnaryResponder implements ResponseSink {
   constructor(
     private readonly exchange: Exchange,
     private readonly head: CallHead,
+    private readonly options: ResolvedOptions,
+    /** Codings the client takes, in its order of preference. */
+    private readonly clientAccepts: readonly string[],
   ) {}
 
   onHeaders(headers: IncomingHttpHeaders, encoding: string | undefined): void {
@@ -138,28 +170,48 @@ class UnaryResponder implements ResponseSink {
         Code.Unimplemented,
       );
     }
-    let message: Buffer | undefined;
-    let contentEncoding: string | undefined;
-    if (error === undefined) {
-      const frame = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
-      message = frame.subarray(envelopeHeaderLength);
-      if (frame[0] & flagCompressed) {
-        contentEncoding = this.encoding;
-        if (!parseEncodingList(this.head.acceptEncoding).includes(contentEncoding!)) {
-          error = new ConnectError(
-            `upstream compressed the response with ${contentEncoding}, which the client did not accept`,
-            Code.Internal,
-          );
-        }
-      }
-    }
     if (error !== undefined) {
       writeConnectError(exchange, error, metadata, end.unknownProcedure ? 404 : undefined);
       return;
     }
+    const frame = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
+    const message = frame.subarray(envelopeHeaderLength);
+    const coding = frame[0] & flagCompressed ? this.encoding! : undefined;
+    const compressAs =
+      coding === undefined && message.byteLength >= this.options.compressMinBytes
+        ? pickResponseCoding(this.clientAccepts, this.options.acceptCompression)
+        : undefined;
+    if (coding === undefined ? compressAs === undefined : this.clientAccepts.includes(coding)) {
+      // The hot path: the message goes out as the upstream sent it.
+      this.respond(metadata, message, coding);
+      return;
+    }
+    this.convert(message, coding).then(
+      ([body, bodyCoding]) => this.respond(metadata, body, bodyCoding),
+      (e: ConnectError) => writeConnectError(exchange, e, metadata),
+    );
+  }
+
+  /**
+   * Puts the message in a coding the client takes: decompresses what the
+   * client cannot read, compresses what is large enough when it can.
+   */
+  private async convert(message: Buffer, coding: string | undefined): Promise<[Buffer, string | undefined]> {
+    let plain = message;
+    if (coding !== undefined) {
+      plain = await decompress(coding, message, this.options.maxResponseBytes, "upstream response message", Code.Internal);
+    }
+    const target = pickResponseCoding(this.clientAccepts, this.options.acceptCompression);
+    if (target === undefined || plain.byteLength < this.options.compressMinBytes) return [plain, undefined];
+    return [await compress(target, plain), target];
+  }
+
+  private respond(metadata: OutgoingHttpHeaders, message: Buffer, contentEncoding: string | undefined): void {
+    const { exchange } = this;
+    if (responseClosed(exchange.res)) return;
     const headers: OutgoingHttpHeaders = { ...exchange.baseHeaders, ...metadata };
     headers["content-type"] = connectContentTypeFor(false, this.head.codec);
-    headers["content-length"] = message!.byteLength;
+    headers["content-length"] = message.byteLength;
     if (contentEncoding !== undefined) headers["content-encoding"] = contentEncoding;
     exposeHeaders(exchange, headers);
     exchange.res.writeHead(200, headers);

@@ -4,6 +4,7 @@
  * types, truncated frames, silence. The method name picks the fault.
  */
 import * as http2 from "node:http2";
+import { gzipSync } from "node:zlib";
 import type { AddressInfo } from "node:net";
 
 export interface FaultServer {
@@ -103,6 +104,17 @@ export async function startFaultServer(): Promise<FaultServer> {
           }
         });
         return;
+      case "GzipAlways": {
+        // Compresses its answer whatever the caller accepts.
+        const message = gzipSync(Buffer.from([0x0a, 0x04, 0x7a, 0x69, 0x70, 0x21])); // EchoResponse{text:"zip!"}
+        const compressed = frame(message);
+        compressed[0] = 1;
+        stream.respond({ ...grpcHeaders, "grpc-encoding": "gzip" }, { waitForTrailers: true });
+        stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
+        stream.resume();
+        stream.end(compressed);
+        return;
+      }
       case "EmptyMessage":
         stream.respond(grpcHeaders, { waitForTrailers: true });
         stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));

@@ -1,0 +1,132 @@
+/**
+ * Compression across the bridge: codings both sides speak pass through
+ * untouched; others are converted (unary); decompression bombs are stopped
+ * while inflating; responses follow what the client accepts.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { request } from "node:http";
+import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from "node:zlib";
+import { createClient } from "@connectrpc/connect";
+import { compressionBrotli, compressionGzip, createConnectTransport } from "@connectrpc/connect-node";
+import { TestService } from "../../gen/bridge/test/v1/test_pb.js";
+import { startGrpcJsServer, type RunningServer } from "../support/grpc-js-server.js";
+import { startFaultServer, type FaultServer } from "../support/fault-server.js";
+import { startBridge, type RunningBridge } from "../support/bridge.js";
+import { decodeEchoResponse, echoRequest, envelope, endStream } from "../support/raw-http.js";
+
+const svc = "/bridge.test.v1.TestService";
+
+/** node:http, so that no Accept-Encoding is added behind the test's back. */
+function post(url: string, headers: Record<string, string>, body: Buffer) {
+  return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }>((resolve, reject) => {
+    const req = request(url, { method: "POST", headers });
+    req.on("response", (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+describe("compression", () => {
+  let upstream: RunningServer;
+  let faults: FaultServer;
+  let bridge: RunningBridge;
+  let faultBridge: RunningBridge;
+  before(async () => {
+    upstream = await startGrpcJsServer();
+    faults = await startFaultServer();
+    bridge = await startBridge(upstream.address, { maxRequestBytes: 1 << 20 });
+    faultBridge = await startBridge(faults.address);
+  });
+  after(async () => {
+    await bridge.close();
+    await faultBridge.close();
+    await upstream.close();
+    await faults.close();
+  });
+
+  for (const [name, compression] of [["gzip", compressionGzip], ["br", compressionBrotli]] as const) {
+    it(`connect-node with ${name} both ways, through the bridge to grpc-js (which has no br)`, async () => {
+      const client = createClient(
+        TestService,
+        createConnectTransport({
+          baseUrl: bridge.baseUrl,
+          httpVersion: "1.1",
+          sendCompression: compression,
+          acceptCompression: [compression],
+          compressMinBytes: 0,
+        }),
+      );
+      const res = await client.unary({ text: name, payload: Buffer.alloc(10_000, 1), responseSize: 20_000 });
+      assert.equal(res.text, name);
+      assert.equal(res.payload.byteLength, 20_000);
+    });
+  }
+
+  it("gzip passes through to the upstream untouched (grpc-encoding: gzip)", async () => {
+    const res = await post(`${faultBridge.baseUrl}/f.F/EmptyMessage`, { "content-type": "application/proto", "content-encoding": "gzip" }, gzipSync(Buffer.from("x")));
+    assert.equal(res.status, 200);
+    assert.equal(faults.requests.get("EmptyMessage")?.["grpc-encoding"], "gzip");
+  });
+
+  it("br is converted: the upstream gets an uncompressed message", async () => {
+    const res = await post(`${faultBridge.baseUrl}/f.F/EmptyMessage`, { "content-type": "application/proto", "content-encoding": "br" }, brotliCompressSync(Buffer.from("x")));
+    assert.equal(res.status, 200);
+    assert.equal(faults.requests.get("EmptyMessage")?.["grpc-encoding"], undefined);
+    assert.equal(faults.requests.get("EmptyMessage")?.["grpc-accept-encoding"], undefined, "br is not offered to the upstream");
+  });
+
+  for (const [name, squeeze] of [["gzip", gzipSync], ["br", brotliCompressSync]] as const) {
+    it(`a ${name} decompression bomb is resource_exhausted, stopped while inflating`, async () => {
+      const bomb = squeeze(echoRequest({ payload: Buffer.alloc(16 << 20) }));
+      assert.ok(bomb.byteLength < 1 << 20, "small enough to pass the compressed-size limit");
+      const started = Date.now();
+      const res = await post(`${bridge.baseUrl}${svc}/Unary`, { "content-type": "application/proto", "content-encoding": name }, bomb);
+      assert.equal(res.status, 429);
+      assert.equal(JSON.parse(res.body.toString()).code, "resource_exhausted");
+      assert.ok(Date.now() - started < 2000, "inflating stopped at the limit");
+    });
+  }
+
+  it("a corrupt compressed body is invalid_argument", async () => {
+    const res = await post(`${bridge.baseUrl}${svc}/Unary`, { "content-type": "application/proto", "content-encoding": "gzip" }, Buffer.from("not gzip at all"));
+    assert.equal(JSON.parse(res.body.toString()).code, "invalid_argument");
+  });
+
+  it("large responses are compressed with what the client prefers; small ones and clients that accept nothing are not", async () => {
+    const large = echoRequest({ text: "big", responseSize: 8192 });
+    const br = await post(`${bridge.baseUrl}${svc}/Unary`, { "content-type": "application/proto", "accept-encoding": "br, gzip" }, large);
+    assert.equal(br.headers["content-encoding"], "br");
+    assert.equal(decodeEchoResponse(brotliDecompressSync(br.body)).payload.byteLength, 8192);
+    const gz = await post(`${bridge.baseUrl}${svc}/Unary`, { "content-type": "application/proto", "accept-encoding": "gzip" }, large);
+    assert.equal(gz.headers["content-encoding"], "gzip");
+    assert.equal(decodeEchoResponse(gunzipSync(gz.body)).text, "big");
+    const small = await post(`${bridge.baseUrl}${svc}/Unary`, { "content-type": "application/proto", "accept-encoding": "gzip" }, echoRequest({ text: "s" }));
+    assert.equal(small.headers["content-encoding"], undefined);
+    const none = await post(`${bridge.baseUrl}${svc}/Unary`, { "content-type": "application/proto" }, large);
+    assert.equal(none.headers["content-encoding"], undefined);
+    assert.equal(decodeEchoResponse(none.body).payload.byteLength, 8192);
+  });
+
+  it("an upstream that compresses regardless is decompressed for a client that does not accept it", async () => {
+    const res = await post(`${faultBridge.baseUrl}/f.F/GzipAlways`, { "content-type": "application/proto" }, Buffer.alloc(0));
+    assert.equal(res.status, 200);
+    assert.equal(res.headers["content-encoding"], undefined);
+    assert.equal(decodeEchoResponse(res.body).text, "zip!");
+  });
+
+  it("streams take only the codings the upstream speaks, and say so", async () => {
+    const res = await post(
+      `${bridge.baseUrl}${svc}/ClientStream`,
+      { "content-type": "application/connect+proto", "connect-content-encoding": "br" },
+      envelope(0, echoRequest({})),
+    );
+    const error = endStream(res.body).error;
+    assert.equal(error?.code, "unimplemented");
+    assert.match(error?.message ?? "", /unary calls only; streams may use gzip, identity/);
+  });
+});
