@@ -69,8 +69,7 @@ function callHead(
   acceptEncoding: string | undefined,
   unary: boolean,
 ): CallHead | ConnectError {
-  let requestEncoding = encoding?.trim().toLowerCase();
-  if (requestEncoding === "identity" || requestEncoding === "") requestEncoding = undefined;
+  const requestEncoding = codingOf(encoding);
   if (requestEncoding !== undefined && !ctx.options.acceptCompression.includes(requestEncoding)) {
     return new ConnectError(
       `unknown compression "${requestEncoding}": supported encodings are ${[...ctx.options.acceptCompression, "identity"].join(", ")}`,
@@ -84,18 +83,30 @@ function callHead(
       Code.Unimplemented,
     );
   }
+  // What the upstream may compress with: what the client takes (a client
+  // that names none takes the one it used) and the upstream speaks.
+  const upstreamAccepts = acceptableEncodings(acceptEncoding ?? requestEncoding, ctx.options.upstreamCompression);
+  return withMetadata(ctx, exchange, codec, timeout, requestEncoding, upstreamAccepts);
+}
+
+/** The coding a header names; identity (or nothing) is undefined. */
+function codingOf(value: string | undefined): string | undefined {
+  const coding = value?.trim().toLowerCase();
+  return coding === "identity" || coding === "" ? undefined : coding;
+}
+
+/** The CallHead, once the request's metadata passes. */
+function withMetadata(
+  ctx: BridgeContext,
+  exchange: Exchange,
+  codec: string,
+  timeoutMs: number | undefined,
+  requestEncoding: string | undefined,
+  acceptEncoding: string | undefined,
+): CallHead | ConnectError {
   const metadata = requestMetadata(ctx, exchange);
   if (metadata instanceof ConnectError) return metadata;
-  return {
-    path: exchange.path,
-    codec,
-    metadata,
-    timeoutMs: timeout,
-    requestEncoding,
-    // What the upstream may compress with: what the client takes (a client
-    // that names none takes the one it used) and the upstream speaks.
-    acceptEncoding: acceptableEncodings(acceptEncoding ?? requestEncoding, ctx.options.upstreamCompression),
-  };
+  return { path: exchange.path, codec, metadata, timeoutMs, requestEncoding, acceptEncoding };
 }
 
 /** One value for a header that may repeat: repeated lists are joined. */
@@ -111,18 +122,8 @@ export function grpcCallHead(ctx: BridgeContext, exchange: Exchange, codec: stri
   const headers = exchange.req.headers;
   const timeout = parseGrpcTimeout(headerValue(headers["grpc-timeout"]));
   if (timeout instanceof ConnectError) return timeout;
-  let requestEncoding = headerValue(headers["grpc-encoding"])?.trim().toLowerCase();
-  if (requestEncoding === "identity" || requestEncoding === "") requestEncoding = undefined;
-  const metadata = requestMetadata(ctx, exchange);
-  if (metadata instanceof ConnectError) return metadata;
-  return {
-    path: exchange.path,
-    codec,
-    metadata,
-    timeoutMs: timeout,
-    requestEncoding,
-    acceptEncoding: headerValue(headers["grpc-accept-encoding"]),
-  };
+  const requestEncoding = codingOf(headerValue(headers["grpc-encoding"]));
+  return withMetadata(ctx, exchange, codec, timeout, requestEncoding, headerValue(headers["grpc-accept-encoding"]));
 }
 
 /** The request's metadata for the upstream, or why it cannot be sent. */
