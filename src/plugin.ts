@@ -16,7 +16,7 @@ import {
   parseGrpcWebContentType,
 } from "./protocol/content-type.js";
 import { Code, ConnectError, codeFromUpstreamHttpStatus } from "./protocol/status.js";
-import type { BridgeContext, Exchange } from "./inbound/exchange.js";
+import { exchangeFor, type BridgeContext } from "./inbound/exchange.js";
 import { writeConnectError } from "./inbound/connect-error-response.js";
 import { connectUnaryGet, connectUnaryPost } from "./inbound/connect-unary.js";
 import { connectStream } from "./inbound/connect-stream.js";
@@ -74,13 +74,7 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     const status = error.statusCode ?? 500;
     reply.hijack();
     writeConnectError(
-      {
-        req: request.raw,
-        res: reply.raw,
-        baseHeaders: reply.getHeaders() as Exchange["baseHeaders"],
-        path: "",
-        cors: false,
-      },
+      exchangeFor(request, reply),
       new ConnectError(error.message, status === 415 ? Code.Unknown : codeFromUpstreamHttpStatus(status)),
       undefined,
       status,
@@ -104,13 +98,12 @@ function dispatch(ctx: BridgeContext, request: FastifyRequest, reply: FastifyRep
   }
   const query = url.indexOf("?");
   const procedure = url.slice(prefixLength(request), query < 0 ? url.length : query);
-  const exchange: Exchange = {
-    req,
-    res: reply.raw,
-    baseHeaders: reply.getHeaders() as Exchange["baseHeaders"],
-    path: "/" + procedure,
-    cors: ctx.options.cors !== undefined && req.headers.origin !== undefined,
-  };
+  const exchange = exchangeFor(
+    request,
+    reply,
+    "/" + procedure,
+    ctx.options.cors !== undefined && req.headers.origin !== undefined,
+  );
   try {
     const contentTypeHeader = req.headers["content-type"];
     const grpcCodec = req.httpVersionMajor === 2 ? parseGrpcContentType(contentTypeHeader) : undefined;

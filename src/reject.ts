@@ -6,7 +6,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { Code, ConnectError } from "./protocol/status.js";
 import { parseGrpcContentType, parseGrpcWebContentType } from "./protocol/content-type.js";
-import type { Exchange } from "./inbound/exchange.js";
+import { exchangeFor } from "./inbound/exchange.js";
 import { writeConnectError } from "./inbound/connect-error-response.js";
 import { writeGrpcWebError } from "./inbound/grpc-web.js";
 import { writeGrpcError } from "./inbound/grpc.js";
@@ -25,13 +25,7 @@ export { Code };
 export function rejectCall(request: FastifyRequest, reply: FastifyReply, code: Code, message: string): void {
   reply.hijack();
   const req = request.raw;
-  const exchange: Exchange = {
-    req,
-    res: reply.raw,
-    baseHeaders: reply.getHeaders() as Exchange["baseHeaders"],
-    path: "",
-    cors: false,
-  };
+  const exchange = exchangeFor(request, reply);
   const error = new ConnectError(message, code);
   const contentType = req.headers["content-type"];
   const grpcCodec = req.httpVersionMajor === 2 ? parseGrpcContentType(contentType) : undefined;

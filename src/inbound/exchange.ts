@@ -4,6 +4,7 @@
  * when the client goes away.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import type { ResolvedOptions } from "../options.js";
 import type { UpstreamSession } from "../upstream/session.js";
 import type { GrpcCall } from "../upstream/grpc-call.js";
@@ -23,6 +24,20 @@ export interface Exchange {
   path: string;
   /** A cross-origin request the CORS policy serves: expose the metadata headers. */
   cors: boolean;
+}
+
+/**
+ * The exchange behind a Fastify request. The reply's headers (set by the
+ * host's hooks) are taken now, since the adapters write the raw response.
+ */
+export function exchangeFor(request: FastifyRequest, reply: FastifyReply, path = "", cors = false): Exchange {
+  return {
+    req: request.raw,
+    res: reply.raw,
+    baseHeaders: reply.getHeaders() as OutgoingHttpHeaders,
+    path,
+    cors,
+  };
 }
 
 /**
