@@ -6,7 +6,7 @@ import type { OutgoingHttpHeaders } from "node:http";
 import type { CallHead } from "../call.js";
 import { copyRequestMetadata, newHeaderBlock } from "../protocol/metadata.js";
 import { parseConnectTimeout, parseGrpcTimeout } from "../protocol/timeout.js";
-import { acceptableEncodings } from "../protocol/compression.js";
+import { acceptableEncodings, convertibleEncodings } from "../protocol/compression.js";
 import { Code, ConnectError } from "../protocol/status.js";
 import type { BridgeContext, Exchange } from "./exchange.js";
 
@@ -76,10 +76,15 @@ function callHead(
       Code.Unimplemented,
     );
   }
-  if (requestEncoding !== undefined && !unary && !ctx.options.upstreamCompression.includes(requestEncoding)) {
-    // Stream messages pass through; converting them is not built yet.
+  if (
+    requestEncoding !== undefined &&
+    !unary &&
+    !ctx.options.upstreamCompression.includes(requestEncoding) &&
+    !convertibleEncodings.includes(requestEncoding)
+  ) {
+    // A coding only the upstream could read, and it does not.
     return new ConnectError(
-      `compression "${requestEncoding}" is converted for unary calls only; streams may use ${[...ctx.options.upstreamCompression, "identity"].join(", ")}`,
+      `compression "${requestEncoding}" cannot be used for streams here; use ${[...ctx.options.upstreamCompression, ...convertibleEncodings, "identity"].join(", ")}`,
       Code.Unimplemented,
     );
   }

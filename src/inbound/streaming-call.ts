@@ -5,14 +5,18 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import type { CallHead, ResponseSink } from "../call.js";
 import { responseMetadata } from "../protocol/metadata.js";
-import { FrameScanner, flagCompressed } from "../protocol/envelope.js";
+import { FrameScanner, encodeEnvelope, envelopeHeaderLength, flagCompressed } from "../protocol/envelope.js";
+import { decompress } from "../protocol/compression.js";
 import { Code, ConnectError } from "../protocol/status.js";
 import { GrpcCall } from "../upstream/grpc-call.js";
 import { cancelOnDisconnect, exposeHeaders, type BridgeContext, type Exchange } from "./exchange.js";
 
 type Decoder = { push(chunk: Buffer): Buffer | undefined; readonly complete: boolean };
 
-/** Starts the upstream call and streams the request body into it. */
+/**
+ * Starts the upstream call and streams the request body into it. Messages
+ * in a coding the upstream does not speak are decompressed on the way.
+ */
 export function startStreamingCall(
   ctx: BridgeContext,
   exchange: Exchange,
@@ -20,9 +24,12 @@ export function startStreamingCall(
   responder: ResponseSink,
   decoder?: Decoder,
 ): void {
+  const clientCoding = head.requestEncoding;
+  const convert = clientCoding !== undefined && !ctx.options.upstreamCompression.includes(clientCoding);
+  if (convert) head.requestEncoding = undefined; // the upstream gets plain messages
   const call = new GrpcCall(ctx.session, head, responder, { maxResponseMessageBytes: ctx.options.maxResponseBytes });
   cancelOnDisconnect(exchange, call);
-  forwardRequestFrames(ctx, exchange, head, call, decoder);
+  forwardRequestFrames(ctx, exchange, clientCoding, call, decoder, convert);
 }
 
 /**
@@ -52,14 +59,15 @@ export function writeStreamHead(
 function forwardRequestFrames(
   ctx: BridgeContext,
   exchange: Exchange,
-  head: CallHead,
+  clientCoding: string | undefined,
   call: GrpcCall,
   decoder: Decoder | undefined,
+  convert: boolean,
 ): void {
   const { req } = exchange;
   const max = ctx.options.maxRequestBytes;
   const scanner = new FrameScanner<ConnectError>((flags, length) => {
-    if (flags === flagCompressed && head.requestEncoding === undefined) {
+    if (flags === flagCompressed && clientCoding === undefined) {
       // What Connect servers answer: the client broke its own negotiation.
       return new ConnectError("compressed request message without Connect-Content-Encoding", Code.Internal);
     }
@@ -77,6 +85,14 @@ function forwardRequestFrames(
     req.resume();
     call.cancel(error);
   };
+  const converter = convert
+    ? new FrameConverter(
+        (data) => decompress(clientCoding!, data, max, "request message", Code.InvalidArgument),
+        (frame) => call.write(frame),
+        (resume) => call.onDrain(resume),
+        fail,
+      )
+    : undefined;
   req.on("data", (raw: Buffer) => {
     if (failed) return;
     const chunk = decoder === undefined ? raw : decoder.push(raw);
@@ -87,6 +103,10 @@ function forwardRequestFrames(
     const problem = scanner.scan(chunk);
     if (problem !== undefined) {
       fail(problem);
+      return;
+    }
+    if (converter !== undefined) {
+      converter.push(chunk, req);
       return;
     }
     if (!call.write(chunk)) {
@@ -100,6 +120,75 @@ function forwardRequestFrames(
       fail(new ConnectError("request body ended inside a message", Code.InvalidArgument));
       return;
     }
-    call.end();
+    if (converter !== undefined) converter.whenIdle(() => failed || call.end());
+    else call.end();
   });
+}
+
+/**
+ * Turns a stream of frames with compressed messages into one with plain
+ * messages, one message at a time and in order. The request is paused while
+ * a message is being inflated or the upstream is full, so memory stays at
+ * about one message.
+ */
+class FrameConverter {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private busy = false;
+  private idle: (() => void) | undefined;
+
+  constructor(
+    private readonly inflate: (data: Buffer) => Promise<Buffer>,
+    private readonly write: (frame: Buffer) => boolean,
+    private readonly onDrain: (resume: () => void) => void,
+    private readonly fail: (error: ConnectError) => void,
+  ) {}
+
+  push(chunk: Buffer, source: { pause(): void; resume(): void }): void {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.byteLength;
+    if (this.busy) return;
+    source.pause();
+    this.busy = true;
+    this.drain().then(
+      () => {
+        this.busy = false;
+        source.resume();
+        const idle = this.idle;
+        this.idle = undefined;
+        idle?.();
+      },
+      (error: ConnectError) => this.fail(error),
+    );
+  }
+
+  /** Runs `callback` once every complete frame received so far is written. */
+  whenIdle(callback: () => void): void {
+    if (this.busy) this.idle = callback;
+    else callback();
+  }
+
+  private async drain(): Promise<void> {
+    for (;;) {
+      const frame = this.nextFrame();
+      if (frame === undefined) return;
+      const out = frame[0] & flagCompressed ? encodeEnvelope(0, await this.inflate(frame.subarray(envelopeHeaderLength))) : frame;
+      if (!this.write(out)) await new Promise<void>((resolve) => this.onDrain(resolve));
+    }
+  }
+
+  /** The next whole frame, if the bytes so far hold one. */
+  private nextFrame(): Buffer | undefined {
+    if (this.pendingBytes < envelopeHeaderLength) return undefined;
+    const joined = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending);
+    const length = envelopeHeaderLength + joined.readUInt32BE(1);
+    if (joined.byteLength < length) {
+      this.pending = [joined];
+      return undefined;
+    }
+    const rest = joined.subarray(length);
+    this.pending = rest.byteLength > 0 ? [rest] : [];
+    this.pendingBytes = rest.byteLength;
+    return joined.subarray(0, length);
+  }
 }
