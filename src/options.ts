@@ -24,6 +24,12 @@ export interface GrpcBridgeOptions {
    */
   maxResponseBytes?: number;
   /**
+   * Streams the bridge runs on one upstream connection before it opens
+   * another (also capped by the upstream's MAX_CONCURRENT_STREAMS).
+   * Default: 100.
+   */
+  maxStreamsPerConnection?: number;
+  /**
    * Most request headers (entries) a call may carry; more get
    * `resource_exhausted`. Header bytes are bounded by the server's
    * maxHeaderSize (Node: 16 KiB). Default: 200.
@@ -102,6 +108,7 @@ export interface ResolvedOptions {
   maxRequestBytes: number;
   maxResponseBytes: number;
   maxHeaderEntries: number;
+  maxStreamsPerConnection: number;
   unaryBodyTimeoutMs: number;
   codecs: readonly string[];
   acceptCompression: readonly string[];
@@ -132,6 +139,7 @@ export function resolveOptions(options: GrpcBridgeOptions): ResolvedOptions {
     maxRequestBytes,
     maxResponseBytes,
     maxHeaderEntries: positiveInteger("maxHeaderEntries", options.maxHeaderEntries, 200),
+    maxStreamsPerConnection: positiveInteger("maxStreamsPerConnection", options.maxStreamsPerConnection, 100),
     unaryBodyTimeoutMs: positiveInteger("unaryBodyTimeoutMs", options.unaryBodyTimeoutMs, 30_000),
     codecs,
     acceptCompression,

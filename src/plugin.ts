@@ -37,8 +37,10 @@ const procedurePath = /^[A-Za-z_][A-Za-z0-9_.]*\/[A-Za-z_][A-Za-z0-9_]*$/;
  */
 export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOptions): Promise<void> {
   const resolved = resolveOptions(options);
-  const session = new UpstreamSession(resolved.upstream, (error) =>
-    fastify.log.warn({ err: error, upstream: resolved.upstream.origin }, "upstream connection error"),
+  const session = new UpstreamSession(
+    resolved.upstream,
+    (error) => fastify.log.warn({ err: error, upstream: resolved.upstream.origin }, "upstream connection error"),
+    resolved.maxStreamsPerConnection,
   );
   const ctx: BridgeContext = { session, options: resolved };
 

@@ -1,41 +1,64 @@
 /**
- * One reused HTTP/2 session to the upstream. Opening a session per call costs
+ * Reused HTTP/2 connections to one upstream. Opening a session per call costs
  * a TCP and SETTINGS round trip and ran at ~0.3x the request rate here, so
- * calls share one connection; a new one is opened lazily when the current one
- * fails, closes, or receives GOAWAY (its in-flight streams finish on it).
+ * calls share a connection until it carries its stream limit; then another
+ * is opened. A connection that fails, closes or receives GOAWAY takes no new
+ * streams (its in-flight streams finish on it).
  *
- * This is deliberately the simplest pool there is; balancing, several
- * connections and keepalive pings belong to the upstream cluster work.
+ * Deliberately simple: endpoints, balancing, health and keepalive pings
+ * belong to the upstream cluster work.
  */
 import * as http2 from "node:http2";
 import type { OutgoingHttpHeaders } from "node:http";
 import type { UpstreamTarget } from "./target.js";
 
 export class UpstreamSession {
-  private session: http2.ClientHttp2Session | undefined;
+  /** Connections new streams may go to (not closing, not failed). */
+  private usable: http2.ClientHttp2Session[] = [];
   private readonly open = new Set<http2.ClientHttp2Session>();
+  private readonly active = new Map<http2.ClientHttp2Session, number>();
+  /** Stream limit per connection: ours, lowered to the peer's when it says so. */
+  private readonly limit = new Map<http2.ClientHttp2Session, number>();
 
   constructor(
     readonly target: UpstreamTarget,
     private readonly onError: (error: Error) => void = () => {},
+    /** Streams one connection carries before another is opened. */
+    private readonly maxStreamsPerConnection = 100,
   ) {}
 
-  /** Starts a stream on the shared session, connecting first if needed. */
+  /** Starts a stream on a connection with room for it, connecting if needed. */
   request(headers: OutgoingHttpHeaders): http2.ClientHttp2Stream {
-    const session = this.current();
+    let session = this.pick();
+    let stream: http2.ClientHttp2Stream;
     try {
-      return session.request(headers);
+      stream = session.request(headers);
     } catch (error) {
       // The session began closing between our check and the request (GOAWAY
       // just arrived); one fresh session is the right second attempt.
       this.retire(session);
-      return this.current().request(headers);
+      session = this.pick();
+      stream = session.request(headers);
     }
+    this.active.set(session, (this.active.get(session) ?? 0) + 1);
+    stream.once("close", () => this.active.set(session, (this.active.get(session) ?? 1) - 1));
+    return stream;
   }
 
-  private current(): http2.ClientHttp2Session {
-    const existing = this.session;
-    if (existing !== undefined && !existing.closed && !existing.destroyed) return existing;
+  /**
+   * The first usable connection below its stream limit — ours, or the
+   * peer's MAX_CONCURRENT_STREAMS if lower (past it, Node would queue the
+   * stream inside the connection instead of starting it).
+   */
+  private pick(): http2.ClientHttp2Session {
+    for (const session of this.usable) {
+      if (session.closed || session.destroyed) continue;
+      if ((this.active.get(session) ?? 0) < this.limit.get(session)!) return session;
+    }
+    return this.connect();
+  }
+
+  private connect(): http2.ClientHttp2Session {
     const session = http2.connect(this.target.origin, {
       // Large windows keep a single connection from throttling many
       // concurrent streams; per-stream flow control still bounds memory.
@@ -49,15 +72,28 @@ export class UpstreamSession {
     session.on("close", () => {
       this.retire(session);
       this.open.delete(session);
+      this.active.delete(session);
+      this.limit.delete(session);
     });
     session.on("connect", () => session.setLocalWindowSize?.(8 << 20));
+    // Read once per SETTINGS frame, not per call: the getter crosses into C++.
+    session.on("remoteSettings", (settings: http2.Settings) =>
+      this.limit.set(session, Math.min(this.maxStreamsPerConnection, settings.maxConcurrentStreams ?? Infinity)),
+    );
+    this.limit.set(session, this.maxStreamsPerConnection);
     this.open.add(session);
-    this.session = session;
+    this.usable.push(session);
     return session;
   }
 
+  /** No new streams go to this connection; its streams in flight finish. */
   private retire(session: http2.ClientHttp2Session): void {
-    if (this.session === session) this.session = undefined;
+    this.usable = this.usable.filter((s) => s !== session);
+  }
+
+  /** Number of connections open now (for tests and metrics). */
+  get connections(): number {
+    return this.open.size;
   }
 
   /** Closes every session: graceful (in-flight streams finish) unless forced. */
@@ -71,7 +107,7 @@ export class UpstreamSession {
           else session.close();
         }),
     );
-    this.session = undefined;
+    this.usable = [];
     await Promise.all(closing);
   }
 }
