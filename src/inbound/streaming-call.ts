@@ -15,7 +15,9 @@ type Decoder = { push(chunk: Buffer): Buffer | undefined; readonly complete: boo
 
 /**
  * Starts the upstream call and streams the request body into it. Messages
- * in a coding the upstream does not speak are decompressed on the way.
+ * in a coding the upstream does not speak are decompressed on the way; those
+ * in one it speaks pass through, inflated once only to enforce the
+ * decompressed size limit.
  */
 export function startStreamingCall(
   ctx: BridgeContext,
@@ -29,7 +31,7 @@ export function startStreamingCall(
   if (convert) head.requestEncoding = undefined; // the upstream gets plain messages
   const call = new GrpcCall(ctx.session, head, responder, { maxResponseMessageBytes: ctx.options.maxResponseBytes });
   cancelOnDisconnect(exchange, call);
-  forwardRequestFrames(ctx, exchange, clientCoding, call, decoder, convert);
+  forwardRequestFrames(ctx, exchange, clientCoding, call, decoder, clientCoding === undefined ? undefined : convert);
 }
 
 /**
@@ -62,7 +64,8 @@ function forwardRequestFrames(
   clientCoding: string | undefined,
   call: GrpcCall,
   decoder: Decoder | undefined,
-  convert: boolean,
+  /** Compressed messages: true to decompress them, false to only check their size, undefined if none. */
+  convert: boolean | undefined,
 ): void {
   const { req } = exchange;
   const max = ctx.options.maxRequestBytes;
@@ -85,14 +88,18 @@ function forwardRequestFrames(
     req.resume();
     call.cancel(error);
   };
-  const converter = convert
-    ? new FrameConverter(
-        (data) => decompress(clientCoding!, data, max, "request message", Code.InvalidArgument),
-        (frame) => call.write(frame),
-        (resume) => call.onDrain(resume),
-        fail,
-      )
-    : undefined;
+  const converter =
+    convert === undefined
+      ? undefined
+      : new FrameConverter(
+          async (frame) => {
+            const plain = await decompress(clientCoding!, frame.subarray(envelopeHeaderLength), max, "request message", Code.InvalidArgument);
+            return convert ? encodeEnvelope(0, plain) : frame;
+          },
+          (frame) => call.write(frame),
+          (resume) => call.onDrain(resume),
+          fail,
+        );
   req.on("data", (raw: Buffer) => {
     if (failed) return;
     const chunk = decoder === undefined ? raw : decoder.push(raw);
@@ -126,10 +133,10 @@ function forwardRequestFrames(
 }
 
 /**
- * Turns a stream of frames with compressed messages into one with plain
- * messages, one message at a time and in order. The request is paused while
- * a message is being inflated or the upstream is full, so memory stays at
- * about one message.
+ * Runs each compressed frame of a stream through `convert`, one message at a
+ * time and in order; plain frames pass as they are. The source is paused
+ * while a message is being converted or the destination is full, so memory
+ * stays at about one message.
  */
 class FrameConverter {
   private pending: Buffer[] = [];
@@ -138,7 +145,7 @@ class FrameConverter {
   private idle: (() => void) | undefined;
 
   constructor(
-    private readonly inflate: (data: Buffer) => Promise<Buffer>,
+    private readonly convert: (frame: Buffer) => Promise<Buffer>,
     private readonly write: (frame: Buffer) => boolean,
     private readonly onDrain: (resume: () => void) => void,
     private readonly fail: (error: ConnectError) => void,
@@ -172,7 +179,7 @@ class FrameConverter {
     for (;;) {
       const frame = this.nextFrame();
       if (frame === undefined) return;
-      const out = frame[0] & flagCompressed ? encodeEnvelope(0, await this.inflate(frame.subarray(envelopeHeaderLength))) : frame;
+      const out = frame[0] & flagCompressed ? await this.convert(frame) : frame;
       if (!this.write(out)) await new Promise<void>((resolve) => this.onDrain(resolve));
     }
   }

@@ -138,16 +138,17 @@ describe("compression", () => {
     });
   }
 
-  it("a decompression bomb inside a br stream is resource_exhausted in the end-stream", async () => {
-    const bomb = brotliCompressSync(echoRequest({ payload: Buffer.alloc(16 << 20) }));
-    const frame = envelope(1, bomb);
-    const res = await post(
-      `${bridge.baseUrl}${svc}/ClientStream`,
-      { "content-type": "application/connect+proto", "connect-content-encoding": "br" },
-      frame,
-    );
-    assert.equal(endStream(res.body).error?.code, "resource_exhausted");
-  });
+  for (const [name, squeeze] of [["gzip (passed through)", gzipSync], ["br (converted)", brotliCompressSync]] as const) {
+    it(`a decompression bomb inside a ${name} stream is resource_exhausted in the end-stream`, async () => {
+      const bomb = squeeze(echoRequest({ payload: Buffer.alloc(16 << 20) }));
+      const res = await post(
+        `${bridge.baseUrl}${svc}/ClientStream`,
+        { "content-type": "application/connect+proto", "connect-content-encoding": name.startsWith("gzip") ? "gzip" : "br" },
+        envelope(1, bomb),
+      );
+      assert.equal(endStream(res.body).error?.code, "resource_exhausted");
+    });
+  }
 
   it("a stream coding nobody here can read is unimplemented, naming the usable ones", async () => {
     const res = await post(
