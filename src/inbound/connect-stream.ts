@@ -12,6 +12,7 @@ import { connectEndStreamJson } from "../protocol/error-json.js";
 import { metadataToJsonRecord, responseMetadata } from "../protocol/metadata.js";
 import { ConnectError } from "../protocol/status.js";
 import { connectCallHead, headerValue } from "./call-head.js";
+import { parseEncodingList } from "../protocol/compression.js";
 import { startStreamingCall, writeStreamHead } from "./streaming-call.js";
 import { writeChunk } from "./exchange.js";
 import { writeConnectError } from "./connect-error-response.js";
@@ -32,7 +33,8 @@ export function connectStream(ctx: BridgeContext, exchange: Exchange, codec: str
     responder.onEnd({ error: head, trailersOnly: false, messages: 0, midMessage: false, unknownProcedure: false });
     return;
   }
-  startStreamingCall(ctx, exchange, head, responder);
+  const accepts = headerValue(req.headers["connect-accept-encoding"]) ?? head.requestEncoding;
+  startStreamingCall(ctx, exchange, head, responder, { clientAccepts: parseEncodingList(accepts) });
 }
 
 class StreamResponder implements ResponseSink {

@@ -12,7 +12,8 @@ import { grpcWebContentTypeFor, type GrpcWebContentType } from "../protocol/cont
 import { encodeTrailerFrame } from "../protocol/grpc-web-trailers.js";
 import { responseMetadata } from "../protocol/metadata.js";
 import { ConnectError } from "../protocol/status.js";
-import { grpcWebCallHead } from "./call-head.js";
+import { grpcWebCallHead, headerValue } from "./call-head.js";
+import { parseEncodingList } from "../protocol/compression.js";
 import {
   exposeHeaders,
   responseClosed,
@@ -42,7 +43,11 @@ export function grpcWebCall(ctx: BridgeContext, exchange: Exchange, type: GrpcWe
     return;
   }
   const responder = new GrpcWebResponder(exchange, type);
-  startStreamingCall(ctx, exchange, head, responder, type.text ? new Base64StreamDecoder() : undefined);
+  const accepts = headerValue(exchange.req.headers["grpc-accept-encoding"]) ?? head.requestEncoding;
+  startStreamingCall(ctx, exchange, head, responder, {
+    decoder: type.text ? new Base64StreamDecoder() : undefined,
+    clientAccepts: parseEncodingList(accepts),
+  });
 }
 
 class GrpcWebResponder implements ResponseSink {

@@ -3,10 +3,10 @@
  * call, piping the client's frames upstream, and writing response headers.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
-import type { CallHead, ResponseSink } from "../call.js";
+import type { CallEnd, CallHead, ResponseSink } from "../call.js";
 import { responseMetadata } from "../protocol/metadata.js";
 import { FrameScanner, encodeEnvelope, envelopeHeaderLength, flagCompressed } from "../protocol/envelope.js";
-import { decompress } from "../protocol/compression.js";
+import { compress, decompress, pickResponseCoding } from "../protocol/compression.js";
 import { Code, ConnectError } from "../protocol/status.js";
 import { GrpcCall } from "../upstream/grpc-call.js";
 import { cancelOnDisconnect, exposeHeaders, type BridgeContext, type Exchange } from "./exchange.js";
@@ -24,14 +24,86 @@ export function startStreamingCall(
   exchange: Exchange,
   head: CallHead,
   responder: ResponseSink,
-  decoder?: Decoder,
+  how: {
+    /** Decodes the body into frames first (gRPC-Web text). */
+    decoder?: Decoder;
+    /**
+     * Codings the client reads, to convert response messages it could not
+     * read; undefined passes everything through untouched (native gRPC).
+     */
+    clientAccepts?: readonly string[];
+  } = {},
 ): void {
   const clientCoding = head.requestEncoding;
-  const convert = clientCoding !== undefined && !ctx.options.upstreamCompression.includes(clientCoding);
+  const passthrough = how.clientAccepts === undefined;
+  const convert = !passthrough && clientCoding !== undefined && !ctx.options.upstreamCompression.includes(clientCoding);
   if (convert) head.requestEncoding = undefined; // the upstream gets plain messages
-  const call = new GrpcCall(ctx.session, head, responder, { maxResponseMessageBytes: ctx.options.maxResponseBytes });
+  const sink = passthrough ? responder : new ResponseCodingSink(responder, how.clientAccepts!, ctx);
+  const call = new GrpcCall(ctx.session, head, sink, { maxResponseMessageBytes: ctx.options.maxResponseBytes });
+  if (sink instanceof ResponseCodingSink) sink.fail = (error) => call.cancel(error);
   cancelOnDisconnect(exchange, call);
-  forwardRequestFrames(ctx, exchange, clientCoding, call, decoder, clientCoding === undefined ? undefined : convert);
+  forwardRequestFrames(ctx, exchange, clientCoding, call, how.decoder, passthrough || clientCoding === undefined ? undefined : convert);
+}
+
+/**
+ * Stands between the upstream call and a streaming responder when the
+ * response messages need another coding: decompresses messages the client
+ * cannot read, compresses large ones when the client accepts a coding the
+ * upstream did not use. Otherwise it only passes things on.
+ */
+class ResponseCodingSink implements ResponseSink {
+  fail: (error: ConnectError) => void = () => {};
+  private converter: FrameConverter | undefined;
+  private drained: (() => void) | undefined;
+
+  constructor(
+    private readonly inner: ResponseSink,
+    private readonly clientAccepts: readonly string[],
+    private readonly ctx: BridgeContext,
+  ) {}
+
+  onHeaders(headers: IncomingHttpHeaders, encoding: string | undefined): void {
+    const { options } = this.ctx;
+    let out = encoding;
+    let convert: ((frame: Buffer) => Promise<Buffer>) | undefined;
+    if (encoding !== undefined && !this.clientAccepts.includes(encoding)) {
+      // The upstream compressed against grpc-accept-encoding: decompress.
+      out = undefined;
+      convert = async (frame) =>
+        encodeEnvelope(0, await decompress(encoding, frame.subarray(envelopeHeaderLength), options.maxResponseBytes, "upstream response message", Code.Internal));
+    } else if (encoding === undefined) {
+      const target = pickResponseCoding(this.clientAccepts, options.acceptCompression);
+      if (target !== undefined) {
+        out = target;
+        convert = async (frame) => encodeEnvelope(flagCompressed, await compress(target, frame.subarray(envelopeHeaderLength)));
+      }
+    }
+    if (convert !== undefined) {
+      this.converter = new FrameConverter(
+        convert,
+        (frame) => this.inner.onData(frame, () => this.drained?.()),
+        (resume) => (this.drained = resume),
+        (error) => this.fail(error),
+        // Compressing: only messages worth it; decompressing: every compressed one.
+        out === undefined ? (frame) => (frame[0] & flagCompressed) !== 0 : (frame) => frame.byteLength - envelopeHeaderLength >= options.compressMinBytes && (frame[0] & flagCompressed) === 0,
+      );
+    }
+    this.inner.onHeaders(headers, out);
+  }
+
+  onData(chunk: Buffer, resume: () => void): boolean {
+    if (this.converter === undefined) return this.inner.onData(chunk, resume);
+    let paused = false;
+    this.converter.push(chunk, { pause: () => (paused = true), resume });
+    return !paused;
+  }
+
+  onEnd(end: CallEnd): void {
+    const converter = this.converter;
+    if (converter === undefined) return this.inner.onEnd(end);
+    // Whole frames only ever reach the responder from here.
+    converter.whenIdle(() => this.inner.onEnd({ ...end, midMessage: false }));
+  }
 }
 
 /**
@@ -133,8 +205,8 @@ function forwardRequestFrames(
 }
 
 /**
- * Runs each compressed frame of a stream through `convert`, one message at a
- * time and in order; plain frames pass as they are. The source is paused
+ * Runs the selected frames of a stream (compressed ones, by default) through
+ * `convert`, one message at a time and in order; the others pass as they are. The source is paused
  * while a message is being converted or the destination is full, so memory
  * stays at about one message.
  */
@@ -149,6 +221,8 @@ class FrameConverter {
     private readonly write: (frame: Buffer) => boolean,
     private readonly onDrain: (resume: () => void) => void,
     private readonly fail: (error: ConnectError) => void,
+    /** Which frames go through `convert`; the others pass as they are. */
+    private readonly select: (frame: Buffer) => boolean = (frame) => (frame[0] & flagCompressed) !== 0,
   ) {}
 
   push(chunk: Buffer, source: { pause(): void; resume(): void }): void {
@@ -179,7 +253,7 @@ class FrameConverter {
     for (;;) {
       const frame = this.nextFrame();
       if (frame === undefined) return;
-      const out = frame[0] & flagCompressed ? await this.convert(frame) : frame;
+      const out = this.select(frame) ? await this.convert(frame) : frame;
       if (!this.write(out)) await new Promise<void>((resolve) => this.onDrain(resolve));
     }
   }

@@ -14,7 +14,7 @@ import { TestService, EchoRequestSchema } from "../../gen/bridge/test/v1/test_pb
 import { startGrpcJsServer, type RunningServer } from "../support/grpc-js-server.js";
 import { startFaultServer, type FaultServer } from "../support/fault-server.js";
 import { startBridge, type RunningBridge } from "../support/bridge.js";
-import { decodeEchoResponse, echoRequest, envelope, endStream } from "../support/raw-http.js";
+import { decodeEchoResponse, echoRequest, envelope, endStream, splitFrames } from "../support/raw-http.js";
 
 const svc = "/bridge.test.v1.TestService";
 
@@ -149,6 +149,34 @@ describe("compression", () => {
       assert.equal(endStream(res.body).error?.code, "resource_exhausted");
     });
   }
+
+  it("streamed responses: large messages are compressed with the client's coding, small ones are not", async () => {
+    const res = await post(
+      `${bridge.baseUrl}${svc}/ServerStream`,
+      { "content-type": "application/connect+proto", "connect-accept-encoding": "br" },
+      envelope(0, echoRequest({ text: "s", responseCount: 2, responseSize: 8192 })),
+    );
+    assert.equal(res.headers["connect-content-encoding"], "br");
+    const frames = splitFrames(res.body);
+    assert.deepEqual(frames.map((f) => f.flags), [1, 1, 2]);
+    assert.equal(decodeEchoResponse(brotliDecompressSync(frames[1].data)).payload.byteLength, 8192);
+    const small = await post(
+      `${bridge.baseUrl}${svc}/ServerStream`,
+      { "content-type": "application/grpc-web+proto", "grpc-accept-encoding": "gzip" },
+      envelope(0, echoRequest({ text: "s", responseCount: 2 })),
+    );
+    assert.deepEqual(splitFrames(small.body).map((f) => f.flags), [0, 0, 0x80]);
+  });
+
+  it("a streamed response compressed against grpc-accept-encoding is decompressed for the client", async () => {
+    for (const contentType of ["application/connect+proto", "application/grpc-web+proto"]) {
+      const res = await post(`${faultBridge.baseUrl}/f.F/GzipAlways`, { "content-type": contentType }, envelope(0, Buffer.alloc(0)));
+      assert.equal(res.headers["connect-content-encoding"] ?? res.headers["grpc-encoding"], undefined, contentType);
+      const frames = splitFrames(res.body);
+      assert.equal(frames[0].flags, 0, contentType);
+      assert.equal(decodeEchoResponse(frames[0].data).text, "zip!", contentType);
+    }
+  });
 
   it("a stream coding nobody here can read is unimplemented, naming the usable ones", async () => {
     const res = await post(
