@@ -3,7 +3,7 @@
  * untouched; others are converted (unary); decompression bombs are stopped
  * while inflating; responses follow what the client accepts.
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { request } from "node:http";
 import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from "node:zlib";
@@ -11,9 +11,7 @@ import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, createConnectTransport } from "@connectrpc/connect-node";
 import { TestService, EchoRequestSchema } from "../../gen/bridge/test/v1/test_pb.js";
-import { startGrpcJsServer, type RunningServer } from "../support/grpc-js-server.js";
-import { startFaultServer, type FaultServer } from "../support/fault-server.js";
-import { startBridge, type RunningBridge } from "../support/bridge.js";
+import { useBridgedPair } from "../support/bridged-pair.js";
 import { decodeEchoResponse, echoRequest, envelope, endStream, splitFrames } from "../support/raw-http.js";
 
 const svc = "/bridge.test.v1.TestService";
@@ -33,29 +31,14 @@ function post(url: string, headers: Record<string, string>, body: Buffer) {
 }
 
 describe("compression", () => {
-  let upstream: RunningServer;
-  let faults: FaultServer;
-  let bridge: RunningBridge;
-  let faultBridge: RunningBridge;
-  before(async () => {
-    upstream = await startGrpcJsServer();
-    faults = await startFaultServer();
-    bridge = await startBridge(upstream.address, { maxRequestBytes: 1 << 20 });
-    faultBridge = await startBridge(faults.address);
-  });
-  after(async () => {
-    await bridge.close();
-    await faultBridge.close();
-    await upstream.close();
-    await faults.close();
-  });
+  const servers = useBridgedPair({ maxRequestBytes: 1 << 20 });
 
   for (const [name, compression] of [["gzip", compressionGzip], ["br", compressionBrotli]] as const) {
     it(`connect-node with ${name} both ways, through the bridge to grpc-js (which has no br)`, async () => {
       const client = createClient(
         TestService,
         createConnectTransport({
-          baseUrl: bridge.baseUrl,
+          baseUrl: servers.bridge.baseUrl,
           httpVersion: "1.1",
           sendCompression: compression,
           acceptCompression: [compression],
@@ -69,16 +52,16 @@ describe("compression", () => {
   }
 
   it("gzip passes through to the upstream untouched (grpc-encoding: gzip)", async () => {
-    const res = await post(`${faultBridge.baseUrl}/f.F/EmptyMessage`, { "content-type": "application/proto", "content-encoding": "gzip" }, gzipSync(Buffer.from("x")));
+    const res = await post(`${servers.faultBridge.baseUrl}/f.F/EmptyMessage`, { "content-type": "application/proto", "content-encoding": "gzip" }, gzipSync(Buffer.from("x")));
     assert.equal(res.status, 200);
-    assert.equal(faults.requests.get("EmptyMessage")?.["grpc-encoding"], "gzip");
+    assert.equal(servers.faults.requests.get("EmptyMessage")?.["grpc-encoding"], "gzip");
   });
 
   it("br is converted: the upstream gets an uncompressed message", async () => {
-    const res = await post(`${faultBridge.baseUrl}/f.F/EmptyMessage`, { "content-type": "application/proto", "content-encoding": "br" }, brotliCompressSync(Buffer.from("x")));
+    const res = await post(`${servers.faultBridge.baseUrl}/f.F/EmptyMessage`, { "content-type": "application/proto", "content-encoding": "br" }, brotliCompressSync(Buffer.from("x")));
     assert.equal(res.status, 200);
-    assert.equal(faults.requests.get("EmptyMessage")?.["grpc-encoding"], undefined);
-    assert.equal(faults.requests.get("EmptyMessage")?.["grpc-accept-encoding"], undefined, "br is not offered to the upstream");
+    assert.equal(servers.faults.requests.get("EmptyMessage")?.["grpc-encoding"], undefined);
+    assert.equal(servers.faults.requests.get("EmptyMessage")?.["grpc-accept-encoding"], undefined, "br is not offered to the upstream");
   });
 
   for (const [name, squeeze] of [["gzip", gzipSync], ["br", brotliCompressSync]] as const) {
@@ -86,7 +69,7 @@ describe("compression", () => {
       const bomb = squeeze(echoRequest({ payload: Buffer.alloc(16 << 20) }));
       assert.ok(bomb.byteLength < 1 << 20, "small enough to pass the compressed-size limit");
       const started = Date.now();
-      const res = await post(`${bridge.baseUrl}${svc}/Unary`, { "content-type": "application/proto", "content-encoding": name }, bomb);
+      const res = await post(`${servers.bridge.baseUrl}${svc}/Unary`, { "content-type": "application/proto", "content-encoding": name }, bomb);
       assert.equal(res.status, 429);
       assert.equal(JSON.parse(res.body.toString()).code, "resource_exhausted");
       assert.ok(Date.now() - started < 2000, "inflating stopped at the limit");
@@ -94,27 +77,27 @@ describe("compression", () => {
   }
 
   it("a corrupt compressed body is invalid_argument", async () => {
-    const res = await post(`${bridge.baseUrl}${svc}/Unary`, { "content-type": "application/proto", "content-encoding": "gzip" }, Buffer.from("not gzip at all"));
+    const res = await post(`${servers.bridge.baseUrl}${svc}/Unary`, { "content-type": "application/proto", "content-encoding": "gzip" }, Buffer.from("not gzip at all"));
     assert.equal(JSON.parse(res.body.toString()).code, "invalid_argument");
   });
 
   it("large responses are compressed with what the client prefers; small ones and clients that accept nothing are not", async () => {
     const large = echoRequest({ text: "big", responseSize: 8192 });
-    const br = await post(`${bridge.baseUrl}${svc}/Unary`, { "content-type": "application/proto", "accept-encoding": "br, gzip" }, large);
+    const br = await post(`${servers.bridge.baseUrl}${svc}/Unary`, { "content-type": "application/proto", "accept-encoding": "br, gzip" }, large);
     assert.equal(br.headers["content-encoding"], "br");
     assert.equal(decodeEchoResponse(brotliDecompressSync(br.body)).payload.byteLength, 8192);
-    const gz = await post(`${bridge.baseUrl}${svc}/Unary`, { "content-type": "application/proto", "accept-encoding": "gzip" }, large);
+    const gz = await post(`${servers.bridge.baseUrl}${svc}/Unary`, { "content-type": "application/proto", "accept-encoding": "gzip" }, large);
     assert.equal(gz.headers["content-encoding"], "gzip");
     assert.equal(decodeEchoResponse(gunzipSync(gz.body)).text, "big");
-    const small = await post(`${bridge.baseUrl}${svc}/Unary`, { "content-type": "application/proto", "accept-encoding": "gzip" }, echoRequest({ text: "s" }));
+    const small = await post(`${servers.bridge.baseUrl}${svc}/Unary`, { "content-type": "application/proto", "accept-encoding": "gzip" }, echoRequest({ text: "s" }));
     assert.equal(small.headers["content-encoding"], undefined);
-    const none = await post(`${bridge.baseUrl}${svc}/Unary`, { "content-type": "application/proto" }, large);
+    const none = await post(`${servers.bridge.baseUrl}${svc}/Unary`, { "content-type": "application/proto" }, large);
     assert.equal(none.headers["content-encoding"], undefined);
     assert.equal(decodeEchoResponse(none.body).payload.byteLength, 8192);
   });
 
   it("an upstream that compresses regardless is decompressed for a client that does not accept it", async () => {
-    const res = await post(`${faultBridge.baseUrl}/f.F/GzipAlways`, { "content-type": "application/proto" }, Buffer.alloc(0));
+    const res = await post(`${servers.faultBridge.baseUrl}/f.F/GzipAlways`, { "content-type": "application/proto" }, Buffer.alloc(0));
     assert.equal(res.status, 200);
     assert.equal(res.headers["content-encoding"], undefined);
     assert.equal(decodeEchoResponse(res.body).text, "zip!");
@@ -124,7 +107,7 @@ describe("compression", () => {
     it(`client and bidi streams with ${name} messages reach grpc-js (br converted per message)`, async () => {
       const client = createClient(
         TestService,
-        createConnectTransport({ baseUrl: bridge.baseUrl, httpVersion: "1.1", sendCompression: compression, compressMinBytes: 0 }),
+        createConnectTransport({ baseUrl: servers.bridge.baseUrl, httpVersion: "1.1", sendCompression: compression, compressMinBytes: 0 }),
       );
       async function* requests() {
         for (const text of ["a", "b", "c"]) yield create(EchoRequestSchema, { text, payload: Buffer.alloc(3000, text) });
@@ -142,7 +125,7 @@ describe("compression", () => {
     it(`a decompression bomb inside a ${name} stream is resource_exhausted in the end-stream`, async () => {
       const bomb = squeeze(echoRequest({ payload: Buffer.alloc(16 << 20) }));
       const res = await post(
-        `${bridge.baseUrl}${svc}/ClientStream`,
+        `${servers.bridge.baseUrl}${svc}/ClientStream`,
         { "content-type": "application/connect+proto", "connect-content-encoding": name.startsWith("gzip") ? "gzip" : "br" },
         envelope(1, bomb),
       );
@@ -152,7 +135,7 @@ describe("compression", () => {
 
   it("streamed responses: large messages are compressed with the client's coding, small ones are not", async () => {
     const res = await post(
-      `${bridge.baseUrl}${svc}/ServerStream`,
+      `${servers.bridge.baseUrl}${svc}/ServerStream`,
       { "content-type": "application/connect+proto", "connect-accept-encoding": "br" },
       envelope(0, echoRequest({ text: "s", responseCount: 2, responseSize: 8192 })),
     );
@@ -161,7 +144,7 @@ describe("compression", () => {
     assert.deepEqual(frames.map((f) => f.flags), [1, 1, 2]);
     assert.equal(decodeEchoResponse(brotliDecompressSync(frames[1].data)).payload.byteLength, 8192);
     const small = await post(
-      `${bridge.baseUrl}${svc}/ServerStream`,
+      `${servers.bridge.baseUrl}${svc}/ServerStream`,
       { "content-type": "application/grpc-web+proto", "grpc-accept-encoding": "gzip" },
       envelope(0, echoRequest({ text: "s", responseCount: 2 })),
     );
@@ -170,7 +153,7 @@ describe("compression", () => {
 
   it("a streamed response compressed against grpc-accept-encoding is decompressed for the client", async () => {
     for (const contentType of ["application/connect+proto", "application/grpc-web+proto"]) {
-      const res = await post(`${faultBridge.baseUrl}/f.F/GzipAlways`, { "content-type": contentType }, envelope(0, Buffer.alloc(0)));
+      const res = await post(`${servers.faultBridge.baseUrl}/f.F/GzipAlways`, { "content-type": contentType }, envelope(0, Buffer.alloc(0)));
       assert.equal(res.headers["connect-content-encoding"] ?? res.headers["grpc-encoding"], undefined, contentType);
       const frames = splitFrames(res.body);
       assert.equal(frames[0].flags, 0, contentType);
@@ -180,7 +163,7 @@ describe("compression", () => {
 
   it("a stream coding nobody here can read is unimplemented, naming the usable ones", async () => {
     const res = await post(
-      `${bridge.baseUrl}${svc}/ClientStream`,
+      `${servers.bridge.baseUrl}${svc}/ClientStream`,
       { "content-type": "application/connect+proto", "connect-content-encoding": "snappy" },
       envelope(0, echoRequest({})),
     );

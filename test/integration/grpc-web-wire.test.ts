@@ -7,8 +7,8 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { request } from "node:http";
 import { startGrpcJsServer, type RunningServer } from "../support/grpc-js-server.js";
-import { startFaultServer, type FaultServer } from "../support/fault-server.js";
 import { startBridge, type RunningBridge } from "../support/bridge.js";
+import { useBridgedPair } from "../support/bridged-pair.js";
 import { decodeEchoResponse, echoRequest, envelope, send, splitFrames } from "../support/raw-http.js";
 
 const svc = "/bridge.test.v1.TestService";
@@ -50,25 +50,10 @@ function trailerBlock(frames: { flags: number; data: Buffer }[]): string {
 }
 
 describe("gRPC-Web wire format", () => {
-  let upstream: RunningServer;
-  let faults: FaultServer;
-  let bridge: RunningBridge;
-  let faultBridge: RunningBridge;
-  before(async () => {
-    upstream = await startGrpcJsServer();
-    faults = await startFaultServer();
-    bridge = await startBridge(upstream.address);
-    faultBridge = await startBridge(faults.address);
-  });
-  after(async () => {
-    await bridge.close();
-    await faultBridge.close();
-    await upstream.close();
-    await faults.close();
-  });
+  const servers = useBridgedPair();
 
   it("binary: data frames, then a trailer frame with status and trailers", async () => {
-    const res = await send(`${bridge.baseUrl}${svc}/ServerStream`, {
+    const res = await send(`${servers.bridge.baseUrl}${svc}/ServerStream`, {
       headers: { ...binary, "x-echo-k": "v" },
       body: envelope(0, echoRequest({ text: "w", responseCount: 2 })),
     });
@@ -89,7 +74,7 @@ describe("gRPC-Web wire format", () => {
     );
     assert.ok(body.indexOf("=") < body.length - 2, "padding in the middle");
     const pieces = [body.subarray(0, 3), body.subarray(3, 9), body.subarray(9, 10), body.subarray(10)];
-    const res = await sendInPieces(`${bridge.baseUrl}${svc}/ClientStream`, text, pieces);
+    const res = await sendInPieces(`${servers.bridge.baseUrl}${svc}/ClientStream`, text, pieces);
     assert.equal(res.status, 200);
     assert.equal(res.headers["content-type"], "application/grpc-web-text+proto");
     const frames = splitFrames(decodeText(res.body));
@@ -98,14 +83,14 @@ describe("gRPC-Web wire format", () => {
   });
 
   it("text: a body that is not base64 is INVALID_ARGUMENT", async () => {
-    const res = await send(`${bridge.baseUrl}${svc}/ClientStream`, { headers: text, body: Buffer.from("AAAA*AAA") });
+    const res = await send(`${servers.bridge.baseUrl}${svc}/ClientStream`, { headers: text, body: Buffer.from("AAAA*AAA") });
     assert.equal(res.status, 200);
     assert.equal(res.headers["grpc-status"], "3");
     assert.match(decodeURIComponent(res.headers["grpc-message"]), /not valid base64/);
   });
 
   it("an upstream error with details: status in the trailer frame, details-bin untouched", async () => {
-    const res = await send(`${bridge.baseUrl}${svc}/Unary`, {
+    const res = await send(`${servers.bridge.baseUrl}${svc}/Unary`, {
       headers: binary,
       body: envelope(0, echoRequest({ text: "e", fail: { code: 5, message: "no such thing", withDetails: true } })),
     });
@@ -116,7 +101,7 @@ describe("gRPC-Web wire format", () => {
   });
 
   it("trailers-only upstream response: status and metadata in the headers, empty body", async () => {
-    const res = await send(`${faultBridge.baseUrl}/f.F/TrailersOnly`, { headers: binary, body: envelope(0, Buffer.alloc(0)) });
+    const res = await send(`${servers.faultBridge.baseUrl}/f.F/TrailersOnly`, { headers: binary, body: envelope(0, Buffer.alloc(0)) });
     assert.equal(res.status, 200);
     assert.equal(res.headers["grpc-status"], "7");
     assert.equal(res.headers["grpc-message"], "a%20b%25c");
@@ -125,23 +110,23 @@ describe("gRPC-Web wire format", () => {
   });
 
   it("the bridge's own errors are gRPC-Web statuses: bad grpc-timeout, bad path", async () => {
-    const timeout = await send(`${bridge.baseUrl}${svc}/Unary`, {
+    const timeout = await send(`${servers.bridge.baseUrl}${svc}/Unary`, {
       headers: { ...binary, "grpc-timeout": "soon" },
       body: envelope(0, echoRequest({})),
     });
     assert.equal(timeout.headers["grpc-status"], "3");
-    const path = await send(`${bridge.baseUrl}/not-a-method`, { headers: binary, body: envelope(0, echoRequest({})) });
+    const path = await send(`${servers.bridge.baseUrl}/not-a-method`, { headers: binary, body: envelope(0, echoRequest({})) });
     assert.equal(path.status, 200);
     assert.equal(path.headers["grpc-status"], "12");
   });
 
   it("grpc-timeout is enforced and cancels the upstream", async () => {
-    const res = await send(`${bridge.baseUrl}${svc}/Unary`, {
+    const res = await send(`${servers.bridge.baseUrl}${svc}/Unary`, {
       headers: { ...binary, "grpc-timeout": "100m" },
       body: envelope(0, echoRequest({ text: "gw-deadline", delayMs: 5000 })),
     });
     assert.equal(statusOf(res)["grpc-status"], "4");
-    await upstream.observations.cancelledCall("gw-deadline");
+    await servers.upstream.observations.cancelledCall("gw-deadline");
   });
 });
 

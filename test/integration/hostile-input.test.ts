@@ -4,15 +4,11 @@
  * Every request goes over a bare TCP socket, so nothing is cleaned up on the
  * way. Each case checks the code and that the error is well-formed in the
  * client's own protocol; the last test checks the bridge still serves.
- *
- * Tests marked `todo` assert the right behaviour where the bridge does
- * something else today; the todo text says what and where.
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { startGrpcJsServer, type RunningServer } from "../support/grpc-js-server.js";
-import { startFaultServer, type FaultServer } from "../support/fault-server.js";
-import { startBridge, type RunningBridge } from "../support/bridge.js";
+import { startBridge } from "../support/bridge.js";
+import { useBridgedPair } from "../support/bridged-pair.js";
 import { decodeEchoResponse, echoRequest, envelope } from "../support/raw-http.js";
 import {
   chunk,
@@ -144,24 +140,9 @@ function assertHttpRejection(outcome: RawOutcome, httpStatus: number, what: stri
 const closing = { waitForClose: true, timeoutMs: 1500 };
 
 describe("hostile input", () => {
-  let upstream: RunningServer;
-  let faults: FaultServer;
-  let bridge: RunningBridge;
-  let faultBridge: RunningBridge;
-  before(async () => {
-    upstream = await startGrpcJsServer();
-    faults = await startFaultServer();
-    bridge = await startBridge(upstream.address);
-    faultBridge = await startBridge(faults.address);
-  });
-  after(async () => {
-    await bridge.close();
-    await faultBridge.close();
-    await upstream.close();
-    await faults.close();
-  });
+  const servers = useBridgedPair();
   const exchange = (steps: RawStep[], options?: { timeoutMs?: number; waitForClose?: boolean }) =>
-    rawExchange(bridge.port, steps, options);
+    rawExchange(servers.bridge.port, steps, options);
   const post = (path: string, headers: Header[], body: Buffer) => exchange([rawRequest("POST", path, headers, body)]);
   const message = (text: string) => echoRequest({ text });
 
@@ -300,10 +281,10 @@ describe("hostile input", () => {
     ] as const).entries()) {
       it(`${name} in a header value is rejected by the HTTP parser (400, connection closed) and never reaches the upstream`, async () => {
         const method = `Control${index}`;
-        const res = await rawExchange(faultBridge.port, [rawRequest("POST", `/f.F/${method}`, [...unary, ["x-a", value]], message("x"))], closing);
+        const res = await rawExchange(servers.faultBridge.port, [rawRequest("POST", `/f.F/${method}`, [...unary, ["x-a", value]], message("x"))], closing);
         assertHttpRejection(res, 400, name);
         await sleep(50);
-        assert.equal(faults.requests.has(method), false, "the upstream was not called");
+        assert.equal(servers.faults.requests.has(method), false, "the upstream was not called");
       });
     }
 
@@ -326,11 +307,11 @@ describe("hostile input", () => {
     it(
       "a header value with bytes outside printable ASCII is not forwarded as gRPC metadata",
       async () => {
-        const res = await rawExchange(faultBridge.port, [
+        const res = await rawExchange(servers.faultBridge.port, [
           rawRequest("POST", `/f.F/NonAscii`, [...unary, ["x-a", Buffer.from("caf\xe9 \u00ff", "latin1")]], message("x")),
         ]);
         const rejected = res.response?.status === 400;
-        const forwarded = faults.requests.get("NonAscii")?.["x-a"];
+        const forwarded = servers.faults.requests.get("NonAscii")?.["x-a"];
         assert.ok(
           rejected || forwarded === undefined || /^[\x20-\x7e]*$/.test(String(forwarded)),
           `either invalid_argument or no invalid metadata upstream; upstream got ${JSON.stringify(forwarded)}`,
@@ -341,8 +322,8 @@ describe("hostile input", () => {
     it(
       "metadata named like Object.prototype members (constructor, __proto__) reaches the upstream unchanged",
       async () => {
-        await rawExchange(faultBridge.port, [rawRequest("POST", "/f.F/PrototypeNames", [...unary, ["constructor", "c"], ["__proto__", "p"]], message("x"))]);
-        const seen = faults.requests.get("PrototypeNames");
+        await rawExchange(servers.faultBridge.port, [rawRequest("POST", "/f.F/PrototypeNames", [...unary, ["constructor", "c"], ["__proto__", "p"]], message("x"))]);
+        const seen = servers.faults.requests.get("PrototypeNames");
         assert.ok(seen !== undefined, "the upstream was called");
         assert.equal(seen["constructor"], "c");
         assert.equal(Object.hasOwn(seen, "__proto__") ? seen["__proto__" as string] : undefined, "p");
@@ -531,22 +512,22 @@ describe("hostile input", () => {
 
   describe("bodies cut short", () => {
     it("unary: the client closes mid-body; nothing crashes and the upstream is never called", async () => {
-      await rawExchange(faultBridge.port, [
+      await rawExchange(servers.faultBridge.port, [
         rawRequest("POST", "/f.F/CutUnary", unary, Buffer.from("abc"), { contentLength: 100 }),
         { delayMs: 50 },
         { destroy: true },
       ]);
       await sleep(100);
-      assert.equal(faults.requests.has("CutUnary"), false);
+      assert.equal(servers.faults.requests.has("CutUnary"), false);
     });
 
     it("unary: the client half-closes mid-body; Node answers 400 and the upstream is never called", async () => {
-      const res = await rawExchange(faultBridge.port, [
+      const res = await rawExchange(servers.faultBridge.port, [
         rawRequest("POST", "/f.F/HalfClosedUnary", unary, Buffer.from("abc"), { contentLength: 100 }),
         { end: true },
       ], closing);
       assertHttpRejection(res, 400, "half-closed");
-      assert.equal(faults.requests.has("HalfClosedUnary"), false);
+      assert.equal(servers.faults.requests.has("HalfClosedUnary"), false);
     });
 
     for (const [protocol, headers] of [["Connect", stream], ["gRPC-Web", web]] as const) {
@@ -561,24 +542,24 @@ describe("hostile input", () => {
           { delayMs: 50 },
           { destroy: true },
         ]);
-        await withTimeout(upstream.observations.cancelledCall(id), 2000, `${id} cancelled upstream`);
+        await withTimeout(servers.upstream.observations.cancelledCall(id), 2000, `${id} cancelled upstream`);
       });
     }
 
     it("Connect client stream with Content-Length: the client leaves mid-body; the upstream stream is reset with CANCEL", async () => {
-      await rawExchange(faultBridge.port, [
+      await rawExchange(servers.faultBridge.port, [
         requestHead("POST", "/f.F/Silent", [...stream, ["content-length", "1000"]]),
         envelope(0, Buffer.from("x")),
         { delayMs: 150 },
         { destroy: true },
       ]);
-      assert.equal(await withTimeout(faults.closed("Silent"), 2000, "upstream stream closed"), 8 /* CANCEL */);
+      assert.equal(await withTimeout(servers.faults.closed("Silent"), 2000, "upstream stream closed"), 8 /* CANCEL */);
     });
   });
 
   describe("a client that stalls mid-body (slowloris)", () => {
     it("unary without a deadline: unaryBodyTimeoutMs ends it with deadline_exceeded, the upstream is never called, others are served meanwhile", async () => {
-      const strict = await startBridge(faults.address, { unaryBodyTimeoutMs: 300 });
+      const strict = await startBridge(servers.faults.address, { unaryBodyTimeoutMs: 300 });
       try {
         const stalled = rawExchange(strict.port, [rawRequest("POST", "/f.F/StalledUnary", unary, Buffer.from("abc"), { contentLength: 100 })], {
           timeoutMs: 2000,
@@ -586,7 +567,7 @@ describe("hostile input", () => {
         const other = responseOf(await post(`${svc}/Unary`, unary, message("meanwhile")), "meanwhile");
         assert.equal(other.status, 200);
         assertConnectError(await stalled, 504, "deadline_exceeded");
-        assert.equal(faults.requests.has("StalledUnary"), false);
+        assert.equal(servers.faults.requests.has("StalledUnary"), false);
       } finally {
         await strict.close();
       }
@@ -596,7 +577,7 @@ describe("hostile input", () => {
       "unary with Connect-Timeout-Ms: the deadline covers reading the body",
       async () => {
         const res = await rawExchange(
-          faultBridge.port,
+          servers.faultBridge.port,
           [rawRequest("POST", "/f.F/StalledUnaryDeadline", [...unary, ["connect-timeout-ms", "300"]], Buffer.from("abc"), { contentLength: 100 })],
           { timeoutMs: 1500 },
         );
@@ -632,10 +613,10 @@ describe("hostile input", () => {
         { timeoutMs: 800, waitForClose: true },
       );
       await sleep(600);
-      assert.equal(upstream.observations.wasCancelled(id), false, "still open after 600 ms");
+      assert.equal(servers.upstream.observations.wasCancelled(id), false, "still open after 600 ms");
       const res = await pending;
       assert.equal(res.serverClosed, false);
-      await withTimeout(upstream.observations.cancelledCall(id), 2000, "cancelled once the client left");
+      await withTimeout(servers.upstream.observations.cancelledCall(id), 2000, "cancelled once the client left");
     });
 
     it("a client that stalls inside the request head gets nothing yet (Node's headersTimeout applies)", async () => {

@@ -2,9 +2,6 @@
  * Property-based tests (fast-check, fixed seed) for every parser and encoder
  * in src/protocol/: envelopes, streaming base64, timeouts, the gRPC-Web
  * trailer block, the GET query, error JSON and metadata rules.
- *
- * Properties marked `todo` fail today; the todo text gives the counterexample
- * fast-check shrinks to and the function at fault.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
