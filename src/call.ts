@@ -19,6 +19,12 @@ export interface CallHead {
   requestEncoding?: string;
   /** Codings the client accepts for response messages, comma separated. */
   acceptEncoding?: string;
+  /**
+   * Codings the client reads, in its order of preference (a client that
+   * names none reads the one it sent). Undefined for native gRPC, which is
+   * passed through and never converted.
+   */
+  clientAccepts?: readonly string[];
 }
 
 export interface CallEnd {
@@ -56,4 +62,9 @@ export interface ResponseSink {
   onData(chunk: Buffer, resume: () => void): boolean;
   /** The call is over, successfully or not. Called exactly once. */
   onEnd(end: CallEnd): void;
+}
+
+/** The end of a call the bridge refused before reaching the upstream. */
+export function refusedCall(error: ConnectError): CallEnd {
+  return { error, trailersOnly: false, messages: 0, midMessage: false, unknownProcedure: false };
 }

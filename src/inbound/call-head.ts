@@ -6,7 +6,7 @@ import type { OutgoingHttpHeaders } from "node:http";
 import type { CallHead } from "../call.js";
 import { copyRequestMetadata, newHeaderBlock } from "../protocol/metadata.js";
 import { parseConnectTimeout, parseGrpcTimeout } from "../protocol/timeout.js";
-import { acceptableEncodings, convertibleEncodings } from "../protocol/compression.js";
+import { acceptableEncodings, convertibleEncodings, parseEncodingList } from "../protocol/compression.js";
 import { Code, ConnectError } from "../protocol/status.js";
 import type { BridgeContext, Exchange } from "./exchange.js";
 
@@ -90,8 +90,11 @@ function callHead(
   }
   // What the upstream may compress with: what the client takes (a client
   // that names none takes the one it used) and the upstream speaks.
-  const upstreamAccepts = acceptableEncodings(acceptEncoding ?? requestEncoding, ctx.options.upstreamCompression);
-  return withMetadata(ctx, exchange, codec, timeout, requestEncoding, upstreamAccepts);
+  const clientAccepts = parseEncodingList(acceptEncoding ?? requestEncoding);
+  const upstreamAccepts = acceptableEncodings(clientAccepts, ctx.options.upstreamCompression);
+  const head = withMetadata(ctx, exchange, codec, timeout, requestEncoding, upstreamAccepts);
+  if (!(head instanceof ConnectError)) head.clientAccepts = clientAccepts;
+  return head;
 }
 
 /** The coding a header names; identity (or nothing) is undefined. */

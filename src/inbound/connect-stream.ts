@@ -5,18 +5,16 @@
  * status and trailers. Once streaming starts the HTTP status is always 200.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
-import type { CallEnd, ResponseSink } from "../call.js";
+import { refusedCall, type CallEnd, type ResponseSink } from "../call.js";
 import { connectContentTypeFor } from "../protocol/content-type.js";
 import { encodeEnvelope, flagEndStream } from "../protocol/envelope.js";
 import { connectEndStreamJson } from "../protocol/error-json.js";
 import { metadataToJsonRecord, responseMetadata } from "../protocol/metadata.js";
 import { ConnectError } from "../protocol/status.js";
 import { connectCallHead, headerValue } from "./call-head.js";
-import { parseEncodingList } from "../protocol/compression.js";
 import { startStreamingCall, writeStreamHead } from "./streaming-call.js";
-import { writeChunk } from "./exchange.js";
 import { writeConnectError } from "./connect-error-response.js";
-import { responseClosed, type BridgeContext, type Exchange } from "./exchange.js";
+import { responseClosed, writeChunk, type BridgeContext, type Exchange } from "./exchange.js";
 
 export function connectStream(ctx: BridgeContext, exchange: Exchange, codec: string): void {
   const { req } = exchange;
@@ -30,11 +28,10 @@ export function connectStream(ctx: BridgeContext, exchange: Exchange, codec: str
   const responder = new StreamResponder(exchange, codec);
   if (head instanceof ConnectError) {
     req.resume();
-    responder.onEnd({ error: head, trailersOnly: false, messages: 0, midMessage: false, unknownProcedure: false });
+    responder.onEnd(refusedCall(head));
     return;
   }
-  const accepts = headerValue(req.headers["connect-accept-encoding"]) ?? head.requestEncoding;
-  startStreamingCall(ctx, exchange, head, responder, { clientAccepts: parseEncodingList(accepts) });
+  startStreamingCall(ctx, exchange, head, responder);
 }
 
 class StreamResponder implements ResponseSink {

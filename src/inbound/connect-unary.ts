@@ -8,11 +8,11 @@ import { connectContentTypeFor } from "../protocol/content-type.js";
 import { encodeEnvelope, envelopeHeaderLength, flagCompressed } from "../protocol/envelope.js";
 import { parseConnectGetQuery } from "../protocol/get-request.js";
 import { responseMetadata } from "../protocol/metadata.js";
-import { compress, decompress, parseEncodingList, pickResponseCoding } from "../protocol/compression.js";
+import { compress, decompress, pickResponseCoding } from "../protocol/compression.js";
 import type { ResolvedOptions } from "../options.js";
 import { Code, ConnectError } from "../protocol/status.js";
 import { GrpcCall } from "../upstream/grpc-call.js";
-import { connectCallHead, headerValue } from "./call-head.js";
+import { connectCallHead } from "./call-head.js";
 import { writeConnectError } from "./connect-error-response.js";
 import { cancelOnDisconnect, exposeHeaders, responseClosed, type BridgeContext, type Exchange } from "./exchange.js";
 import { readFramedBody } from "./read-body.js";
@@ -123,8 +123,7 @@ function startUnary(ctx: BridgeContext, exchange: Exchange, head: CallHead, fram
 
 function callUpstream(ctx: BridgeContext, exchange: Exchange, head: CallHead, frame: Buffer): void {
   if (responseClosed(exchange.res)) return;
-  const accepts = parseEncodingList(headerValue(exchange.req.headers["accept-encoding"]) ?? head.requestEncoding);
-  const sink = new UnaryResponder(exchange, head, ctx.options, accepts);
+  const sink = new UnaryResponder(exchange, head, ctx.options, head.clientAccepts ?? []);
   const call = new GrpcCall(ctx.session, head, sink, { maxResponseMessageBytes: ctx.options.maxResponseBytes });
   cancelOnDisconnect(exchange, call);
   call.end(frame);

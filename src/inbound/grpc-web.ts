@@ -6,14 +6,13 @@
  * status travels in the HTTP headers and the body is empty.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
-import type { CallEnd, ResponseSink } from "../call.js";
+import { refusedCall, type CallEnd, type ResponseSink } from "../call.js";
 import { Base64StreamDecoder } from "../protocol/base64-stream.js";
 import { grpcWebContentTypeFor, type GrpcWebContentType } from "../protocol/content-type.js";
 import { encodeTrailerFrame } from "../protocol/grpc-web-trailers.js";
 import { responseMetadata } from "../protocol/metadata.js";
 import { ConnectError } from "../protocol/status.js";
-import { grpcWebCallHead, headerValue } from "./call-head.js";
-import { parseEncodingList } from "../protocol/compression.js";
+import { grpcWebCallHead } from "./call-head.js";
 import {
   exposeHeaders,
   responseClosed,
@@ -27,13 +26,7 @@ import { grpcStatusBlock } from "./grpc-status.js";
 /** Answers a gRPC-Web request with an error of the bridge's own, trailers-only. */
 export function writeGrpcWebError(exchange: Exchange, type: GrpcWebContentType, error: ConnectError): void {
   exchange.req.resume();
-  new GrpcWebResponder(exchange, type).onEnd({
-    error,
-    trailersOnly: false,
-    messages: 0,
-    midMessage: false,
-    unknownProcedure: false,
-  });
+  new GrpcWebResponder(exchange, type).onEnd(refusedCall(error));
 }
 
 export function grpcWebCall(ctx: BridgeContext, exchange: Exchange, type: GrpcWebContentType): void {
@@ -43,11 +36,7 @@ export function grpcWebCall(ctx: BridgeContext, exchange: Exchange, type: GrpcWe
     return;
   }
   const responder = new GrpcWebResponder(exchange, type);
-  const accepts = headerValue(exchange.req.headers["grpc-accept-encoding"]) ?? head.requestEncoding;
-  startStreamingCall(ctx, exchange, head, responder, {
-    decoder: type.text ? new Base64StreamDecoder() : undefined,
-    clientAccepts: parseEncodingList(accepts),
-  });
+  startStreamingCall(ctx, exchange, head, responder, type.text ? new Base64StreamDecoder() : undefined);
 }
 
 class GrpcWebResponder implements ResponseSink {

@@ -6,7 +6,7 @@
  */
 import * as http2 from "node:http2";
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
-import type { CallEnd, ResponseSink } from "../call.js";
+import { refusedCall, type CallEnd, type ResponseSink } from "../call.js";
 import { grpcContentTypeFor } from "../protocol/content-type.js";
 import { responseMetadata } from "../protocol/metadata.js";
 import { ConnectError } from "../protocol/status.js";
@@ -35,13 +35,7 @@ export function grpcCall(ctx: BridgeContext, exchange: Exchange, codec: string):
 /** Answers a gRPC request with an error of the bridge's own, trailers-only. */
 export function writeGrpcError(exchange: Exchange, codec: string, error: ConnectError): void {
   exchange.req.resume();
-  new GrpcResponder(exchange, codec).onEnd({
-    error,
-    trailersOnly: false,
-    messages: 0,
-    midMessage: false,
-    unknownProcedure: false,
-  });
+  new GrpcResponder(exchange, codec).onEnd(refusedCall(error));
 }
 
 /**

@@ -24,25 +24,19 @@ export function startStreamingCall(
   exchange: Exchange,
   head: CallHead,
   responder: ResponseSink,
-  how: {
-    /** Decodes the body into frames first (gRPC-Web text). */
-    decoder?: Decoder;
-    /**
-     * Codings the client reads, to convert response messages it could not
-     * read; undefined passes everything through untouched (native gRPC).
-     */
-    clientAccepts?: readonly string[];
-  } = {},
+  /** Decodes the body into frames first (gRPC-Web text). */
+  decoder?: Decoder,
 ): void {
   const clientCoding = head.requestEncoding;
-  const passthrough = how.clientAccepts === undefined;
+  // Native gRPC names no client codings: everything passes untouched.
+  const passthrough = head.clientAccepts === undefined;
   const convert = !passthrough && clientCoding !== undefined && !ctx.options.upstreamCompression.includes(clientCoding);
   if (convert) head.requestEncoding = undefined; // the upstream gets plain messages
-  const sink = passthrough ? responder : new ResponseCodingSink(responder, how.clientAccepts!, ctx);
+  const sink = passthrough ? responder : new ResponseCodingSink(responder, head.clientAccepts!, ctx);
   const call = new GrpcCall(ctx.session, head, sink, { maxResponseMessageBytes: ctx.options.maxResponseBytes });
   if (sink instanceof ResponseCodingSink) sink.fail = (error) => call.cancel(error);
   cancelOnDisconnect(exchange, call);
-  forwardRequestFrames(ctx, exchange, clientCoding, call, how.decoder, passthrough || clientCoding === undefined ? undefined : convert);
+  forwardRequestFrames(ctx, exchange, clientCoding, call, decoder, passthrough || clientCoding === undefined ? undefined : convert);
 }
 
 /**

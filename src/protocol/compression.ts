@@ -73,7 +73,7 @@ export function parseEncodingList(value: string | undefined): string[] {
 }
 
 /** Codings both the client and the bridge accept, for grpc-accept-encoding. */
-export function acceptableEncodings(clientAccepts: string | undefined, supported: readonly string[]): string | undefined {
-  const both = parseEncodingList(clientAccepts).filter((c) => supported.includes(c));
+export function acceptableEncodings(clientAccepts: readonly string[], supported: readonly string[]): string | undefined {
+  const both = clientAccepts.filter((c) => supported.includes(c));
   return both.length > 0 ? both.join(",") : undefined;
 }

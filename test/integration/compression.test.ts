@@ -96,6 +96,17 @@ describe("compression", () => {
     assert.equal(decodeEchoResponse(none.body).payload.byteLength, 8192);
   });
 
+  it("a br request without Accept-Encoding gets a br response (bug: converting the request forgot the client reads br)", async () => {
+    const res = await post(
+      `${servers.bridge.baseUrl}${svc}/Unary`,
+      { "content-type": "application/proto", "content-encoding": "br" },
+      brotliCompressSync(echoRequest({ text: "br", responseSize: 8192 })),
+    );
+    assert.equal(res.status, 200);
+    assert.equal(res.headers["content-encoding"], "br");
+    assert.equal(decodeEchoResponse(brotliDecompressSync(res.body)).text, "br");
+  });
+
   it("an upstream that compresses regardless is decompressed for a client that does not accept it", async () => {
     const res = await post(`${servers.faultBridge.baseUrl}/f.F/GzipAlways`, { "content-type": "application/proto" }, Buffer.alloc(0));
     assert.equal(res.status, 200);
