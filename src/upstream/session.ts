@@ -91,11 +91,6 @@ export class UpstreamSession {
     this.usable = this.usable.filter((s) => s !== session);
   }
 
-  /** Number of connections open now (for tests and metrics). */
-  get connections(): number {
-    return this.open.size;
-  }
-
   /** Closes every session: graceful (in-flight streams finish) unless forced. */
   async close(force = false): Promise<void> {
     const closing = [...this.open].map(
