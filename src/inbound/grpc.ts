@@ -13,7 +13,7 @@ import { ConnectError } from "../protocol/status.js";
 import { grpcCallHead } from "./call-head.js";
 import { responseClosed, writeChunk, type BridgeContext, type Exchange } from "./exchange.js";
 import { grpcStatusBlock } from "./grpc-status.js";
-import { startStreamingCall } from "./streaming-call.js";
+import { startStreamingCall, writeStreamHead } from "./streaming-call.js";
 
 const { NGHTTP2_INTERNAL_ERROR } = http2.constants;
 
@@ -52,12 +52,14 @@ class GrpcResponder implements ResponseSink {
   onHeaders(headers: IncomingHttpHeaders, encoding: string | undefined): void {
     const { res } = this.exchange;
     if (responseClosed(res)) return;
-    const out: OutgoingHttpHeaders = { "content-type": headers["content-type"] ?? grpcContentTypeFor(this.codec) };
-    responseMetadata(headers, out);
-    if (encoding !== undefined) out["grpc-encoding"] = encoding;
+    // The same head as the other streaming protocols (host hooks' headers
+    // included), plus what the upstream says it can decompress.
+    const out: OutgoingHttpHeaders = {
+      ...this.exchange.baseHeaders,
+      "content-type": headers["content-type"] ?? grpcContentTypeFor(this.codec),
+    };
     if (headers["grpc-accept-encoding"] !== undefined) out["grpc-accept-encoding"] = headers["grpc-accept-encoding"];
-    res.writeHead(200, out);
-    res.flushHeaders();
+    writeStreamHead(this.exchange, out, headers, "grpc-encoding", encoding);
   }
 
   onData(chunk: Buffer, resume: () => void): boolean {

@@ -67,8 +67,13 @@ describe("grpcBridge plugin in a host app (examples/auth-gateway)", () => {
         );
         assert.equal(error.code, Code.Unauthenticated);
         assert.equal(error.rawMessage, "missing or wrong bearer token");
-        const res = await client.unary({ text: "token" }, { headers: { authorization: "Bearer s3cret" } });
+        let headers: Headers | undefined;
+        const res = await client.unary(
+          { text: "token" },
+          { headers: { authorization: "Bearer s3cret" }, onHeader: (h) => (headers = h) },
+        );
         assert.equal(res.text, "token");
+        assert.ok(headers?.get("x-request-id"), "the host's reply headers reach every protocol's response");
       }
     } finally {
       await app.close();
