@@ -37,12 +37,12 @@ const procedurePath = /^[A-Za-z_][A-Za-z0-9_.]*\/[A-Za-z_][A-Za-z0-9_]*$/;
  */
 export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOptions): Promise<void> {
   const resolved = resolveOptions(options);
-  const session = new UpstreamSession(
+  const upstream = new UpstreamSession(
     resolved.upstream,
     (error) => fastify.log.warn({ err: error, upstream: resolved.upstream.origin }, "upstream connection error"),
     resolved.maxStreamsPerConnection,
   );
-  const ctx: BridgeContext = { session, options: resolved };
+  const ctx: BridgeContext = { upstream, options: resolved };
 
   // Bodies are streamed to the upstream as they arrive; nothing is parsed.
   fastify.removeAllContentTypeParsers();
@@ -83,7 +83,7 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     );
   });
   fastify.addHook("onClose", async () => {
-    await session.close();
+    await upstream.close();
   });
 }
 

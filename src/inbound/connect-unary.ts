@@ -124,7 +124,7 @@ function startUnary(ctx: BridgeContext, exchange: Exchange, head: CallHead, fram
 function callUpstream(ctx: BridgeContext, exchange: Exchange, head: CallHead, frame: Buffer): void {
   if (responseClosed(exchange.res)) return;
   const sink = new UnaryResponder(exchange, head, ctx.options, head.clientAccepts ?? []);
-  const call = new GrpcCall(ctx.session, head, sink, { maxResponseMessageBytes: ctx.options.maxResponseBytes });
+  const call = new GrpcCall(ctx.upstream, head, sink, { maxResponseMessageBytes: ctx.options.maxResponseBytes });
   cancelOnDisconnect(exchange, call);
   call.end(frame);
 }

@@ -6,12 +6,12 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { ResolvedOptions } from "../options.js";
-import type { UpstreamSession } from "../upstream/session.js";
+import type { Upstream } from "../upstream/upstream.js";
 import type { GrpcCall } from "../upstream/grpc-call.js";
 import { Code, ConnectError } from "../protocol/status.js";
 
 export interface BridgeContext {
-  session: UpstreamSession;
+  upstream: Upstream;
   options: ResolvedOptions;
 }
 

@@ -33,7 +33,7 @@ export function startStreamingCall(
   const convert = !passthrough && clientCoding !== undefined && !ctx.options.upstreamCompression.includes(clientCoding);
   if (convert) head.requestEncoding = undefined; // the upstream gets plain messages
   const sink = passthrough ? responder : new ResponseCodingSink(responder, head.clientAccepts!, ctx);
-  const call = new GrpcCall(ctx.session, head, sink, { maxResponseMessageBytes: ctx.options.maxResponseBytes });
+  const call = new GrpcCall(ctx.upstream, head, sink, { maxResponseMessageBytes: ctx.options.maxResponseBytes });
   if (sink instanceof ResponseCodingSink) sink.fail = (error) => call.cancel(error);
   cancelOnDisconnect(exchange, call);
   forwardRequestFrames(ctx, exchange, clientCoding, call, decoder, passthrough || clientCoding === undefined ? undefined : convert);

@@ -8,7 +8,7 @@ import * as http2 from "node:http2";
 type ClientHttp2Stream = http2.ClientHttp2Stream;
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import type { CallHead, ResponseSink } from "../call.js";
-import type { UpstreamSession } from "./session.js";
+import type { Upstream } from "./upstream.js";
 import { FrameScanner, flagCompressed } from "../protocol/envelope.js";
 import { checkGrpcResponseContentType, grpcContentTypeFor } from "../protocol/content-type.js";
 import { grpcStatusError } from "../protocol/error-json.js";
@@ -48,7 +48,7 @@ export class GrpcCall {
   private forwardedAtBoundary = true;
 
   constructor(
-    session: UpstreamSession,
+    upstream: Upstream,
     head: CallHead,
     private readonly sink: ResponseSink,
     limits: GrpcCallLimits,
@@ -56,7 +56,7 @@ export class GrpcCall {
     const headers: OutgoingHttpHeaders = head.metadata;
     headers[":method"] = "POST";
     headers[":path"] = head.path;
-    headers[":authority"] = session.target.authority;
+    headers[":authority"] = upstream.authority;
     headers["content-type"] = grpcContentTypeFor(head.codec);
     headers.te = "trailers";
     if (head.timeoutMs !== undefined) headers["grpc-timeout"] = grpcTimeoutHeader(head.timeoutMs);
@@ -82,7 +82,7 @@ export class GrpcCall {
 
     let stream: ClientHttp2Stream;
     try {
-      stream = session.request(headers);
+      stream = upstream.request(headers);
     } catch (error) {
       // No stream to hang the end on: report asynchronously, like every other end.
       this.stream = undefined;

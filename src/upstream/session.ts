@@ -11,8 +11,12 @@
 import * as http2 from "node:http2";
 import type { OutgoingHttpHeaders } from "node:http";
 import type { UpstreamTarget } from "./target.js";
+import type { Upstream } from "./upstream.js";
 
-export class UpstreamSession {
+export class UpstreamSession implements Upstream {
+  readonly name: string;
+  readonly authority: string;
+
   /** Connections new streams may go to (not closing, not failed). */
   private usable: http2.ClientHttp2Session[] = [];
   private readonly open = new Set<http2.ClientHttp2Session>();
@@ -25,7 +29,10 @@ export class UpstreamSession {
     private readonly onError: (error: Error) => void = () => {},
     /** Streams one connection carries before another is opened. */
     private readonly maxStreamsPerConnection = 100,
-  ) {}
+  ) {
+    this.name = target.authority;
+    this.authority = target.authority;
+  }
 
   /** Starts a stream on a connection with room for it, connecting if needed. */
   request(headers: OutgoingHttpHeaders): http2.ClientHttp2Stream {
