@@ -17,6 +17,9 @@ export { rejectCall, Code } from "./reject.js";
 export type { GrpcBridgeOptions, BridgeCorsOptions } from "./options.js";
 export { frontDoorServerFactory, type FrontDoorTls } from "./front-door.js";
 export { connectClientErrorHandler } from "./client-error.js";
+export { createCluster, type ClusterLog } from "./upstream/cluster.js";
+export type { ClusterOptions, UpstreamTlsOptions, HealthCheckOptions, RetryOptions } from "./upstream/cluster-options.js";
+export type { Upstream } from "./upstream/upstream.js";
 
 export interface CreateBridgeOptions extends GrpcBridgeOptions {
   /** Options for the Fastify instance. Default: `{ logger: false }`. */

@@ -3,14 +3,17 @@
  */
 import { defaultEncodings, defaultUpstreamEncodings } from "./protocol/compression.js";
 import { parseUpstreamTarget, type UpstreamTarget } from "./upstream/target.js";
+import type { Upstream } from "./upstream/upstream.js";
 
 /** Options for {@link grpcBridge} and {@link createBridge}. */
 export interface GrpcBridgeOptions {
   /**
    * The gRPC server to forward to, over cleartext HTTP/2 (h2c):
-   * `"127.0.0.1:50051"` or `"http://127.0.0.1:50051"`.
+   * `"127.0.0.1:50051"` or `"http://127.0.0.1:50051"`; or an {@link Upstream}
+   * built by the caller (e.g. with `createCluster`), which the caller owns
+   * and closes.
    */
-  upstream: string | URL;
+  upstream: string | URL | Upstream;
   /**
    * Largest request message accepted from a client, in bytes, as it travels
    * (compressed size when compressed). Unary bodies are buffered up to this
@@ -104,7 +107,7 @@ export interface BridgeCorsOptions {
 }
 
 export interface ResolvedOptions {
-  upstream: UpstreamTarget;
+  upstream: UpstreamTarget | Upstream;
   maxRequestBytes: number;
   maxResponseBytes: number;
   maxHeaderEntries: number;
@@ -135,7 +138,7 @@ export function resolveOptions(options: GrpcBridgeOptions): ResolvedOptions {
   }
   const acceptCompression = codings("acceptCompression", options.acceptCompression ?? defaultEncodings);
   return {
-    upstream: parseUpstreamTarget(options.upstream),
+    upstream: isUpstream(options.upstream) ? options.upstream : parseUpstreamTarget(options.upstream),
     maxRequestBytes,
     maxResponseBytes,
     maxHeaderEntries: positiveInteger("maxHeaderEntries", options.maxHeaderEntries, 200),
@@ -194,4 +197,8 @@ function codings(name: string, list: readonly string[]): string[] {
     }
   }
   return lower;
+}
+
+function isUpstream(value: unknown): value is Upstream {
+  return typeof value === "object" && value !== null && typeof (value as Upstream).request === "function";
 }

@@ -8,6 +8,7 @@ import fastifyCors from "@fastify/cors";
 import { cors as connectCors } from "@connectrpc/connect";
 import { resolveOptions, type GrpcBridgeOptions } from "./options.js";
 import { UpstreamSession } from "./upstream/session.js";
+import type { Upstream } from "./upstream/upstream.js";
 import {
   connectContentTypeFor,
   grpcWebContentTypeFor,
@@ -37,11 +38,17 @@ const procedurePath = /^[A-Za-z_][A-Za-z0-9_.]*\/[A-Za-z_][A-Za-z0-9_]*$/;
  */
 export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOptions): Promise<void> {
   const resolved = resolveOptions(options);
-  const upstream = new UpstreamSession(
-    resolved.upstream,
-    (error) => fastify.log.warn({ err: error, upstream: resolved.upstream.origin }, "upstream connection error"),
-    resolved.maxStreamsPerConnection,
-  );
+  const target = resolved.upstream;
+  // An Upstream handed in belongs to the caller; one built here is closed here.
+  const owned = !("request" in target);
+  const upstream: Upstream =
+    "request" in target
+      ? target
+      : new UpstreamSession(
+          target,
+          (error) => fastify.log.warn({ err: error, upstream: target.origin }, "upstream connection error"),
+          resolved.maxStreamsPerConnection,
+        );
   const ctx: BridgeContext = { upstream, options: resolved };
 
   // Bodies are streamed to the upstream as they arrive; nothing is parsed.
@@ -83,7 +90,7 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     );
   });
   fastify.addHook("onClose", async () => {
-    await upstream.close();
+    if (owned) await upstream.close();
   });
 }
 
