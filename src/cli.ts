@@ -28,6 +28,11 @@ Options:
                             a loopback address (local development), off otherwise
   --cors-allow-header NAME  a request header pages may send besides the protocol's
                             own, e.g. Authorization (repeatable)
+  --descriptor-set FILE     a FileDescriptorSet or buf image (buf build -o FILE.binpb)
+                            to transcode JSON calls to protobuf (repeatable)
+  --reflection              get the schema from the upstream's gRPC server reflection
+  --reflection-passthrough  let server reflection calls through to the upstream
+                            (buf curl --reflect, grpcurl); off by default
   --log-level LEVEL         fatal, error, warn, info, debug, trace or silent
                             (default info)
   -h, --help                show this help
@@ -73,6 +78,9 @@ async function main(): Promise<void> {
         "tls-cert": { type: "string" },
         "tls-key": { type: "string" },
         "cors-allow-header": { type: "string", multiple: true },
+        "descriptor-set": { type: "string", multiple: true },
+        reflection: { type: "boolean" },
+        "reflection-passthrough": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -111,6 +119,8 @@ async function main(): Promise<void> {
       maxResponseBytes: bytes("max-response-bytes"),
       cors,
       tls,
+      schema: { descriptorSets: values["descriptor-set"], reflection: values.reflection },
+      reflectionPassthrough: values["reflection-passthrough"],
       fastify: { logger: { level: values["log-level"] }, disableRequestLogging: true },
     });
     await app.listen({ port, host: values.host });

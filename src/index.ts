@@ -20,6 +20,7 @@ export { connectClientErrorHandler } from "./client-error.js";
 export { createCluster, type ClusterLog } from "./upstream/cluster.js";
 export type { ClusterOptions, UpstreamTlsOptions, HealthCheckOptions, RetryOptions } from "./upstream/cluster-options.js";
 export type { Upstream } from "./upstream/upstream.js";
+export type { SchemaOptions, ReflectionOptions } from "./schema/schema.js";
 
 export interface CreateBridgeOptions extends GrpcBridgeOptions {
   /** Options for the Fastify instance. Default: `{ logger: false }`. */

@@ -4,6 +4,7 @@
 import { defaultEncodings, defaultUpstreamEncodings } from "./protocol/compression.js";
 import { parseUpstreamTarget, type UpstreamTarget } from "./upstream/target.js";
 import type { Upstream } from "./upstream/upstream.js";
+import { resolveSchemaOptions, type ResolvedSchemaOptions, type SchemaOptions } from "./schema/schema.js";
 
 /** Options for {@link grpcBridge} and {@link createBridge}. */
 export interface GrpcBridgeOptions {
@@ -82,6 +83,22 @@ export interface GrpcBridgeOptions {
    * for local development only (see README).
    */
   cors?: BridgeCorsOptions | false;
+  /**
+   * A protobuf schema, from descriptor sets and/or the upstream's server
+   * reflection. With one, JSON calls (Connect, gRPC-Web `+json`) are
+   * transcoded to binary protobuf for the upstream and back; binary calls
+   * are unaffected. Default: none (JSON passes through as
+   * `application/grpc+json`).
+   */
+  schema?: SchemaOptions;
+  /**
+   * Forward calls to the gRPC server reflection services
+   * (`grpc.reflection.v1.ServerReflection`, `v1alpha`) to the upstream, so
+   * `buf curl --reflect` and grpcurl work through the bridge. Default: false:
+   * the bridge answers them `unimplemented`, a public listener should not
+   * describe its backends.
+   */
+  reflectionPassthrough?: boolean;
 }
 
 /** Who may call the bridge from a browser, and what the page may read. */
@@ -119,6 +136,8 @@ export interface ResolvedOptions {
   compressMinBytes: number;
   requireConnectProtocolHeader: boolean;
   cors: Required<BridgeCorsOptions> | undefined;
+  schema: ResolvedSchemaOptions | undefined;
+  reflectionPassthrough: boolean;
 }
 
 export const defaultMaxMessageBytes = 4 * 1024 * 1024;
@@ -150,6 +169,8 @@ export function resolveOptions(options: GrpcBridgeOptions): ResolvedOptions {
     compressMinBytes: options.compressMinBytes ?? 1024,
     requireConnectProtocolHeader: options.requireConnectProtocolHeader ?? false,
     cors: resolveCors(options.cors),
+    schema: resolveSchemaOptions(options.schema),
+    reflectionPassthrough: options.reflectionPassthrough ?? false,
   };
 }
 

@@ -23,6 +23,8 @@ import { connectUnaryGet, connectUnaryPost } from "./inbound/connect-unary.js";
 import { connectStream } from "./inbound/connect-stream.js";
 import { grpcWebCall, writeGrpcWebError } from "./inbound/grpc-web.js";
 import { grpcCall, writeGrpcError } from "./inbound/grpc.js";
+import { BridgeSchema } from "./schema/schema.js";
+import { reflectionRefused } from "./schema/reflection-gate.js";
 
 /** `package.Service/Method`, package optional, as gRPC names procedures. */
 const procedurePath = /^[A-Za-z_][A-Za-z0-9_.]*\/[A-Za-z_][A-Za-z0-9_]*$/;
@@ -50,6 +52,9 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
           resolved.maxStreamsPerConnection,
         );
   const ctx: BridgeContext = { upstream, options: resolved };
+  if (resolved.schema !== undefined) {
+    ctx.schema = new BridgeSchema(resolved.schema, (level, fields, message) => fastify.log[level](fields, message));
+  }
 
   // Bodies are streamed to the upstream as they arrive; nothing is parsed.
   fastify.removeAllContentTypeParsers();
@@ -116,11 +121,11 @@ function dispatch(ctx: BridgeContext, request: FastifyRequest, reply: FastifyRep
   try {
     const contentTypeHeader = req.headers["content-type"];
     const grpcCodec = req.httpVersionMajor === 2 ? parseGrpcContentType(contentTypeHeader) : undefined;
-    if (!procedurePath.test(procedure)) {
-      const error = new ConnectError(
-        `no procedure at path "${exchange.path}": expected /package.Service/Method`,
-        Code.Unimplemented,
-      );
+    const refused = !procedurePath.test(procedure) || reflectionRefused(ctx.options, procedure);
+    if (refused) {
+      const error = procedurePath.test(procedure)
+        ? new ConnectError(`${exchange.path}: server reflection is not served through this bridge (option reflectionPassthrough)`, Code.Unimplemented)
+        : new ConnectError(`no procedure at path "${exchange.path}": expected /package.Service/Method`, Code.Unimplemented);
       if (grpcCodec !== undefined) {
         writeGrpcError(exchange, grpcCodec, error);
         return;

@@ -16,6 +16,7 @@ import { connectCallHead } from "./call-head.js";
 import { writeConnectError } from "./connect-error-response.js";
 import { cancelOnDisconnect, exposeHeaders, responseClosed, type BridgeContext, type Exchange } from "./exchange.js";
 import { readFramedBody } from "./read-body.js";
+import { transcodeUnary } from "../schema/transcode.js";
 
 /** A unary POST with `Content-Type: application/<codec>`. */
 export function connectUnaryPost(ctx: BridgeContext, exchange: Exchange, codec: string): void {
@@ -124,9 +125,28 @@ function startUnary(ctx: BridgeContext, exchange: Exchange, head: CallHead, fram
 function callUpstream(ctx: BridgeContext, exchange: Exchange, head: CallHead, frame: Buffer): void {
   if (responseClosed(exchange.res)) return;
   const sink = new UnaryResponder(exchange, head, ctx.options, head.clientAccepts ?? []);
+  const isGet = exchange.req.method === "GET";
+  if (head.codec === "json" || (isGet && ctx.schema !== undefined)) {
+    // JSON transcoding and GET checks with a schema (src/schema/transcode.ts).
+    transcodeUnary(
+      ctx,
+      head,
+      frame,
+      sink,
+      isGet,
+      (error, status, headers) => writeConnectError(exchange, error, headers, status),
+      (upstreamHead, upstreamSink, upstreamFrame) => startCall(ctx, exchange, upstreamHead, upstreamSink, upstreamFrame),
+    );
+    return;
+  }
+  startCall(ctx, exchange, head, sink, frame);
+}
+
+function startCall(ctx: BridgeContext, exchange: Exchange, head: CallHead, sink: ResponseSink, frame: Buffer): GrpcCall {
   const call = new GrpcCall(ctx.upstream, head, sink, { maxResponseMessageBytes: ctx.options.maxResponseBytes });
   cancelOnDisconnect(exchange, call);
   call.end(frame);
+  return call;
 }
 
 /** Buffers the single response message and answers once the status is known. */

@@ -8,11 +8,14 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { ResolvedOptions } from "../options.js";
 import type { Upstream } from "../upstream/upstream.js";
 import type { GrpcCall } from "../upstream/grpc-call.js";
+import type { BridgeSchema } from "../schema/schema.js";
 import { Code, ConnectError } from "../protocol/status.js";
 
 export interface BridgeContext {
   upstream: Upstream;
   options: ResolvedOptions;
+  /** Set when a schema source is configured (JSON transcoding, src/schema/). */
+  schema?: BridgeSchema;
 }
 
 export interface Exchange {

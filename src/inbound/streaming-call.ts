@@ -9,6 +9,7 @@ import { FrameScanner, encodeEnvelope, envelopeHeaderLength, flagCompressed } fr
 import { compress, decompress, pickResponseCoding } from "../protocol/compression.js";
 import { Code, ConnectError } from "../protocol/status.js";
 import { GrpcCall } from "../upstream/grpc-call.js";
+import { transcodeStreaming, type RequestWriter, type StreamTranscoding } from "../schema/transcode.js";
 import { cancelOnDisconnect, exposeHeaders, type BridgeContext, type Exchange } from "./exchange.js";
 
 type Decoder = { push(chunk: Buffer): Buffer | undefined; readonly complete: boolean };
@@ -27,16 +28,39 @@ export function startStreamingCall(
   /** Decodes the body into frames first (gRPC-Web text). */
   decoder?: Decoder,
 ): void {
+  if (head.codec === "json" && head.clientAccepts !== undefined) {
+    // JSON from Connect / gRPC-Web clients: transcoded when a schema has the method (src/schema/transcode.ts).
+    transcodeStreaming(ctx, exchange, head, responder, (r, transcoding) => startCall(ctx, exchange, head, r, decoder, transcoding));
+    return;
+  }
+  startCall(ctx, exchange, head, responder, decoder, undefined);
+}
+
+function startCall(
+  ctx: BridgeContext,
+  exchange: Exchange,
+  head: CallHead,
+  responder: ResponseSink,
+  decoder: Decoder | undefined,
+  transcoding: StreamTranscoding | undefined,
+): void {
   const clientCoding = head.requestEncoding;
   // Native gRPC names no client codings: everything passes untouched.
   const passthrough = head.clientAccepts === undefined;
-  const convert = !passthrough && clientCoding !== undefined && !ctx.options.upstreamCompression.includes(clientCoding);
+  // Transcoding reads every message, so compressed ones are always inflated.
+  const convert =
+    !passthrough && clientCoding !== undefined && (transcoding !== undefined || !ctx.options.upstreamCompression.includes(clientCoding));
   if (convert) head.requestEncoding = undefined; // the upstream gets plain messages
   const sink = passthrough ? responder : new ResponseCodingSink(responder, head.clientAccepts!, ctx);
-  const call = new GrpcCall(ctx.upstream, head, sink, { maxResponseMessageBytes: ctx.options.maxResponseBytes });
+  const upstreamSink = transcoding === undefined ? sink : transcoding.wrapSink(sink);
+  const call = new GrpcCall(ctx.upstream, transcoding?.upstreamHead ?? head, upstreamSink, {
+    maxResponseMessageBytes: ctx.options.maxResponseBytes,
+  });
   if (sink instanceof ResponseCodingSink) sink.fail = (error) => call.cancel(error);
+  if (upstreamSink !== sink) (upstreamSink as { fail?: (error: ConnectError) => void }).fail = (error) => call.cancel(error);
   cancelOnDisconnect(exchange, call);
-  forwardRequestFrames(ctx, exchange, clientCoding, call, decoder, passthrough || clientCoding === undefined ? undefined : convert);
+  const writer = transcoding === undefined ? call : transcoding.wrapCall(call);
+  forwardRequestFrames(ctx, exchange, clientCoding, writer, decoder, passthrough || clientCoding === undefined ? undefined : convert);
 }
 
 /**
@@ -128,7 +152,7 @@ function forwardRequestFrames(
   ctx: BridgeContext,
   exchange: Exchange,
   clientCoding: string | undefined,
-  call: GrpcCall,
+  call: RequestWriter,
   decoder: Decoder | undefined,
   /** Compressed messages: true to decompress them, false to only check their size, undefined if none. */
   convert: boolean | undefined,

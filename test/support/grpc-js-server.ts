@@ -76,7 +76,8 @@ function delay(ms: number, call: CancellableCall): Promise<void> {
   });
 }
 
-export async function startGrpcJsServer(): Promise<RunningServer> {
+/** `configure` may add services (reflection, the well-known-types echo) before the server binds. */
+export async function startGrpcJsServer(configure?: (server: grpc.Server) => void): Promise<RunningServer> {
   const observations = new Observations();
   const watch = (call: CancellableCall, id: () => string) => {
     call.once("cancelled", () => observations.markCancelled(id()));
@@ -142,6 +143,7 @@ export async function startGrpcJsServer(): Promise<RunningServer> {
       });
     },
   });
+  configure?.(server);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, port) =>
       error ? reject(error) : resolve(port),
