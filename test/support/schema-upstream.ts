@@ -20,8 +20,8 @@ import { startGrpcJsServer, type RunningServer } from "./grpc-js-server.js";
 export interface SchemaUpstream extends RunningServer {
   /** Request messages WellKnownService.Echo received, as bytes. */
   received: Buffer[];
-  /** Removes the reflection services: later reflection calls get UNIMPLEMENTED. */
-  stopReflection(): void;
+  /** Removes the reflection services (or one version): later calls to them get UNIMPLEMENTED. */
+  stopReflection(version?: "v1" | "v1alpha"): void;
 }
 
 const root = new URL("../../../", import.meta.url).pathname;
@@ -89,8 +89,11 @@ export async function startSchemaUpstream(options: { reflection: boolean }): Pro
   return {
     ...server,
     received,
-    stopReflection: () => {
-      for (const service of reflectionServices) grpcServer!.removeService(service);
+    stopReflection: (version) => {
+      for (const service of reflectionServices) {
+        const path = Object.values(service)[0].path;
+        if (version === undefined || path.startsWith(`/grpc.reflection.${version}.`)) grpcServer!.removeService(service);
+      }
     },
   };
 }

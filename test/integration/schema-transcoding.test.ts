@@ -1,0 +1,341 @@
+/**
+ * JSON clients through the bridge to a proto-only @grpc/grpc-js upstream,
+ * with the schema from a descriptor set (built by `buf build`) or from the
+ * upstream's server reflection (@grpc/reflection): curl, connect-node's
+ * Connect and gRPC-Web transports with useBinaryFormat: false, and buf curl.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { create, createRegistry, equals, fromJson, toBinary } from "@bufbuild/protobuf";
+import { anyPack, timestampFromMs, ValueSchema } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { EchoRequestSchema, TestService } from "../../gen/bridge/test/v1/test_pb.js";
+import { Color, WellKnownSchema, WellKnownService } from "../../gen/bridge/test/v1/wkt_pb.js";
+import { buildDescriptorSet, startSchemaUpstream, type SchemaUpstream } from "../support/schema-upstream.js";
+import { startBridge, type RunningBridge } from "../support/bridge.js";
+import { envelope, splitFrames } from "../support/raw-http.js";
+
+const run = promisify(execFile);
+const buf = new URL("../../../node_modules/.bin/buf", import.meta.url).pathname;
+
+/** curl, as a user runs it; returns the HTTP status and the body. */
+async function curl(...args: string[]): Promise<{ status: number; body: string }> {
+  const { stdout } = await run("curl", ["-sS", "-w", "\n%{http_code}", ...args]);
+  const cut = stdout.lastIndexOf("\n");
+  return { status: Number(stdout.slice(cut + 1)), body: stdout.slice(0, cut) };
+}
+
+function postJson(bridge: RunningBridge, path: string, body: string) {
+  return curl("-H", "content-type: application/json", "--data-binary", body, `${bridge.baseUrl}${path}`);
+}
+
+/** A message with every well-known type, several set to values JSON writes specially. */
+function wellKnown() {
+  return create(WellKnownSchema, {
+    timestamp: timestampFromMs(1_700_000_000_123),
+    duration: { seconds: 90n, nanos: 5_000_000 },
+    struct: { name: "x", list: [1, "two", null, true], nested: { deep: 1.5 } },
+    value: fromJson(ValueSchema, ["a", 2, { b: false }]),
+    any: anyPack(EchoRequestSchema, create(EchoRequestSchema, { text: "packed", responseCount: 3 })),
+    fieldMask: { paths: ["text", "fail.code"] },
+    stringValue: "",
+    int64Value: 9007199254740993n,
+    boolValue: false,
+    bytesValue: new Uint8Array([0, 1, 255]),
+    doubleValue: 0.1,
+    plainInt64: -5n,
+    plainBytes: new Uint8Array([250, 251]),
+    color: Color.RED,
+    counts: { a: 1, b: -2 },
+  });
+}
+
+let descriptorSet: string;
+before(async () => {
+  descriptorSet = await buildDescriptorSet();
+});
+
+const sources = [
+  { name: "descriptor set", schema: () => ({ descriptorSets: [descriptorSet] }) },
+  { name: "server reflection", schema: () => ({ reflection: true }) },
+];
+
+for (const source of sources) {
+  describe(`JSON transcoding, schema from ${source.name}`, () => {
+    let upstream: SchemaUpstream;
+    let bridge: RunningBridge;
+
+    before(async () => {
+      upstream = await startSchemaUpstream({ reflection: true });
+      bridge = await startBridge(upstream.address, { schema: source.schema() });
+    });
+    after(async () => {
+      await bridge.close();
+      await upstream.close();
+    });
+
+    it("curl POSTs JSON to a unary method of a proto-only server", async () => {
+      const { status, body } = await postJson(bridge, "/bridge.test.v1.TestService/Unary", '{"text":"hello","responseSize":2}');
+      assert.equal(status, 200);
+      assert.deepEqual(JSON.parse(body), { text: "hello", payload: "AAA=" });
+    });
+
+    it("curl GET works for a NO_SIDE_EFFECTS method and is refused (405) for one with side effects", async () => {
+      const message = encodeURIComponent('{"text":"by get"}');
+      const ok = await curl(`${bridge.baseUrl}/bridge.test.v1.TestService/Unary?encoding=json&message=${message}`);
+      assert.equal(ok.status, 200);
+      assert.deepEqual(JSON.parse(ok.body), { text: "by get" });
+      const refused = await curl(`${bridge.baseUrl}/bridge.test.v1.WellKnownService/Echo?encoding=json&message=%7B%7D`);
+      assert.equal(refused.status, 405);
+      assert.equal(JSON.parse(refused.body).code, "unknown");
+      assert.match(JSON.parse(refused.body).message, /NO_SIDE_EFFECTS.*POST/);
+      assert.equal(upstream.received.length, 0, "the refused GET never reached the upstream");
+    });
+
+    it("connect-node Connect JSON: unary, server, client and bidi streaming (HTTP/2)", async () => {
+      const client = createClient(TestService, createConnectTransport({ baseUrl: bridge.baseUrl, httpVersion: "2", useBinaryFormat: false }));
+      assert.equal((await client.unary({ text: "u" })).text, "u");
+      const streamed: number[] = [];
+      for await (const r of client.serverStream({ text: "s", responseCount: 3 })) streamed.push(r.index);
+      assert.deepEqual(streamed, [0, 1, 2]);
+      async function* requests() {
+        for (const text of ["a", "b", "c"]) yield { text };
+      }
+      assert.equal((await client.clientStream(requests())).text, "a,b,c");
+      const echoed: string[] = [];
+      for await (const r of client.bidiStream(requests())) echoed.push(r.text);
+      assert.deepEqual(echoed, ["a", "b", "c"]);
+    });
+
+    it("connect-node gRPC-Web JSON (+json): unary and server streaming over HTTP/1.1", async () => {
+      const client = createClient(TestService, createGrpcWebTransport({ baseUrl: bridge.baseUrl, httpVersion: "1.1", useBinaryFormat: false }));
+      assert.equal((await client.unary({ text: "w" })).text, "w");
+      const streamed: string[] = [];
+      for await (const r of client.serverStream({ text: "ws", responseCount: 2 })) streamed.push(`${r.text}${r.index}`);
+      assert.deepEqual(streamed, ["ws0", "ws1"]);
+    });
+
+    it("well-known types round-trip byte-exactly (Connect JSON, gRPC-Web JSON)", async () => {
+      const registry = createRegistry(EchoRequestSchema);
+      for (const transport of [createConnectTransport, createGrpcWebTransport]) {
+        const client = createClient(
+          WellKnownService,
+          transport({ baseUrl: bridge.baseUrl, httpVersion: "1.1", useBinaryFormat: false, jsonOptions: { registry } }),
+        );
+        const sent = wellKnown();
+        upstream.received.length = 0;
+        const answer = await client.echo(sent);
+        assert.deepEqual(upstream.received[0], Buffer.from(toBinary(WellKnownSchema, sent)), "the upstream got the message's exact protobuf bytes");
+        assert.ok(equals(WellKnownSchema, answer, sent), "the client got the same message back");
+      }
+    });
+
+    it("error details get their debug JSON in Connect errors", async () => {
+      const { status, body } = await postJson(
+        bridge,
+        "/bridge.test.v1.TestService/Unary",
+        '{"text":"f","fail":{"code":9,"message":"not now","withDetails":true}}',
+      );
+      assert.equal(status, 400);
+      const error = JSON.parse(body);
+      assert.equal(error.code, "failed_precondition");
+      assert.deepEqual(error.details[0].debug, { reason: "test-reason", retryAfterMs: "1500" });
+      assert.equal(error.details[0].type, "bridge.test.v1.ErrorDetail");
+    });
+
+    it("an unknown method of a service the schema describes is unimplemented, from the bridge", async () => {
+      const { status, body } = await postJson(bridge, "/bridge.test.v1.TestService/Missing", "{}");
+      assert.equal(status, 404);
+      assert.equal(JSON.parse(body).code, "unimplemented");
+      assert.match(JSON.parse(body).message, /not a method of bridge\.test\.v1\.TestService in the bridge's schema/);
+    });
+
+    it("a call whose shape does not match the method gets a clear error", async () => {
+      const unaryToStream = await postJson(bridge, "/bridge.test.v1.TestService/ServerStream", "{}");
+      assert.equal(JSON.parse(unaryToStream.body).code, "unimplemented");
+      assert.match(JSON.parse(unaryToStream.body).message, /server-streaming method: call it with the Connect streaming protocol/);
+      const streamToUnary = await fetch(`${bridge.baseUrl}/bridge.test.v1.TestService/Unary`, {
+        method: "POST",
+        headers: { "content-type": "application/connect+json" },
+        body: new Uint8Array(envelope(0, Buffer.from("{}"))),
+      });
+      const frames = splitFrames(Buffer.from(await streamToUnary.arrayBuffer()));
+      const end = JSON.parse(frames[frames.length - 1].data.toString());
+      assert.equal(end.error.code, "unimplemented");
+      assert.match(end.error.message, /is a unary method: call it with a Connect unary request/);
+    });
+
+    it("JSON that does not fit the request type is invalid_argument naming the type", async () => {
+      const { status, body } = await postJson(bridge, "/bridge.test.v1.TestService/Unary", '{"text":5,"nope":1}');
+      assert.equal(status, 400);
+      assert.equal(JSON.parse(body).code, "invalid_argument");
+      assert.match(JSON.parse(body).message, /not a valid JSON bridge\.test\.v1\.EchoRequest/);
+    });
+
+    it("binary clients are untouched: connect-node proto, and buf curl with --schema (Connect and gRPC-Web)", async () => {
+      const client = createClient(TestService, createConnectTransport({ baseUrl: bridge.baseUrl, httpVersion: "1.1" }));
+      assert.equal((await client.unary({ text: "bin" })).text, "bin");
+      for (const protocol of ["connect", "grpcweb"]) {
+        const { stdout } = await run(buf, [
+          "curl",
+          "--schema",
+          descriptorSet,
+          "--protocol",
+          protocol,
+          "-d",
+          '{"text":"buf"}',
+          `${bridge.baseUrl}/bridge.test.v1.TestService/Unary`,
+        ]);
+        assert.deepEqual(JSON.parse(stdout), { text: "buf" });
+      }
+    });
+  });
+}
+
+describe("JSON without a schema", () => {
+  let upstream: SchemaUpstream;
+  let bridge: RunningBridge;
+  before(async () => {
+    upstream = await startSchemaUpstream({ reflection: false });
+    bridge = await startBridge(upstream.address);
+  });
+  after(async () => {
+    await bridge.close();
+    await upstream.close();
+  });
+
+  it("passes as application/grpc+json; the proto-only server's rejection says how to enable transcoding", async () => {
+    const { body } = await postJson(bridge, "/bridge.test.v1.TestService/Unary", '{"text":"x"}');
+    const error = JSON.parse(body);
+    assert.equal(error.code, "internal");
+    assert.match(error.message, /forwarded the JSON as application\/grpc\+json/);
+    assert.match(error.message, /--descriptor-set FILE.*--reflection/);
+  });
+
+  it("gRPC-Web +json gets the same hint in grpc-message", async () => {
+    const client = createClient(TestService, createGrpcWebTransport({ baseUrl: bridge.baseUrl, httpVersion: "1.1", useBinaryFormat: false }));
+    await assert.rejects(client.unary({ text: "x" }), (e: ConnectError) => e.code === Code.Internal && /schema\.reflection/.test(e.message));
+  });
+
+  it("an unknown procedure gets no transcoding hint (it is not a codec problem)", async () => {
+    const { body } = await postJson(bridge, "/bridge.test.v1.TestService/Missing", "{}");
+    assert.equal(JSON.parse(body).code, "unimplemented");
+    assert.doesNotMatch(JSON.parse(body).message, /descriptor-set/);
+  });
+});
+
+describe("server reflection outage mid-run", () => {
+  let upstream: SchemaUpstream;
+  let bridge: RunningBridge;
+  const warnings: { msg: string; cachedSchema?: boolean; err?: { message: string } }[] = [];
+  before(async () => {
+    upstream = await startSchemaUpstream({ reflection: true });
+    bridge = await startBridge(upstream.address, {
+      // Every call finds the schema stale: each one triggers a background refetch.
+      schema: { reflection: { refreshIntervalMs: 1, maxBackoffMs: 1 } },
+      fastify: {
+        logger: {
+          level: "warn",
+          stream: { write: (line: string) => void warnings.push(JSON.parse(line)) },
+        },
+      },
+    });
+  });
+  after(async () => {
+    await bridge.close();
+    await upstream.close();
+  });
+
+  it("binary calls and JSON calls on the cached schema keep working; the failure is logged; a bridge without a cache says why", async () => {
+    const json = createClient(TestService, createConnectTransport({ baseUrl: bridge.baseUrl, httpVersion: "1.1", useBinaryFormat: false }));
+    const binary = createClient(TestService, createConnectTransport({ baseUrl: bridge.baseUrl, httpVersion: "1.1" }));
+    assert.equal((await json.unary({ text: "before" })).text, "before");
+
+    upstream.stopReflection();
+    const deadline = Date.now() + 5000;
+    // Calls go on while the background refetches fail; poll until one was logged.
+    while (!warnings.some((w) => w.msg === "server reflection failed")) {
+      assert.ok(Date.now() < deadline, "no reflection failure was logged");
+      assert.equal((await json.unary({ text: "during" })).text, "during");
+      assert.equal((await binary.unary({ text: "binary" })).text, "binary");
+    }
+    const failure = warnings.find((w) => w.msg === "server reflection failed")!;
+    assert.equal(failure.cachedSchema, true);
+    assert.match(failure.err!.message, /grpc-status 12/);
+
+    const fresh = await startBridge(upstream.address, { schema: { reflection: true } });
+    try {
+      const { body } = await postJson(fresh, "/bridge.test.v1.TestService/Unary", '{"text":"x"}');
+      assert.match(JSON.parse(body).message, /server reflection failed: reflection of 127\.0\.0\.1:\d+ .*grpc-status 12/);
+      const freshBinary = createClient(TestService, createConnectTransport({ baseUrl: fresh.baseUrl, httpVersion: "1.1" }));
+      assert.equal((await freshBinary.unary({ text: "still" })).text, "still");
+    } finally {
+      await fresh.close();
+    }
+  });
+});
+
+describe("reflection v1alpha fallback", () => {
+  it("a server with only grpc.reflection.v1alpha still provides the schema", async () => {
+    const upstream = await startSchemaUpstream({ reflection: true });
+    upstream.stopReflection("v1");
+    const bridge = await startBridge(upstream.address, { schema: { reflection: true } });
+    try {
+      const { status, body } = await postJson(bridge, "/bridge.test.v1.TestService/Unary", '{"text":"alpha"}');
+      assert.equal(status, 200);
+      assert.deepEqual(JSON.parse(body), { text: "alpha" });
+    } finally {
+      await bridge.close();
+      await upstream.close();
+    }
+  });
+});
+
+describe("reflection passthrough", () => {
+  let upstream: SchemaUpstream;
+  let closed: RunningBridge;
+  let open: RunningBridge;
+  before(async () => {
+    upstream = await startSchemaUpstream({ reflection: true });
+    closed = await startBridge(upstream.address);
+    open = await startBridge(upstream.address, { reflectionPassthrough: true });
+  });
+  after(async () => {
+    await closed.close();
+    await open.close();
+    await upstream.close();
+  });
+
+  it("is off by default: reflection calls are unimplemented from the bridge, so buf curl --reflect fails", async () => {
+    // buf curl tries v1, then v1alpha; both unimplemented, it finds no service.
+    await assert.rejects(
+      run(buf, ["curl", "--protocol", "connect", "--reflect", "-d", "{}", `${closed.baseUrl}/bridge.test.v1.TestService/Unary`]),
+      (error: { stderr: string }) => /failed to find service named "bridge\.test\.v1\.TestService"/.test(error.stderr),
+    );
+    const { body } = await curl(
+      "-H", "content-type: application/connect+json", "--data-binary", "",
+      `${closed.baseUrl}/grpc.reflection.v1.ServerReflection/ServerReflectionInfo`,
+    );
+    assert.match(body, /server reflection is not served through this bridge/);
+  });
+
+  it("on, buf curl --reflect works through the bridge with --protocol connect and grpcweb", async () => {
+    for (const protocol of ["connect", "grpcweb"]) {
+      const { stdout } = await run(buf, ["curl", "--protocol", protocol, "--reflect", "-d", '{"text":"reflected"}', `${open.baseUrl}/bridge.test.v1.TestService/Unary`]);
+      assert.deepEqual(JSON.parse(stdout), { text: "reflected" });
+    }
+  });
+});
+
+describe("schema options", () => {
+  it("a descriptor set that cannot be read fails the start, naming the file", async () => {
+    await assert.rejects(startBridge("127.0.0.1:1", { schema: { descriptorSets: ["/nonexistent/schema.binpb"] } }), /descriptor set "\/nonexistent\/schema\.binpb"/);
+  });
+
+  it("bytes that are not a descriptor set fail the start", async () => {
+    await assert.rejects(startBridge("127.0.0.1:1", { schema: { descriptorSets: [new Uint8Array([0xff, 0xff])] } }), /not a valid FileDescriptorSet/);
+  });
+});
