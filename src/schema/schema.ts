@@ -37,6 +37,11 @@ export interface ReflectionOptions {
   timeoutMs?: number;
   /** Longest wait between attempts after failures (doubling from 1 s). Default: 60000. */
   maxBackoffMs?: number;
+  /**
+   * A call naming a method the cached schema lacks refetches it (the server
+   * may have been redeployed), at most this often. Default: 2000.
+   */
+  unknownMethodRefetchMs?: number;
 }
 
 export type ResolvedReflectionOptions = Required<ReflectionOptions>;
@@ -79,7 +84,7 @@ export class BridgeSchema {
   /**
    * The method at `path` for a call to `upstream`. Descriptor sets answer at
    * once; reflection is fetched on first use, and refetched when a path names
-   * a method the cached schema does not have (at most every 2 s).
+   * a method the cached schema does not have (at most every unknownMethodRefetchMs).
    */
   async lookup(upstream: Upstream, path: string): Promise<MethodLookup> {
     const fixed = this.fixed;
@@ -105,8 +110,6 @@ export class BridgeSchema {
   }
 }
 
-/** Minimum gap between refetches caused by calls to paths the schema lacks. */
-const unknownPathRefetchMs = 2000;
 const firstBackoffMs = 1000;
 
 /**
@@ -144,7 +147,7 @@ class ReflectionCache {
 
   async afterUnknownPath(): Promise<Snapshot | undefined> {
     const now = Date.now();
-    if (this.inflight === undefined && (now - this.fetchedAt < unknownPathRefetchMs || now < this.retryAt)) return this.snapshot;
+    if (this.inflight === undefined && (now - this.fetchedAt < this.options.unknownMethodRefetchMs || now < this.retryAt)) return this.snapshot;
     await this.refresh();
     return this.snapshot;
   }
@@ -204,6 +207,7 @@ export function resolveSchemaOptions(schema: SchemaOptions | undefined): Resolve
       refreshIntervalMs: positive("schema.reflection.refreshIntervalMs", o.refreshIntervalMs, 300_000),
       timeoutMs: positive("schema.reflection.timeoutMs", o.timeoutMs, 10_000),
       maxBackoffMs: positive("schema.reflection.maxBackoffMs", o.maxBackoffMs, 60_000),
+      unknownMethodRefetchMs: positive("schema.reflection.unknownMethodRefetchMs", o.unknownMethodRefetchMs, 2000),
     };
   } else if (r !== undefined && r !== false) {
     throw new TypeError(`connect-grpc-bridge: option "schema.reflection" must be a boolean or an object, got ${JSON.stringify(r)}`);

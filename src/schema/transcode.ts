@@ -264,7 +264,8 @@ class TranscodingSink implements ResponseSink {
         }
       }
     }
-    this.inner.onEnd(end);
+    // Only whole messages were passed on, whatever the upstream cut off.
+    this.inner.onEnd(end.midMessage ? { ...end, midMessage: false } : end);
   }
 }
 

@@ -6,7 +6,8 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { once } from "node:events";
 import { promisify } from "node:util";
 import { create, createRegistry, equals, fromJson, toBinary } from "@bufbuild/protobuf";
 import { anyPack, timestampFromMs, ValueSchema } from "@bufbuild/protobuf/wkt";
@@ -278,6 +279,25 @@ describe("server reflection outage mid-run", () => {
   });
 });
 
+describe("reflection refetch on an unknown method", () => {
+  it("a method the cached schema lacks refetches it, and a redeployed server's new service is transcoded", async () => {
+    const upstream = await startSchemaUpstream({ reflection: true, reflectOnlyTestService: true });
+    const bridge = await startBridge(upstream.address, { schema: { reflection: { unknownMethodRefetchMs: 1 } } });
+    try {
+      assert.equal((await postJson(bridge, "/bridge.test.v1.TestService/Unary", '{"text":"first"}')).status, 200);
+      const before = await postJson(bridge, "/bridge.test.v1.WellKnownService/Echo", '{"plainInt64":"7"}');
+      assert.match(JSON.parse(before.body).message, /forwarded the JSON as application\/grpc\+json/, "not in the schema yet: passed through");
+      upstream.reflectEverything();
+      const after = await postJson(bridge, "/bridge.test.v1.WellKnownService/Echo", '{"plainInt64":"7"}');
+      assert.equal(after.status, 200, after.body);
+      assert.deepEqual(JSON.parse(after.body), { plainInt64: "7" });
+    } finally {
+      await bridge.close();
+      await upstream.close();
+    }
+  });
+});
+
 describe("reflection v1alpha fallback", () => {
   it("a server with only grpc.reflection.v1alpha still provides the schema", async () => {
     const upstream = await startSchemaUpstream({ reflection: true });
@@ -337,5 +357,36 @@ describe("schema options", () => {
 
   it("bytes that are not a descriptor set fail the start", async () => {
     await assert.rejects(startBridge("127.0.0.1:1", { schema: { descriptorSets: [new Uint8Array([0xff, 0xff])] } }), /not a valid FileDescriptorSet/);
+  });
+});
+
+describe("CLI schema flags", () => {
+  it("--descriptor-set and --reflection transcode curl JSON; --reflection-passthrough lets buf curl --reflect through", async () => {
+    const upstream = await startSchemaUpstream({ reflection: true });
+    const cli = new URL("../../src/cli.js", import.meta.url).pathname;
+    const flagSets = [["--descriptor-set", descriptorSet], ["--reflection", "--reflection-passthrough"]];
+    try {
+      for (const flags of flagSets) {
+        const child = spawn(process.execPath, [cli, "--upstream", upstream.address, "--port", "0", "--log-level", "silent", ...flags], { stdio: ["ignore", "pipe", "inherit"] });
+        try {
+          let out = "";
+          child.stdout.on("data", (d) => (out += d));
+          while (!/listening on http:\/\/\S+:\d+/.test(out)) await once(child.stdout, "data");
+          const baseUrl = /listening on (http:\/\/\S+:\d+)/.exec(out)![1];
+          const { status, body } = await curl("-H", "content-type: application/json", "-d", '{"text":"cli"}', `${baseUrl}/bridge.test.v1.TestService/Unary`);
+          assert.equal(status, 200, body);
+          assert.deepEqual(JSON.parse(body), { text: "cli" });
+          if (flags.includes("--reflection-passthrough")) {
+            const { stdout } = await run(buf, ["curl", "--protocol", "grpc", "--http2-prior-knowledge", "--reflect", "-d", '{"text":"h2"}', `${baseUrl}/bridge.test.v1.TestService/Unary`]);
+            assert.deepEqual(JSON.parse(stdout), { text: "h2" });
+          }
+        } finally {
+          child.kill("SIGTERM");
+          await once(child, "exit");
+        }
+      }
+    } finally {
+      await upstream.close();
+    }
   });
 });

@@ -22,6 +22,8 @@ export interface SchemaUpstream extends RunningServer {
   received: Buffer[];
   /** Removes the reflection services (or one version): later calls to them get UNIMPLEMENTED. */
   stopReflection(version?: "v1" | "v1alpha"): void;
+  /** Replaces the reflection services with ones that describe every service (a redeploy). */
+  reflectEverything(): void;
 }
 
 const root = new URL("../../../", import.meta.url).pathname;
@@ -45,7 +47,9 @@ function fileDescriptorProtos(files: DescFile[]): Buffer[] {
   return [...seen.values()];
 }
 
-export async function startSchemaUpstream(options: { reflection: boolean }): Promise<SchemaUpstream> {
+const allFiles = [file_bridge_test_v1_test, file_bridge_test_v1_wkt];
+
+export async function startSchemaUpstream(options: { reflection: boolean; reflectOnlyTestService?: boolean }): Promise<SchemaUpstream> {
   const received: Buffer[] = [];
   const reflectionServices: grpc.ServiceDefinition[] = [];
   let grpcServer: grpc.Server | undefined;
@@ -71,24 +75,26 @@ export async function startSchemaUpstream(options: { reflection: boolean }): Pro
         },
       },
     );
-    if (options.reflection) {
-      // The package definition @grpc/reflection reads: file descriptors by service.
-      const protos = fileDescriptorProtos([file_bridge_test_v1_test, file_bridge_test_v1_wkt]);
-      const definition = {
-        "bridge.test.v1.TestService": { fileDescriptorProtos: protos },
-        "bridge.test.v1.WellKnownService": { fileDescriptorProtos: protos },
-      };
-      new ReflectionService(definition as never).addToServer({
-        addService: (service: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation) => {
-          reflectionServices.push(service);
-          s.addService(service, implementation);
-        },
-      });
-    }
+    if (options.reflection) addReflection(s, options.reflectOnlyTestService ? [file_bridge_test_v1_test] : allFiles);
   });
+  function addReflection(s: grpc.Server, files: DescFile[]): void {
+    // The package definition @grpc/reflection reads: file descriptors by service.
+    const protos = fileDescriptorProtos(files);
+    const definition = Object.fromEntries(files.flatMap((f) => f.services).map((service) => [service.typeName, { fileDescriptorProtos: protos }]));
+    new ReflectionService(definition as never).addToServer({
+      addService: (service: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation) => {
+        reflectionServices.push(service);
+        s.addService(service, implementation);
+      },
+    });
+  }
   return {
     ...server,
     received,
+    reflectEverything: () => {
+      for (const service of reflectionServices.splice(0)) grpcServer!.removeService(service);
+      addReflection(grpcServer!, allFiles);
+    },
     stopReflection: (version) => {
       for (const service of reflectionServices) {
         const path = Object.values(service)[0].path;
