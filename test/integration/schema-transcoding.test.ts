@@ -279,6 +279,27 @@ describe("server reflection outage mid-run", () => {
   });
 });
 
+describe("binary calls with reflection configured", () => {
+  it("never consult the schema: proto calls of every protocol cause no reflection fetch", async () => {
+    const upstream = await startSchemaUpstream({ reflection: true });
+    const bridge = await startBridge(upstream.address, { schema: { reflection: true } });
+    try {
+      for (const transport of [createConnectTransport, createGrpcWebTransport]) {
+        const client = createClient(TestService, transport({ baseUrl: bridge.baseUrl, httpVersion: "1.1" }));
+        assert.equal((await client.unary({ text: "p" })).text, "p");
+        for await (const r of client.serverStream({ text: "p", responseCount: 1 })) assert.equal(r.text, "p");
+      }
+      assert.equal(upstream.stats.reflectionStreams, 0);
+      // The first JSON call is what fetches the schema.
+      assert.equal((await postJson(bridge, "/bridge.test.v1.TestService/Unary", '{"text":"j"}')).status, 200);
+      assert.ok(upstream.stats.reflectionStreams > 0);
+    } finally {
+      await bridge.close();
+      await upstream.close();
+    }
+  });
+});
+
 describe("reflection refetch on an unknown method", () => {
   it("a method the cached schema lacks refetches it, and a redeployed server's new service is transcoded", async () => {
     const upstream = await startSchemaUpstream({ reflection: true, reflectOnlyTestService: true });

@@ -20,6 +20,8 @@ import { startGrpcJsServer, type RunningServer } from "./grpc-js-server.js";
 export interface SchemaUpstream extends RunningServer {
   /** Request messages WellKnownService.Echo received, as bytes. */
   received: Buffer[];
+  /** Reflection streams the server has served. */
+  stats: { reflectionStreams: number };
   /** Removes the reflection services (or one version): later calls to them get UNIMPLEMENTED. */
   stopReflection(version?: "v1" | "v1alpha"): void;
   /** Replaces the reflection services with ones that describe every service (a redeploy). */
@@ -51,6 +53,7 @@ const allFiles = [file_bridge_test_v1_test, file_bridge_test_v1_wkt];
 
 export async function startSchemaUpstream(options: { reflection: boolean; reflectOnlyTestService?: boolean }): Promise<SchemaUpstream> {
   const received: Buffer[] = [];
+  const stats = { reflectionStreams: 0 };
   const reflectionServices: grpc.ServiceDefinition[] = [];
   let grpcServer: grpc.Server | undefined;
   const server = await startGrpcJsServer((s) => {
@@ -84,13 +87,23 @@ export async function startSchemaUpstream(options: { reflection: boolean; reflec
     new ReflectionService(definition as never).addToServer({
       addService: (service: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation) => {
         reflectionServices.push(service);
-        s.addService(service, implementation);
+        const counted = Object.fromEntries(
+          Object.entries(implementation).map(([name, handler]) => [
+            name,
+            (call: never) => {
+              stats.reflectionStreams++;
+              (handler as (call: never) => void)(call);
+            },
+          ]),
+        );
+        s.addService(service, counted as grpc.UntypedServiceImplementation);
       },
     });
   }
   return {
     ...server,
     received,
+    stats,
     reflectEverything: () => {
       for (const service of reflectionServices.splice(0)) grpcServer!.removeService(service);
       addReflection(grpcServer!, allFiles);
