@@ -25,6 +25,7 @@ if (forTests) {
     ["/usr/bin/chromium", "chromium"],
     ["/usr/bin/h2load", "nghttp2-client"],
     ["/usr/bin/openssl", "openssl"],
+    ["/usr/bin/curl", "curl"],
   ].filter(([binary]) => !existsSync(binary));
   if (needed.length > 0) {
     const packages = needed.map(([, pkg]) => pkg).join(" ");

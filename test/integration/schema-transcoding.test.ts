@@ -8,11 +8,13 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { once } from "node:events";
+import * as http from "node:http";
 import { promisify } from "node:util";
 import { create, createRegistry, equals, fromJson, toBinary } from "@bufbuild/protobuf";
 import { anyPack, timestampFromMs, ValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { compressionGzip, createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { EchoRequestSchema, TestService } from "../../gen/bridge/test/v1/test_pb.js";
 import { Color, WellKnownSchema, WellKnownService } from "../../gen/bridge/test/v1/wkt_pb.js";
 import { buildDescriptorSet, startSchemaUpstream, type SchemaUpstream } from "../support/schema-upstream.js";
@@ -174,6 +176,34 @@ for (const source of sources) {
       assert.equal(status, 400);
       assert.equal(JSON.parse(body).code, "invalid_argument");
       assert.match(JSON.parse(body).message, /not a valid JSON bridge\.test\.v1\.EchoRequest/);
+    });
+
+    it("compressed JSON is inflated before transcoding and large JSON responses are compressed for the client", async () => {
+      // node:http, which leaves the response body as it came (fetch would inflate it).
+      const request = http.request(`${bridge.baseUrl}/bridge.test.v1.TestService/Unary`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "content-encoding": "gzip", "accept-encoding": "gzip" },
+      });
+      request.end(gzipSync('{"text":"zipped","responseSize":3000}'));
+      const [response] = (await once(request, "response")) as [http.IncomingMessage];
+      const chunks: Buffer[] = [];
+      for await (const chunk of response) chunks.push(chunk as Buffer);
+      assert.equal(response.statusCode, 200);
+      assert.equal(response.headers["content-encoding"], "gzip");
+      const json = JSON.parse(gunzipSync(Buffer.concat(chunks)).toString());
+      assert.equal(json.text, "zipped");
+      assert.equal(Buffer.from(json.payload, "base64").byteLength, 3000);
+
+      const client = createClient(
+        TestService,
+        createConnectTransport({ baseUrl: bridge.baseUrl, httpVersion: "2", useBinaryFormat: false, sendCompression: compressionGzip, acceptCompression: [compressionGzip], compressMinBytes: 1 }),
+      );
+      async function* requests() {
+        for (const text of ["x", "y"]) yield { text, responseSize: 2000 };
+      }
+      const echoed: string[] = [];
+      for await (const r of client.bidiStream(requests())) echoed.push(`${r.text}:${r.payload.byteLength}`);
+      assert.deepEqual(echoed, ["x:2000", "y:2000"]);
     });
 
     it("binary clients are untouched: connect-node proto, and buf curl with --schema (Connect and gRPC-Web)", async () => {
