@@ -149,6 +149,31 @@ for (const source of sources) {
       assert.equal(error.details[0].type, "bridge.test.v1.ErrorDetail");
     });
 
+    it("Connect streaming errors carry debug details; gRPC-Web text +json is transcoded too", async () => {
+      const stream = await fetch(`${bridge.baseUrl}/bridge.test.v1.TestService/ServerStream`, {
+        method: "POST",
+        headers: { "content-type": "application/connect+json" },
+        body: new Uint8Array(envelope(0, Buffer.from('{"text":"s","responseCount":1,"fail":{"code":8,"message":"slow down","withDetails":true}}'))),
+      });
+      const frames = splitFrames(Buffer.from(await stream.arrayBuffer()));
+      assert.deepEqual(JSON.parse(frames[0].data.toString()), { text: "s" });
+      const end = JSON.parse(frames[1].data.toString());
+      assert.equal(end.error.code, "resource_exhausted");
+      assert.deepEqual(end.error.details[0].debug, { reason: "test-reason", retryAfterMs: "1500" });
+
+      const text = await fetch(`${bridge.baseUrl}/bridge.test.v1.TestService/Unary`, {
+        method: "POST",
+        headers: { "content-type": "application/grpc-web-text+json", "x-grpc-web": "1" },
+        body: envelope(0, Buffer.from('{"text":"b64"}')).toString("base64"),
+      });
+      assert.equal(text.headers.get("content-type"), "application/grpc-web-text+json");
+      // The bridge pads each chunk it encodes: decode segment by segment.
+      const segments = (await text.text()).match(/[^=]+=*/g)!;
+      const decoded = splitFrames(Buffer.concat(segments.map((segment) => Buffer.from(segment, "base64"))));
+      assert.deepEqual(JSON.parse(decoded[0].data.toString()), { text: "b64" });
+      assert.match(decoded[1].data.toString(), /grpc-status: ?0/);
+    });
+
     it("an unknown method of a service the schema describes is unimplemented, from the bridge", async () => {
       const { status, body } = await postJson(bridge, "/bridge.test.v1.TestService/Missing", "{}");
       assert.equal(status, 404);
