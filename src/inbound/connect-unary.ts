@@ -135,7 +135,9 @@ function callUpstream(ctx: BridgeContext, exchange: Exchange, head: CallHead, fr
       sink,
       isGet,
       (error, status, headers) => writeConnectError(exchange, error, headers, status),
-      (upstreamHead, upstreamSink, upstreamFrame) => startCall(ctx, exchange, upstreamHead, upstreamSink, upstreamFrame),
+      // The client may have left while the schema was looked up.
+      (upstreamHead, upstreamSink, upstreamFrame) =>
+        responseClosed(exchange.res) ? undefined : startCall(ctx, exchange, upstreamHead, upstreamSink, upstreamFrame),
     );
     return;
   }

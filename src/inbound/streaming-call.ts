@@ -10,7 +10,7 @@ import { compress, decompress, pickResponseCoding } from "../protocol/compressio
 import { Code, ConnectError } from "../protocol/status.js";
 import { GrpcCall } from "../upstream/grpc-call.js";
 import { transcodeStreaming, type RequestWriter, type StreamTranscoding } from "../schema/transcode.js";
-import { cancelOnDisconnect, exposeHeaders, type BridgeContext, type Exchange } from "./exchange.js";
+import { cancelOnDisconnect, exposeHeaders, responseClosed, type BridgeContext, type Exchange } from "./exchange.js";
 
 type Decoder = { push(chunk: Buffer): Buffer | undefined; readonly complete: boolean };
 
@@ -30,7 +30,10 @@ export function startStreamingCall(
 ): void {
   if (head.codec === "json" && head.clientAccepts !== undefined) {
     // JSON from Connect / gRPC-Web clients: transcoded when a schema has the method (src/schema/transcode.ts).
-    transcodeStreaming(ctx, exchange, head, responder, (r, transcoding) => startCall(ctx, exchange, head, r, decoder, transcoding));
+    transcodeStreaming(ctx, exchange, head, responder, (r, transcoding) => {
+      // The client may have left while the schema was looked up.
+      if (!responseClosed(exchange.res)) startCall(ctx, exchange, head, r, decoder, transcoding);
+    });
     return;
   }
   startCall(ctx, exchange, head, responder, decoder, undefined);

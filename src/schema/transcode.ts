@@ -45,7 +45,8 @@ export function transcodeUnary(
   sink: ResponseSink,
   isGet: boolean,
   refuse: Refuse,
-  start: (head: CallHead, sink: ResponseSink, frame: Buffer) => GrpcCall,
+  /** Returns undefined when the client has gone meanwhile. */
+  start: (head: CallHead, sink: ResponseSink, frame: Buffer) => GrpcCall | undefined,
 ): void {
   const schema = ctx.schema;
   if (schema === undefined) {
@@ -91,7 +92,7 @@ export function transcodeUnary(
       const binary = jsonToBinary(method.input, lookup.types, payload);
       const responses = new TranscodingSink(sink, method, lookup.types);
       const call = start(upstreamHead(head), responses, encodeEnvelope(0, binary));
-      responses.fail = (error) => call.cancel(error);
+      if (call !== undefined) responses.fail = (error) => call.cancel(error);
     },
     (error: Error) => refuse(new ConnectError(`schema lookup failed: ${error.message}`, Code.Internal)),
   ).catch((error: unknown) => {
