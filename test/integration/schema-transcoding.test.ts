@@ -19,6 +19,7 @@ import { EchoRequestSchema, TestService } from "../../gen/bridge/test/v1/test_pb
 import { Color, WellKnownSchema, WellKnownService } from "../../gen/bridge/test/v1/wkt_pb.js";
 import { buildDescriptorSet, startSchemaUpstream, type SchemaUpstream } from "../support/schema-upstream.js";
 import { startBridge, type RunningBridge } from "../support/bridge.js";
+import { resolveOptions } from "../../src/options.js";
 import { envelope, splitFrames } from "../support/raw-http.js";
 
 const run = promisify(execFile);
@@ -431,6 +432,14 @@ describe("schema options", () => {
     await assert.rejects(startBridge("127.0.0.1:1", { schema: { descriptorSets: ["/nonexistent/schema.binpb"] } }), /descriptor set "\/nonexistent\/schema\.binpb"/);
   });
 
+  it("a bad reflection option is a TypeError naming it", () => {
+    assert.throws(() => resolveOptions({ upstream: "127.0.0.1:1", schema: { reflection: "yes" as never } }), /"schema\.reflection" must be a boolean or an object/);
+    assert.throws(
+      () => resolveOptions({ upstream: "127.0.0.1:1", schema: { reflection: { refreshIntervalMs: -1 } } }),
+      /"schema\.reflection\.refreshIntervalMs" must be a positive integer, got -1/,
+    );
+  });
+
   it("bytes that are not a descriptor set fail the start", async () => {
     await assert.rejects(startBridge("127.0.0.1:1", { schema: { descriptorSets: [new Uint8Array([0xff, 0xff])] } }), /not a valid FileDescriptorSet/);
   });
@@ -441,6 +450,8 @@ describe("CLI schema flags", () => {
     const upstream = await startSchemaUpstream({ reflection: true });
     const cli = new URL("../../src/cli.js", import.meta.url).pathname;
     const flagSets = [["--descriptor-set", descriptorSet], ["--reflection", "--reflection-passthrough"]];
+    const help = await run(process.execPath, [cli, "--help"]);
+    for (const flag of ["--descriptor-set", "--reflection", "--reflection-passthrough"]) assert.ok(help.stdout.includes(flag), flag);
     try {
       for (const flags of flagSets) {
         const child = spawn(process.execPath, [cli, "--upstream", upstream.address, "--port", "0", "--log-level", "silent", ...flags], { stdio: ["ignore", "pipe", "inherit"] });
