@@ -56,11 +56,21 @@ async function fetchWith(stream: ReflectionStream, upstream: Upstream): Promise<
       if (!files.has(file.name)) files.set(file.name, file);
     }
   };
+  let firstFailure: Error | undefined;
+  let described = 0;
   for (const { name } of listed.messageResponse.value.service) {
     // Servers list themselves; the bridge has no use for reflection's own schema.
     if (name.startsWith("grpc.reflection.")) continue;
-    add(await stream.ask({ case: "fileContainingSymbol", value: name }), `file containing ${name}`);
+    try {
+      add(await stream.ask({ case: "fileContainingSymbol", value: name }), `file containing ${name}`);
+      described++;
+    } catch (error) {
+      // One service the server cannot describe should not cost the others their schema.
+      if (!(error instanceof Error) || error instanceof ReflectionError) throw error;
+      firstFailure ??= error;
+    }
   }
+  if (described === 0 && firstFailure !== undefined) throw firstFailure;
   // Servers send a file's imports too, but not always all of them.
   for (let missing = missingImports(files); missing.length > 0; missing = missingImports(files)) {
     for (const name of missing) add(await stream.ask({ case: "fileByFilename", value: name }), `file ${name}`);
@@ -72,6 +82,7 @@ function unexpected(response: ServerReflectionResponse, expected: string): Error
   return new Error(`reflection answered ${response.messageResponse.case ?? "nothing"} where ${expected} was expected`);
 }
 
+/** The reflection stream itself failed (as opposed to one answer). */
 class ReflectionError extends Error {
   constructor(
     message: string,
@@ -99,7 +110,7 @@ class ReflectionStream {
     path: string,
     timeoutMs: number,
   ) {
-    this.timer = setTimeout(() => this.fail(new Error(`reflection of ${upstream.name} timed out after ${timeoutMs} ms`)), timeoutMs);
+    this.timer = setTimeout(() => this.fail(new ReflectionError(`reflection of ${upstream.name} timed out after ${timeoutMs} ms`, false)), timeoutMs);
     try {
       this.stream = upstream.request({
         ":method": "POST",
@@ -111,7 +122,7 @@ class ReflectionStream {
       });
     } catch (error) {
       this.stream = undefined;
-      this.fail(new Error(`reflection of ${upstream.name}: ${(error as Error).message}`));
+      this.fail(new ReflectionError(`reflection of ${upstream.name}: ${(error as Error).message}`, false));
       return;
     }
     const stream = this.stream;
