@@ -204,6 +204,23 @@ for (const source of sources) {
       assert.match(JSON.parse(body).message, /not a valid JSON bridge\.test\.v1\.EchoRequest/);
     });
 
+    it("malformed JSON: broken, too deep, or a bad message mid-stream is invalid_argument and cancels the upstream call", async () => {
+      for (const body of ["{", "", '{"fail":' + "[".repeat(200) + "]".repeat(200) + "}", '{"text":"\ud800"}x']) {
+        const { body: answer } = await postJson(bridge, "/bridge.test.v1.TestService/Unary", body);
+        assert.equal(JSON.parse(answer).code, "invalid_argument", body.slice(0, 20));
+      }
+      const stream = await fetch(`${bridge.baseUrl}/bridge.test.v1.TestService/BidiStream`, {
+        method: "POST",
+        headers: { "content-type": "application/connect+json" },
+        body: new Uint8Array(Buffer.concat([envelope(0, Buffer.from('{"text":"bidi-ok"}')), envelope(0, Buffer.from('{"text":'))])),
+      });
+      const frames = splitFrames(Buffer.from(await stream.arrayBuffer()));
+      const end = JSON.parse(frames[frames.length - 1].data.toString());
+      assert.equal(end.error.code, "invalid_argument");
+      assert.match(end.error.message, /not a valid JSON bridge\.test\.v1\.EchoRequest/);
+      await upstream.observations.cancelledCall("bidi-ok");
+    });
+
     it("compressed JSON is inflated before transcoding and large JSON responses are compressed for the client", async () => {
       // node:http, which leaves the response body as it came (fetch would inflate it).
       const request = http.request(`${bridge.baseUrl}/bridge.test.v1.TestService/Unary`, {
