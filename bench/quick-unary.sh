@@ -7,7 +7,6 @@
 # steadier than requests/s on a shared VM.
 # Needs: wrk (Debian package), bc; `npm run build` first.
 #   bash bench/quick-unary.sh          DUR=20 CONC=16 KINDS=bridge bash bench/quick-unary.sh
-#   SCHEMA_FILE=/tmp/s.binpb KINDS="bridge schema bridge schema" bash bench/quick-unary.sh
 set -euo pipefail
 cd "$(dirname "$0")"
 rm -f /tmp/up.port /tmp/b.port
@@ -16,8 +15,6 @@ while [ ! -s /tmp/up.port ]; do sleep 0.1; done; UPORT=$(cat /tmp/up.port)
 cpu() { awk '{print $14+$15}' /proc/$1/stat; }
 for kind in ${KINDS:-thin bridge}; do
   if [ $kind = thin ]; then f=thin-bridge.mjs; else f=bridge-server.mjs; fi
-  # kind "schema": the bridge with a descriptor set loaded (SCHEMA_FILE, from `npx buf build -o`).
-  if [ $kind = schema ]; then export SCHEMA=${SCHEMA_FILE:?set SCHEMA_FILE}; else unset SCHEMA; fi
   UPSTREAM=127.0.0.1:$UPORT taskset -c 0 node $f > /tmp/b.port & B=$!
   while [ ! -s /tmp/b.port ]; do sleep 0.1; done; BPORT=$(cat /tmp/b.port)
   taskset -c 1 wrk -t1 -c64 -d3s -s connect-unary.lua http://127.0.0.1:$BPORT >/dev/null 2>&1
