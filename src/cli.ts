@@ -4,7 +4,9 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { LogController } from "fastify";
 import { createBridge, type BridgeCorsOptions } from "./index.js";
+import { announceListening, startWorkers } from "./workers.js";
 
 const usage = `Usage: connect-grpc-bridge --upstream HOST:PORT|URL [options]
 
@@ -30,6 +32,8 @@ Options:
                             own, e.g. Authorization (repeatable)
   --log-level LEVEL         fatal, error, warn, info, debug, trace or silent
                             (default info)
+  --workers N               serve from N processes sharing the port, one per
+                            core you give the bridge (default 1)
   -h, --help                show this help
 
 Once listening it prints a line containing "listening on http://ADDR:PORT"
@@ -73,6 +77,7 @@ async function main(): Promise<void> {
         "tls-cert": { type: "string" },
         "tls-key": { type: "string" },
         "cors-allow-header": { type: "string", multiple: true },
+        workers: { type: "string", default: "1" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -87,6 +92,9 @@ async function main(): Promise<void> {
   if (values.upstream === undefined) fail("--upstream is required");
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be 0-65535, got "${values.port}"`);
+  const workers = Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 1) fail(`--workers must be a positive integer, got "${values.workers}"`);
+  if (startWorkers(workers)) return;
   const bytes = (name: "max-request-bytes" | "max-response-bytes") =>
     values[name] === undefined ? undefined : Number(values[name]);
 
@@ -111,7 +119,11 @@ async function main(): Promise<void> {
       maxResponseBytes: bytes("max-response-bytes"),
       cors,
       tls,
-      fastify: { logger: { level: values["log-level"] }, disableRequestLogging: true },
+      // "silent" is no logger at all: not even a child logger per request.
+      fastify: {
+        logger: values["log-level"] === "silent" ? false : { level: values["log-level"] },
+        logController: new LogController({ disableRequestLogging: true }),
+      },
     });
     await app.listen({ port, host: values.host });
   } catch (error) {
@@ -122,9 +134,7 @@ async function main(): Promise<void> {
     address !== null && typeof address === "object"
       ? `${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`
       : String(address);
-  process.stdout.write(
-    `connect-grpc-bridge listening on ${tls ? "https" : "http"}://${shown} -> upstream ${values.upstream}\n`,
-  );
+  announceListening(`connect-grpc-bridge listening on ${tls ? "https" : "http"}://${shown} -> upstream ${values.upstream}`);
   app.log.info(
     cors === false
       ? "CORS off: browsers on other origins cannot call the bridge (set --cors-origin)"
