@@ -1,4 +1,5 @@
-// `npm run bench:profile [-- --seconds 10 --connections 64 --kind unary-proto --size 1024]`:
+// `npm run bench:profile [-- --seconds 10 --connections 64 --kind unary-proto --size 1024
+//   --proc /bridge.test.v1.TestService/ServerStream --count 1024]`:
 // the bridge (CLI, pinned to core 0) under wrk load with `node --cpu-prof`.
 // Writes bench/results/profile/bridge.cpuprofile (open it in Chrome DevTools'
 // Performance panel or https://www.speedscope.app for the flame graph) and
@@ -15,6 +16,8 @@ const { values } = parseArgs({
     kind: { type: "string", default: "unary-proto" },
     size: { type: "string", default: "1024" },
     top: { type: "string", default: "30" },
+    proc: { type: "string", default: "/bridge.test.v1.TestService/Unary" },
+    count: { type: "string", default: "1" },
   },
 });
 const here = (path) => new URL(path, import.meta.url).pathname;
@@ -27,7 +30,7 @@ const bridge = await startServer("bridge", here("../dist/src/cli.js"), {
   args: ["--upstream", `127.0.0.1:${echo.port}`, "--port", "0", "--cors-origin", "none", "--log-level", "silent"],
   nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${dir}`],
 });
-const env = { KIND: values.kind, BODY_BYTES: values.size };
+const env = { KIND: values.kind, BODY_BYTES: values.size, PROC: values.proc, COUNT: values.count };
 const url = `http://127.0.0.1:${bridge.port}`;
 await wrk({ url, connections: Number(values.connections), seconds: 2, env });
 const result = await wrk({ url, connections: Number(values.connections), seconds: Number(values.seconds), env });
