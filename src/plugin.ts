@@ -53,7 +53,12 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
 
   // Bodies are streamed to the upstream as they arrive; nothing is parsed.
   fastify.removeAllContentTypeParsers();
-  fastify.addContentTypeParser("*", (_request, _payload, done) => done(null));
+  const readNothing = (_request: unknown, _payload: unknown, done: (error: null) => void) => done(null);
+  fastify.addContentTypeParser("*", readNothing);
+  // Same parser under a match-all RegExp: Fastify caches what a RegExp
+  // matched per content type, but looks the "*" catch-all up afresh (parsing
+  // the header) on every request.
+  fastify.addContentTypeParser(/(?:)/, readNothing);
 
   const methods: HTTPMethods[] = ["DELETE", "GET", "PATCH", "POST", "PUT"];
   if (resolved.cors !== undefined) {
