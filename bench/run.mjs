@@ -272,7 +272,10 @@ async function soak() {
   const samples = [];
   const url = `http://127.0.0.1:${targets.bridge.port}`;
   const env = { KIND: "unary-proto", BODY_BYTES: "1024" };
-  await wrk({ url, connections: 64, seconds: 5, env });
+  // A minute of the same load first: the heap grows to its steady size with
+  // the request rate, which is warm-up, not a leak.
+  log("soak: 60 s of warm-up load");
+  await wrk({ url, connections: 64, seconds: 60, env });
   let requests = 0;
   for (let i = 0; i < minutes * 2; i++) {
     const r = await wrk({ url, connections: 64, seconds: 30, env });
@@ -282,6 +285,13 @@ async function soak() {
   }
   const firstMinute = Math.max(samples[0].rssMiB, samples[1]?.rssMiB ?? 0);
   const lastMinute = Math.max(samples.at(-1).rssMiB, samples.at(-2)?.rssMiB ?? 0);
+  // Least-squares slope of RSS over time: a leak shows as a steady climb.
+  const n = samples.length;
+  const mx = samples.reduce((a, s) => a + s.atSeconds, 0) / n;
+  const my = samples.reduce((a, s) => a + s.rssMiB, 0) / n;
+  const slope =
+    samples.reduce((a, s) => a + (s.atSeconds - mx) * (s.rssMiB - my), 0) /
+    samples.reduce((a, s) => a + (s.atSeconds - mx) ** 2, 0);
   const report = {
     kind: "soak",
     date: new Date().toISOString(),
@@ -290,13 +300,14 @@ async function soak() {
     requests,
     samples,
     growthMiB: round(lastMinute - firstMinute, 1),
+    slopeMiBPerMinute: round(slope * 60, 2),
   };
   mkdirSync(here("results"), { recursive: true });
   writeFileSync(here("results/soak.json"), JSON.stringify(report, null, 2) + "\n");
   const md = [
     `# Soak: ${minutes} min of Connect unary 1 KiB at 64 connections (${report.date})`,
     "",
-    `${requests} requests; bridge RSS growth from the first minute's peak to the last minute's peak: ${report.growthMiB} MiB.`,
+    `After 60 s of warm-up at the same load: ${requests} requests; bridge RSS from the first minute's peak to the last minute's peak: ${report.growthMiB} MiB; least-squares slope ${report.slopeMiBPerMinute} MiB/min.`,
     "",
     "| at | RSS MiB | req/s | errors |",
     "|---:|---:|---:|---:|",
@@ -304,7 +315,7 @@ async function soak() {
     "",
   ].join("\n");
   writeFileSync(here("results/soak.md"), md);
-  log(`soak done: growth ${report.growthMiB} MiB (bench/results/soak.md)`);
+  log(`soak done: growth ${report.growthMiB} MiB, slope ${report.slopeMiBPerMinute} MiB/min (bench/results/soak.md)`);
 }
 
 function writeResults(name, report) {
