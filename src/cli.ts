@@ -133,6 +133,10 @@ async function main(): Promise<void> {
   } catch (error) {
     fail((error as Error).message);
   }
+  // Before the listening line: whoever waits for it may send SIGHUP at once.
+  const reloader =
+    config.tls === undefined ? undefined : reloadCertificates(app.server as unknown as TlsServer, config.tls, app.log);
+  if (reloader !== undefined) process.on("SIGHUP", () => reloader.reload("SIGHUP"));
   const address = app.server.address();
   const shown =
     address !== null && typeof address === "object"
@@ -148,9 +152,6 @@ async function main(): Promise<void> {
       ? "CORS off: browsers on other origins cannot call the bridge (set --cors-origin)"
       : `CORS: allowed origins ${cors.allowedOrigins === "*" ? "any" : cors.allowedOrigins.join(", ")}`,
   );
-  const reloader =
-    config.tls === undefined ? undefined : reloadCertificates(app.server as unknown as TlsServer, config.tls, app.log);
-  if (reloader !== undefined) process.on("SIGHUP", () => reloader.reload("SIGHUP"));
 
   let stopping = false;
   const stop = (signal: string) => {
