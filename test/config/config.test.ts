@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import Fastify from "fastify";
 import { parse as parseYaml } from "yaml";
 import { loadConfig } from "../../src/config/load.js";
@@ -156,6 +157,11 @@ describe("config sources and defaults", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("examples/bridge.yaml is a valid config", () => {
+    const { deployment } = loadConfig({ config: fileURLToPath(new URL("../../../examples/bridge.yaml", import.meta.url)) }, {});
+    assert.deepEqual(deployment!.clusters.map((c) => [c.name, c.endpoints.length]), [["users", 2], ["orders", 2]]);
   });
 
   it("the schema's defaults are the plugin's defaults", () => {
