@@ -32,7 +32,7 @@ describe("connect-grpc-bridge CLI", () => {
   it("--help documents every flag", async () => {
     const p = run(["--help"]);
     assert.equal(await p.exited, 0);
-    for (const flag of ["--upstream", "--port", "--host", "--max-request-bytes", "--max-response-bytes", "--cors-origin", "--cors-allow-header", "--tls-cert", "--tls-key", "--log-level", "--help"]) {
+    for (const flag of ["--upstream", "--port", "--host", "--max-request-bytes", "--max-response-bytes", "--cors-origin", "--cors-allow-header", "--tls-cert", "--tls-key", "--log-level", "--help", "--config", "--from-envoy", "--print-config", "CONNECT_GRPC_BRIDGE_"]) {
       assert.ok(p.out().includes(flag), flag);
     }
   });

@@ -18,6 +18,8 @@ import { GreetService } from "../../gen/example/v1/greet_pb.js";
 import { startGrpcJsServer, type RunningServer } from "../support/grpc-js-server.js";
 import { startGreetServer, type GreetServer } from "../support/grpc-js-greet-server.js";
 import { runCli, type CliProcess } from "../support/cli-process.js";
+import Fastify from "fastify";
+import { grpcBridge, type GrpcBridgeOptions } from "../../src/index.js";
 import { decodeEchoResponse, echoRequest } from "../support/raw-http.js";
 
 const curl = promisify(execFile);
@@ -162,5 +164,39 @@ routes:
     ]);
     assert.match(stdout, /^HTTP\/1\.1 200/);
     assert.match(stdout, /grpc-status: 12\r\n/i);
+  });
+});
+
+describe("routing through the plugin's options", () => {
+  it("fastify.register(grpcBridge, { clusters, routes }) under a prefix: routed calls reach their cluster, others get unimplemented", async () => {
+    const testServer = await startGrpcJsServer();
+    const greeter = await startGreetServer("greeter");
+    const app = Fastify();
+    app.register(grpcBridge, {
+      prefix: "/rpc",
+      clusters: [
+        { name: "tests", endpoints: [testServer.address] },
+        { name: "greet", endpoints: [greeter.address], keepaliveIntervalMs: 0 },
+      ],
+      routes: [
+        { service: "example.v1.GreetService", cluster: "greet" },
+        { path: "/bridge.test.v1.TestService/Unary", cluster: "tests" },
+      ],
+    } as GrpcBridgeOptions);
+    const url = await app.listen({ port: 0, host: "127.0.0.1" });
+    try {
+      const transport = createConnectTransport({ baseUrl: `${url}/rpc`, httpVersion: "1.1" });
+      assert.equal((await createClient(TestService, transport).unary({ text: "plugin" })).text, "plugin");
+      assert.match((await createClient(GreetService, transport).greet({ name: "Bo" })).greeting, /from greeter$/);
+      await assert.rejects(
+        async () => {
+          for await (const _ of createClient(TestService, transport).serverStream({ text: "unrouted", responseCount: 1 })) assert.fail("served");
+        },
+        (e: unknown) => e instanceof ConnectError && e.code === Code.Unimplemented,
+      );
+    } finally {
+      await app.close();
+      await Promise.all([testServer.close(), greeter.close()]);
+    }
   });
 });
