@@ -91,7 +91,8 @@ async function main(): Promise<void> {
   }
   let loaded: LoadedConfig;
   try {
-    loaded = loadConfig(values, process.env);
+    // Printing a config for another machine must not need that machine's TLS files.
+    loaded = loadConfig(values, process.env, { readFiles: !values["print-config"] });
   } catch (error) {
     if (error instanceof ConfigError) fail(error.message, false);
     throw error;

@@ -19,12 +19,14 @@ export interface Deployment {
  * Validates clusters and routes (schema, then the rules a schema cannot say:
  * unique names, routes naming existing clusters, one target per route) and
  * builds ClusterOptions. `root` prefixes key paths in messages ("" for a
- * config file, where the keys are top-level).
+ * config file, where the keys are top-level). `readFiles: false` leaves TLS
+ * files unread (printing a config for another machine).
  */
 export function resolveDeployment(
   clustersInput: readonly ClusterConfigInput[],
   routesInput: readonly RouteConfig[] | undefined,
   root = "",
+  readFiles = true,
 ): Deployment {
   const at = (key: string) => (root === "" ? key : `${root}.${key}`);
   // Copies: ajv fills defaults in place, and the caller's objects stay theirs.
@@ -38,7 +40,7 @@ export function resolveDeployment(
   }
   const options: ClusterOptions[] = [];
   for (const [i, cluster] of clusters.entries()) {
-    options.push(clusterOptions(cluster, at(`clusters[${i}]`)));
+    options.push(clusterOptions(cluster, at(`clusters[${i}]`), readFiles));
   }
   return { clusters: options, routes };
 }
@@ -95,7 +97,7 @@ function checkRoutes(routes: RouteConfig[], clusters: ClusterConfig[], at: (key:
   return issues;
 }
 
-function clusterOptions(cluster: ClusterConfig, at: string): ClusterOptions {
+function clusterOptions(cluster: ClusterConfig, at: string, readFiles: boolean): ClusterOptions {
   const first = cluster.endpoints[0]!.replace(/^(?:http|h2c):\/\//, "");
   return {
     name: cluster.name,
@@ -103,7 +105,7 @@ function clusterOptions(cluster: ClusterConfig, at: string): ClusterOptions {
     dnsRefreshMs: cluster.dnsRefreshMs,
     authority: cluster.authority ?? first,
     lbPolicy: cluster.lbPolicy,
-    tls: cluster.tls === undefined ? undefined : tlsOptions(cluster.tls, `${at}.tls`),
+    tls: cluster.tls === undefined ? undefined : tlsOptions(cluster.tls, `${at}.tls`, readFiles),
     maxStreamsPerConnection: cluster.maxStreamsPerConnection,
     keepaliveIntervalMs: cluster.keepaliveIntervalMs,
     keepaliveTimeoutMs: cluster.keepaliveTimeoutMs,
@@ -118,9 +120,9 @@ function clusterOptions(cluster: ClusterConfig, at: string): ClusterOptions {
   };
 }
 
-function tlsOptions(tls: NonNullable<ClusterConfig["tls"]>, at: string): UpstreamTlsOptions {
+function tlsOptions(tls: NonNullable<ClusterConfig["tls"]>, at: string, readFiles: boolean): UpstreamTlsOptions {
   const pem = (inline: string | undefined, file: string | undefined, key: string): string | undefined => {
-    if (inline !== undefined || file === undefined) return inline;
+    if (inline !== undefined || file === undefined || !readFiles) return inline;
     try {
       return readFileSync(file, "utf8");
     } catch (error) {

@@ -58,9 +58,10 @@ const loopback = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/;
  * Builds the effective config from `--config FILE` / `--from-envoy FILE`
  * (or CONNECT_GRPC_BRIDGE_CONFIG / _FROM_ENVOY), the environment and the
  * flags. Throws ConfigError naming the key, the value and what was expected
- * (and which flag or variable set it).
+ * (and which flag or variable set it). Upstream TLS files are read (and
+ * their absence reported) unless `readFiles` is false, as for --print-config.
  */
-export function loadConfig(flags: FlagValues, env: NodeJS.ProcessEnv): LoadedConfig {
+export function loadConfig(flags: FlagValues, env: NodeJS.ProcessEnv, options: { readFiles?: boolean } = {}): LoadedConfig {
   const configFile = str(flags.config) ?? env[`${envPrefix}CONFIG`];
   const envoyFile = str(flags["from-envoy"]) ?? env[`${envPrefix}FROM_ENVOY`];
   if (configFile !== undefined && envoyFile !== undefined) {
@@ -106,7 +107,7 @@ export function loadConfig(flags: FlagValues, env: NodeJS.ProcessEnv): LoadedCon
   let deployment: Deployment | undefined;
   try {
     config = validate<BridgeConfig>(BridgeConfigSchema, base);
-    deployment = checkTargets(config);
+    deployment = checkTargets(config, options.readFiles ?? true);
   } catch (error) {
     if (error instanceof ConfigError) throw new ConfigError(error.issues.map((line) => withOrigin(line, origins)));
     throw error;
@@ -130,7 +131,7 @@ export function printConfig(loaded: LoadedConfig): string {
   return `${head.join("\n")}\n${stringifyYaml(ordered)}`;
 }
 
-function checkTargets(config: BridgeConfig): Deployment | undefined {
+function checkTargets(config: BridgeConfig, readFiles: boolean): Deployment | undefined {
   if (config.upstream !== undefined) {
     if (config.clusters.length > 0 || config.routes.length > 0) {
       throw new ConfigError([`upstream: got ${show(config.upstream)} as well as clusters/routes; expected one of them (put the upstream in a cluster)`]);
@@ -146,7 +147,7 @@ function checkTargets(config: BridgeConfig): Deployment | undefined {
   if (config.clusters.length === 0) {
     throw new ConfigError(["--upstream is required (or a config file with clusters): expected HOST:PORT, e.g. --upstream localhost:50051"]);
   }
-  const deployment = resolveDeployment(config.clusters, config.routes);
+  const deployment = resolveDeployment(config.clusters, config.routes, "", readFiles);
   // Show the implied defaults too: the authority and the single cluster's route.
   for (const [i, cluster] of config.clusters.entries()) cluster.authority ??= deployment.clusters[i]!.authority;
   config.routes = deployment.routes;

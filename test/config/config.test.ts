@@ -53,6 +53,7 @@ describe("config validation", () => {
     ["two clusters with one name", "clusters: [{ name: a, endpoints: ['h:1'] }, { name: a, endpoints: ['h:2'] }]", /^clusters\[1\]\.name: got "a"; expected a name not used already \(clusters\[0\]\)$/],
     ["several clusters and no routes", "clusters: [{ name: a, endpoints: ['h:1'] }, { name: b, endpoints: ['h:2'] }]", /^routes: got nothing; expected routes when there are several clusters \(a, b\)$/],
     ["upstream and clusters together", "upstream: h:1\nclusters: [{ name: a, endpoints: ['h:1'] }]", /^upstream: got "h:1" as well as clusters\/routes; expected one of them/],
+    ["an upstream CA file that cannot be read", "clusters: [{ name: a, endpoints: ['h:1'], tls: { caFile: /nonexistent/ca.pem } }]", /^clusters\[0\]\.tls\.caFile: got "\/nonexistent\/ca\.pem"; expected a readable PEM file \(ENOENT/],
     ["a client certificate without its key", "clusters: [{ name: a, endpoints: ['h:1'], tls: { cert: PEM } }]", /^clusters\[0\]\.tls: got a client certificate without a key; expected both \(mTLS\) or neither$/],
   ];
   for (const [what, yaml, expected] of cases) {
@@ -181,6 +182,16 @@ describe("config sources and defaults", () => {
     assert.deepEqual(clusters[0]!.healthCheck, { service: "", intervalMs: 5000, timeoutMs: 1000, healthyThreshold: 1, unhealthyThreshold: 2 });
     assert.deepEqual(clusters[0]!.endpoints, ["10.0.0.1:50051"]);
     assert.equal(clusters[0]!.authority, "10.0.0.1:50051");
+  });
+
+  it("upstream TLS files are read into ClusterOptions (PEM text), except when only printing", () => {
+    withFile("ca.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", (caFile) => {
+      const cluster = { name: "a", endpoints: ["h:1"], tls: { caFile, serverName: "a.internal" } };
+      const [read] = resolveDeployment([cluster], undefined).clusters;
+      assert.equal(read!.tls!.ca, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+      const [unread] = resolveDeployment([{ ...cluster, tls: { ...cluster.tls, caFile: "/elsewhere/ca.pem" } }], undefined, "", false).clusters;
+      assert.equal(unread!.tls!.ca, undefined);
+    });
   });
 
   it("the zero-config --upstream form still needs nothing else, and says what is missing without it", () => {
