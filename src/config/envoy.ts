@@ -44,6 +44,17 @@ export function fromEnvoy(doc: Doc): EnvoyImport {
     if (converted !== undefined) clusters.push(converted);
   }
   config.clusters = clusters;
+  // A route to a cluster that was skipped (EDS, ...) would fail validation
+  // with a confusing message; it is skipped too, and said so.
+  const names = new Set(clusters.map((c) => c.name));
+  const routes = (config.routes as Doc[] | undefined) ?? [];
+  const routeAt = (config.routePaths as string[] | undefined) ?? [];
+  delete config.routePaths;
+  config.routes = routes.filter((route, i) => {
+    if (names.has(route.cluster)) return true;
+    unsupported.push(`${routeAt[i]} (routes to cluster "${String(route.cluster)}", which is not imported; route skipped)`);
+    return false;
+  });
   return { config, unsupported };
 }
 
@@ -89,6 +100,7 @@ function readConnectionManager(reader: Reader, hcm: Doc, at: string, config: Doc
   const routeConfig = reader.object(hcm.route_config, `${at}.route_config`);
   reader.only(routeConfig, `${at}.route_config`, ["name", "virtual_hosts"]);
   const routes: Doc[] = [];
+  const routePaths: string[] = [];
   const hosts = reader.array(routeConfig.virtual_hosts, `${at}.route_config.virtual_hosts`);
   // Envoy picks the most specific virtual host first; with first-match rules
   // that means catch-all ("*") hosts go last.
@@ -102,10 +114,13 @@ function readConnectionManager(reader: Reader, hcm: Doc, at: string, config: Doc
     if (vhost.cors !== undefined) readCors(reader, reader.object(vhost.cors, `${vAt}.cors`), `${vAt}.cors`, config);
     for (const [j, route] of reader.array(vhost.routes, `${vAt}.routes`).entries()) {
       const converted = readRoute(reader, reader.object(route, `${vAt}.routes[${j}]`), `${vAt}.routes[${j}]`);
-      if (converted !== undefined) routes.push(authority === undefined ? converted : { ...converted, authority });
+      if (converted === undefined) continue;
+      routes.push(authority === undefined ? converted : { ...converted, authority });
+      routePaths.push(`${vAt}.routes[${j}]`);
     }
   }
   config.routes = routes;
+  config.routePaths = routePaths;
 }
 
 function isCatchAll(vhost: unknown): boolean {

@@ -155,6 +155,8 @@ static_resources:
                           route: { cluster: users }
                         - match: { safe_regex: { regex: "^/orders.*" } }
                           route: { cluster: orders }
+                        - match: { prefix: "/discovered.v1." }
+                          route: { cluster: discovered }
                         - match: { prefix: "/" }
                           route: { cluster: orders, timeout: 5s }
                     - name: admin
@@ -246,7 +248,8 @@ static_resources:
     for (const path of [
       `${l}.access_log`,
       `${l}.route_config.virtual_hosts[0].routes[1].match.safe_regex`,
-      `${l}.route_config.virtual_hosts[0].routes[2].route.timeout`,
+      `${l}.route_config.virtual_hosts[0].routes[2] (routes to cluster "discovered", which is not imported; route skipped)`,
+      `${l}.route_config.virtual_hosts[0].routes[3].route.timeout`,
       `${l}.http_filters[3] (envoy.filters.http.ext_authz)`,
       "static_resources.clusters[0].circuit_breakers",
       "static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[1].load_balancing_weight",
