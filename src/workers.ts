@@ -12,7 +12,7 @@ const restartDelayMs = 1000;
 
 /**
  * In the primary: forks `count` workers running this same command line,
- * prints the first worker's "listening" line, restarts workers that crash,
+ * prints the "listening" line once all of them listen, restarts workers that crash,
  * and relays SIGINT/SIGTERM so in-flight calls finish. Returns true there
  * (the caller must not start a server); false in a worker, or when `count`
  * is 1 (no cluster at all: the single process serves).
@@ -20,12 +20,13 @@ const restartDelayMs = 1000;
 export function startWorkers(count: number): boolean {
   if (count <= 1 || cluster.isWorker) return false;
   let stopping = false;
-  let announced = false;
+  // The line is the readiness signal: printed once every worker listens, so
+  // that nothing relies on a port only some of the workers serve.
+  let listening = 0;
   const fork = (): Worker => {
     const worker = cluster.fork();
     worker.on("message", (message: unknown) => {
-      if (!announced && typeof message === "object" && message !== null && "listening" in message) {
-        announced = true;
+      if (typeof message === "object" && message !== null && "listening" in message && ++listening === count) {
         process.stdout.write(`${String(message.listening)} (${count} workers)\n`);
       }
     });
