@@ -14,7 +14,7 @@ const total = Math.round(Number(values.gib) * 1024 ** 3);
 const bytesPerSecond = Number(values.mbps) * 1024 * 1024;
 
 const upstream = await startFlowUpstream(total);
-const bridge = spawn(process.execPath, [new URL("./bridge-server.mjs", import.meta.url).pathname], {
+const bridge = spawn(process.execPath, [new URL("./servers/bridge-server.mjs", import.meta.url).pathname], {
   env: { ...process.env, UPSTREAM: upstream.address },
   stdio: ["ignore", "pipe", "inherit"],
 });

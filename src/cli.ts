@@ -1,18 +1,32 @@
 #!/usr/bin/env node
 /**
- * `connect-grpc-bridge --upstream HOST:PORT`: the bridge as a process.
+ * `connect-grpc-bridge --upstream HOST:PORT` or `--config FILE` or
+ * `--from-envoy FILE`: the bridge as a process.
  */
 import { readFileSync } from "node:fs";
+import type { Server as TlsServer } from "node:tls";
 import { parseArgs } from "node:util";
-import { createBridge, type BridgeCorsOptions } from "./index.js";
+import { LogController } from "fastify";
+import { createBridge } from "./index.js";
+import { loadConfig, printConfig, type LoadedConfig } from "./config/load.js";
+import { ConfigError } from "./config/validate.js";
+import { reloadCertificates } from "./front-door-reload.js";
+import { announceListening, startWorkers } from "./workers.js";
 
 const usage = `Usage: connect-grpc-bridge --upstream HOST:PORT|URL [options]
+       connect-grpc-bridge --config bridge.yaml [options]
+       connect-grpc-bridge --from-envoy envoy.yaml [options]
 
 Accepts Connect, gRPC-Web and native gRPC requests on one port (HTTP/1.1 and
 HTTP/2: h2c in cleartext, ALPN with TLS) and forwards them as native gRPC over
-cleartext HTTP/2 (h2c) to the upstream server.
+HTTP/2 to the upstream server, or to clusters chosen by routes.
 
 Options:
+  --config FILE             YAML or JSON config file (see the README's
+                            Configuration section); env CONNECT_GRPC_BRIDGE_CONFIG
+  --from-envoy FILE         run the equivalent of an Envoy bootstrap (listener,
+                            routes, clusters); what is not supported is listed
+  --print-config            print the effective config (defaults applied) and exit
   --upstream HOST:PORT|URL  gRPC server to forward to, e.g. localhost:50051 or
                             http://localhost:50051 (required)
   --port N                  port to listen on; 0 picks a free port (default 8080)
@@ -35,31 +49,23 @@ Options:
                             (buf curl --reflect, grpcurl); off by default
   --log-level LEVEL         fatal, error, warn, info, debug, trace or silent
                             (default info)
+  --workers N               serve from N processes sharing the port, one per
+                            core you give the bridge (default 1)
   -h, --help                show this help
+
+Every option but --config/--from-envoy/--print-config/--help can also be set
+with an environment variable: CONNECT_GRPC_BRIDGE_ and the flag's name in
+upper case with "_" for "-" (CONNECT_GRPC_BRIDGE_MAX_REQUEST_BYTES); lists are
+comma-separated. Precedence: flags, then environment, then the config file,
+then defaults.
 
 Once listening it prints a line containing "listening on http://ADDR:PORT"
 (https:// with TLS).
-SIGINT and SIGTERM stop it after in-flight calls finish.`;
+SIGINT and SIGTERM stop it after in-flight calls finish. SIGHUP reloads the
+TLS certificate and key (so does a change to either file).`;
 
-const loopback = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/;
-
-/** CORS from the flags; permissive by default only on a loopback address. */
-function corsFromFlags(
-  origins: string[] | undefined,
-  allowHeaders: string[] | undefined,
-  host: string,
-): BridgeCorsOptions | false {
-  const allowedHeaders = allowHeaders ?? [];
-  if (origins === undefined) {
-    return loopback.test(host) ? { allowedOrigins: "*", allowedHeaders } : false;
-  }
-  if (origins.includes("none")) return false;
-  if (origins.includes("*")) return { allowedOrigins: "*", allowedHeaders };
-  return { allowedOrigins: origins, allowedHeaders };
-}
-
-function fail(message: string): never {
-  process.stderr.write(`connect-grpc-bridge: ${message}\n\n${usage}\n`);
+function fail(message: string, showUsage = true): never {
+  process.stderr.write(`connect-grpc-bridge: ${message}\n${showUsage ? `\n${usage}\n` : ""}`);
   process.exit(2);
 }
 
@@ -68,12 +74,15 @@ async function main(): Promise<void> {
   try {
     ({ values } = parseArgs({
       options: {
+        config: { type: "string" },
+        "from-envoy": { type: "string" },
+        "print-config": { type: "boolean" },
         upstream: { type: "string" },
-        port: { type: "string", default: "8080" },
-        host: { type: "string", default: "127.0.0.1" },
+        port: { type: "string" },
+        host: { type: "string" },
         "max-request-bytes": { type: "string" },
         "max-response-bytes": { type: "string" },
-        "log-level": { type: "string", default: "info" },
+        "log-level": { type: "string" },
         "cors-origin": { type: "string", multiple: true },
         "tls-cert": { type: "string" },
         "tls-key": { type: "string" },
@@ -81,6 +90,7 @@ async function main(): Promise<void> {
         "descriptor-set": { type: "string", multiple: true },
         reflection: { type: "boolean" },
         "reflection-passthrough": { type: "boolean" },
+        workers: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -92,53 +102,77 @@ async function main(): Promise<void> {
     process.stdout.write(usage + "\n");
     return;
   }
-  if (values.upstream === undefined) fail("--upstream is required");
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be 0-65535, got "${values.port}"`);
-  const bytes = (name: "max-request-bytes" | "max-response-bytes") =>
-    values[name] === undefined ? undefined : Number(values[name]);
-
-  const cors = corsFromFlags(values["cors-origin"], values["cors-allow-header"], values.host);
-  if ((values["tls-cert"] === undefined) !== (values["tls-key"] === undefined)) {
-    fail("--tls-cert and --tls-key go together");
+  let loaded: LoadedConfig;
+  try {
+    // Printing a config for another machine must not need that machine's TLS files.
+    loaded = loadConfig(values, process.env, { readFiles: !values["print-config"] });
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message, false);
+    throw error;
   }
+  for (const item of loaded.unsupported) {
+    process.stderr.write(`connect-grpc-bridge: warning: not supported, not applied: ${item}\n`);
+  }
+  if (values["print-config"]) {
+    process.stdout.write(printConfig(loaded));
+    return;
+  }
+  const { config, deployment } = loaded;
+  // Checked and printed once, by the primary; each worker runs the rest.
+  if (startWorkers(config.workers)) return;
   let tls;
   try {
-    tls =
-      values["tls-cert"] === undefined
-        ? undefined
-        : { cert: readFileSync(values["tls-cert"]), key: readFileSync(values["tls-key"]!) };
+    tls = config.tls === undefined ? undefined : { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) };
   } catch (error) {
     fail(`cannot read the TLS files: ${(error as Error).message}`);
   }
+  // No allowed origin is no CORS at all: no preflight answers either.
+  const cors = config.cors === undefined || config.cors.allowedOrigins.length === 0 ? false : config.cors;
   let app;
   try {
     app = createBridge({
-      upstream: values.upstream,
-      maxRequestBytes: bytes("max-request-bytes"),
-      maxResponseBytes: bytes("max-response-bytes"),
+      ...(deployment === undefined ? { upstream: config.upstream } : { clusters: deployment.clusters, routes: deployment.routes }),
+      maxRequestBytes: config.maxRequestBytes,
+      maxResponseBytes: config.maxResponseBytes,
+      maxHeaderEntries: config.maxHeaderEntries,
+      unaryBodyTimeoutMs: config.unaryBodyTimeoutMs,
+      codecs: config.codecs,
+      acceptCompression: config.acceptCompression,
+      upstreamCompression: config.upstreamCompression,
+      compressMinBytes: config.compressMinBytes,
+      requireConnectProtocolHeader: config.requireConnectProtocolHeader,
       cors,
       tls,
       schema: { descriptorSets: values["descriptor-set"], reflection: values.reflection },
       reflectionPassthrough: values["reflection-passthrough"],
-      fastify: { logger: { level: values["log-level"] }, disableRequestLogging: true },
+      // "silent" is no logger at all: not even a child logger per request.
+      fastify: {
+        logger: config.logLevel === "silent" ? false : { level: config.logLevel },
+        logController: new LogController({ disableRequestLogging: true }),
+      },
     });
-    await app.listen({ port, host: values.host });
+    await app.listen({ port: config.listen.port, host: config.listen.host });
   } catch (error) {
     fail((error as Error).message);
   }
+  // Before the listening line: whoever waits for it may send SIGHUP at once.
+  const reloader =
+    config.tls === undefined ? undefined : reloadCertificates(app.server as unknown as TlsServer, config.tls, app.log);
+  if (reloader !== undefined) process.on("SIGHUP", () => reloader.reload("SIGHUP"));
   const address = app.server.address();
   const shown =
     address !== null && typeof address === "object"
       ? `${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`
       : String(address);
-  process.stdout.write(
-    `connect-grpc-bridge listening on ${tls ? "https" : "http"}://${shown} -> upstream ${values.upstream}\n`,
-  );
+  const behind =
+    deployment === undefined
+      ? `upstream ${config.upstream}`
+      : `clusters ${deployment.clusters.map((c) => `${c.name} (${c.endpoints.join(", ")})`).join(", ")}`;
+  announceListening(`connect-grpc-bridge listening on ${tls ? "https" : "http"}://${shown} -> ${behind}`);
   app.log.info(
     cors === false
       ? "CORS off: browsers on other origins cannot call the bridge (set --cors-origin)"
-      : `CORS: allowed origins ${cors.allowedOrigins === "*" ? "any (local development default)" : cors.allowedOrigins.join(", ")}`,
+      : `CORS: allowed origins ${cors.allowedOrigins === "*" ? "any" : cors.allowedOrigins.join(", ")}`,
   );
 
   let stopping = false;
@@ -146,6 +180,7 @@ async function main(): Promise<void> {
     if (stopping) process.exit(1); // a second signal means now
     stopping = true;
     app.log.info(`${signal}: closing`);
+    reloader?.close();
     app.close().then(
       () => process.exit(0),
       () => process.exit(1),

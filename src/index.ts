@@ -21,6 +21,9 @@ export { createCluster, type ClusterLog } from "./upstream/cluster.js";
 export type { ClusterOptions, UpstreamTlsOptions, HealthCheckOptions, RetryOptions } from "./upstream/cluster-options.js";
 export type { Upstream } from "./upstream/upstream.js";
 export type { SchemaOptions, ReflectionOptions } from "./schema/schema.js";
+export type { ClusterConfigInput, RouteConfig, BridgeConfig } from "./config/schema.js";
+export { loadConfig, printConfig, type LoadedConfig } from "./config/load.js";
+export { ConfigError } from "./config/validate.js";
 
 export interface CreateBridgeOptions extends GrpcBridgeOptions {
   /** Options for the Fastify instance. Default: `{ logger: false }`. */

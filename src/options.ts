@@ -5,6 +5,8 @@ import { defaultEncodings, defaultUpstreamEncodings } from "./protocol/compressi
 import { parseUpstreamTarget, type UpstreamTarget } from "./upstream/target.js";
 import type { Upstream } from "./upstream/upstream.js";
 import { resolveSchemaOptions, type ResolvedSchemaOptions, type SchemaOptions } from "./schema/schema.js";
+import { resolveDeployment, type Deployment } from "./config/deployment.js";
+import type { ClusterConfigInput, RouteConfig } from "./config/schema.js";
 
 /** Options for {@link grpcBridge} and {@link createBridge}. */
 export interface GrpcBridgeOptions {
@@ -12,9 +14,23 @@ export interface GrpcBridgeOptions {
    * The gRPC server to forward to, over cleartext HTTP/2 (h2c):
    * `"127.0.0.1:50051"` or `"http://127.0.0.1:50051"`; or an {@link Upstream}
    * built by the caller (e.g. with `createCluster`), which the caller owns
-   * and closes.
+   * and closes. Leave it out when `clusters` are given.
    */
-  upstream: string | URL | Upstream;
+  upstream?: string | URL | Upstream;
+  /**
+   * Named groups of gRPC servers, built with `createCluster` and closed with
+   * the app; `routes` decide which one serves each call. Each needs `name`
+   * and `endpoints`; every other key has the default documented in the
+   * README's Configuration section. Instead of `upstream`.
+   */
+  clusters?: ClusterConfigInput[];
+  /**
+   * Ordered rules, first match wins: `{ prefix | path | service, authority?,
+   * cluster | deny: true }`. A call no rule matches, or a denied one, gets
+   * `unimplemented` without reaching any upstream. Optional with a single
+   * cluster (everything goes there).
+   */
+  routes?: RouteConfig[];
   /**
    * Largest request message accepted from a client, in bytes, as it travels
    * (compressed size when compressed). Unary bodies are buffered up to this
@@ -124,7 +140,9 @@ export interface BridgeCorsOptions {
 }
 
 export interface ResolvedOptions {
-  upstream: UpstreamTarget | Upstream;
+  /** The single upstream, or undefined when `deployment` routes calls to clusters. */
+  upstream: UpstreamTarget | Upstream | undefined;
+  deployment: Deployment | undefined;
   maxRequestBytes: number;
   maxResponseBytes: number;
   maxHeaderEntries: number;
@@ -144,8 +162,14 @@ export const defaultMaxMessageBytes = 4 * 1024 * 1024;
 
 /** Applies defaults and checks every option; throws a TypeError naming the bad one. */
 export function resolveOptions(options: GrpcBridgeOptions): ResolvedOptions {
-  if (options === null || typeof options !== "object" || options.upstream === undefined) {
-    throw new TypeError('connect-grpc-bridge: option "upstream" is required, e.g. { upstream: "127.0.0.1:50051" }');
+  if (options === null || typeof options !== "object" || (options.upstream === undefined && options.clusters === undefined)) {
+    throw new TypeError('connect-grpc-bridge: option "upstream" is required, e.g. { upstream: "127.0.0.1:50051" }, unless "clusters" are given');
+  }
+  if (options.upstream !== undefined && options.clusters !== undefined) {
+    throw new TypeError('connect-grpc-bridge: options "upstream" and "clusters" exclude each other: put the upstream in a cluster');
+  }
+  if (options.routes !== undefined && options.clusters === undefined) {
+    throw new TypeError('connect-grpc-bridge: option "routes" needs "clusters" to route to');
   }
   const maxRequestBytes = byteLimit("maxRequestBytes", options.maxRequestBytes);
   const maxResponseBytes = byteLimit("maxResponseBytes", options.maxResponseBytes);
@@ -157,7 +181,9 @@ export function resolveOptions(options: GrpcBridgeOptions): ResolvedOptions {
   }
   const acceptCompression = codings("acceptCompression", options.acceptCompression ?? defaultEncodings);
   return {
-    upstream: isUpstream(options.upstream) ? options.upstream : parseUpstreamTarget(options.upstream),
+    upstream:
+      options.upstream === undefined ? undefined : isUpstream(options.upstream) ? options.upstream : parseUpstreamTarget(options.upstream),
+    deployment: options.clusters === undefined ? undefined : resolveDeployment(options.clusters, options.routes, "options"),
     maxRequestBytes,
     maxResponseBytes,
     maxHeaderEntries: positiveInteger("maxHeaderEntries", options.maxHeaderEntries, 200),

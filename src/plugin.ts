@@ -9,6 +9,8 @@ import { cors as connectCors } from "@connectrpc/connect";
 import { resolveOptions, type GrpcBridgeOptions } from "./options.js";
 import { UpstreamSession } from "./upstream/session.js";
 import type { Upstream } from "./upstream/upstream.js";
+import { createCluster } from "./upstream/cluster.js";
+import { Router } from "./routing/router.js";
 import {
   connectContentTypeFor,
   grpcWebContentTypeFor,
@@ -17,7 +19,7 @@ import {
   parseGrpcWebContentType,
 } from "./protocol/content-type.js";
 import { Code, ConnectError, codeFromUpstreamHttpStatus } from "./protocol/status.js";
-import { exchangeFor, type BridgeContext } from "./inbound/exchange.js";
+import { exchangeFor, type BridgeContext, type Exchange } from "./inbound/exchange.js";
 import { writeConnectError } from "./inbound/connect-error-response.js";
 import { connectUnaryGet, connectUnaryPost } from "./inbound/connect-unary.js";
 import { connectStream } from "./inbound/connect-stream.js";
@@ -41,24 +43,46 @@ const procedurePath = /^[A-Za-z_][A-Za-z0-9_.]*\/[A-Za-z_][A-Za-z0-9_]*$/;
 export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOptions): Promise<void> {
   const resolved = resolveOptions(options);
   const target = resolved.upstream;
-  // An Upstream handed in belongs to the caller; one built here is closed here.
-  const owned = !("request" in target);
-  const upstream: Upstream =
-    "request" in target
-      ? target
-      : new UpstreamSession(
-          target,
-          (error) => fastify.log.warn({ err: error, upstream: target.origin }, "upstream connection error"),
-          resolved.maxStreamsPerConnection,
-        );
-  const ctx: BridgeContext = { upstream, options: resolved };
-  if (resolved.schema !== undefined) {
-    ctx.schema = new BridgeSchema(resolved.schema, (level, fields, message) => fastify.log[level](fields, message));
+  // An Upstream handed in belongs to the caller; ones built here are closed here.
+  const owned: Upstream[] = [];
+  // One schema for every cluster; reflection is cached per Upstream inside it.
+  const schema =
+    resolved.schema === undefined
+      ? undefined
+      : new BridgeSchema(resolved.schema, (level, fields, message) => fastify.log[level](fields, message));
+  let ctx: BridgeContext;
+  let router: Router<BridgeContext> | undefined;
+  if (target === undefined) {
+    // Clusters and routes: one context per cluster, built once, so routing a
+    // call allocates nothing.
+    const contexts = new Map<string, BridgeContext>();
+    for (const cluster of resolved.deployment!.clusters) {
+      const upstream = createCluster(cluster, fastify.log);
+      owned.push(upstream);
+      contexts.set(cluster.name, { upstream, options: resolved, schema });
+    }
+    router = new Router(resolved.deployment!.routes, contexts);
+    ctx = contexts.values().next().value!;
+  } else if ("request" in target) {
+    ctx = { upstream: target, options: resolved, schema };
+  } else {
+    const upstream = new UpstreamSession(
+      target,
+      (error) => fastify.log.warn({ err: error, upstream: target.origin }, "upstream connection error"),
+      resolved.maxStreamsPerConnection,
+    );
+    owned.push(upstream);
+    ctx = { upstream, options: resolved, schema };
   }
 
   // Bodies are streamed to the upstream as they arrive; nothing is parsed.
   fastify.removeAllContentTypeParsers();
-  fastify.addContentTypeParser("*", (_request, _payload, done) => done(null));
+  const readNothing = (_request: unknown, _payload: unknown, done: (error: null) => void) => done(null);
+  fastify.addContentTypeParser("*", readNothing);
+  // Same parser under a match-all RegExp: Fastify caches what a RegExp
+  // matched per content type, but looks the "*" catch-all up afresh (parsing
+  // the header) on every request.
+  fastify.addContentTypeParser(/^/, readNothing);
 
   const methods: HTTPMethods[] = ["DELETE", "GET", "PATCH", "POST", "PUT"];
   if (resolved.cors !== undefined) {
@@ -80,7 +104,7 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     // Every method, so that the wrong one gets a 405 in the client's protocol, not a 404.
     method: methods,
     url: "/*",
-    handler: (request, reply) => dispatch(ctx, request, reply),
+    handler: (request, reply) => dispatch(ctx, router, request, reply),
   });
   // Errors Fastify raises before the handler runs (a Content-Type it cannot
   // even parse, ...) get a Connect error, not Fastify's own JSON.
@@ -95,11 +119,20 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     );
   });
   fastify.addHook("onClose", async () => {
-    if (owned) await upstream.close();
+    await Promise.all(owned.map((upstream) => upstream.close()));
   });
 }
 
-function dispatch(ctx: BridgeContext, request: FastifyRequest, reply: FastifyReply): void {
+/**
+ * Hands the call to the adapter for its protocol. `router` is undefined with
+ * a single upstream (`ctx`): then no per-call routing work is done at all.
+ */
+function dispatch(
+  base: BridgeContext,
+  router: Router<BridgeContext> | undefined,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
   reply.hijack();
   const req = request.raw;
   // The raw path, not Fastify's decoded wildcard: "/a.B%2FC" must not become
@@ -116,28 +149,37 @@ function dispatch(ctx: BridgeContext, request: FastifyRequest, reply: FastifyRep
     request,
     reply,
     "/" + procedure,
-    ctx.options.cors !== undefined && req.headers.origin !== undefined,
+    base.options.cors !== undefined && req.headers.origin !== undefined,
   );
   try {
     const contentTypeHeader = req.headers["content-type"];
     const grpcCodec = req.httpVersionMajor === 2 ? parseGrpcContentType(contentTypeHeader) : undefined;
-    const refused = !procedurePath.test(procedure) || reflectionRefused(ctx.options, procedure);
-    if (refused) {
-      const error = procedurePath.test(procedure)
-        ? new ConnectError(`${exchange.path}: server reflection is not served through this bridge (option reflectionPassthrough)`, Code.Unimplemented)
-        : new ConnectError(`no procedure at path "${exchange.path}": expected /package.Service/Method`, Code.Unimplemented);
-      if (grpcCodec !== undefined) {
-        writeGrpcError(exchange, grpcCodec, error);
-        return;
-      }
-      const grpcWeb = req.method === "POST" ? parseGrpcWebContentType(contentTypeHeader) : undefined;
-      if (grpcWeb !== undefined) {
-        writeGrpcWebError(exchange, grpcWeb, error);
-        return;
-      }
-      req.resume();
-      writeConnectError(exchange, error, undefined, 404);
+    if (!procedurePath.test(procedure)) {
+      const error = new ConnectError(
+        `no procedure at path "${exchange.path}": expected /package.Service/Method`,
+        Code.Unimplemented,
+      );
+      writeUnimplemented(exchange, grpcCodec, error);
       return;
+    }
+    if (reflectionRefused(base.options, procedure)) {
+      const error = new ConnectError(
+        `${exchange.path}: server reflection is not served through this bridge (option reflectionPassthrough)`,
+        Code.Unimplemented,
+      );
+      writeUnimplemented(exchange, grpcCodec, error);
+      return;
+    }
+    let ctx = base;
+    if (router !== undefined) {
+      const routed = router.route(exchange.path, (req.headers[":authority"] as string | undefined) ?? req.headers.host);
+      if (routed === undefined) {
+        // Unrouted and denied calls get the same answer: a denied service is
+        // indistinguishable from one that does not exist.
+        writeUnimplemented(exchange, grpcCodec, new ConnectError(`procedure ${exchange.path} is not served here`, Code.Unimplemented));
+        return;
+      }
+      ctx = routed;
     }
     if (req.method === "GET") {
       connectUnaryGet(ctx, exchange, query < 0 ? "" : url.slice(query + 1));
@@ -194,6 +236,26 @@ function dispatch(ctx: BridgeContext, request: FastifyRequest, reply: FastifyRep
     request.log.error({ err: error }, "bridge failed to handle a call");
     writeConnectError(exchange, new ConnectError("internal bridge error", Code.Internal));
   }
+}
+
+/**
+ * `unimplemented` in the client's protocol, touching no upstream: Connect
+ * gets HTTP 404 as for an unknown procedure; gRPC and gRPC-Web get
+ * grpc-status 12.
+ */
+function writeUnimplemented(exchange: Exchange, grpcCodec: string | undefined, error: ConnectError): void {
+  if (grpcCodec !== undefined) {
+    writeGrpcError(exchange, grpcCodec, error);
+    return;
+  }
+  const req = exchange.req;
+  const grpcWeb = req.method === "POST" ? parseGrpcWebContentType(req.headers["content-type"]) : undefined;
+  if (grpcWeb !== undefined) {
+    writeGrpcWebError(exchange, grpcWeb, error);
+    return;
+  }
+  req.resume();
+  writeConnectError(exchange, error, undefined, 404);
 }
 
 /** Length of the plugin's prefix plus the slash, from the route ("/rpc/*"). */

@@ -4,12 +4,13 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { Agent } from "node:http";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { startGrpcJsServer } from "../support/grpc-js-server.js";
 import { decodeEchoResponse, echoRequest, send } from "../support/raw-http.js";
 import { selfSignedCert } from "../support/tls.js";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
@@ -32,7 +33,7 @@ describe("connect-grpc-bridge CLI", () => {
   it("--help documents every flag", async () => {
     const p = run(["--help"]);
     assert.equal(await p.exited, 0);
-    for (const flag of ["--upstream", "--port", "--host", "--max-request-bytes", "--max-response-bytes", "--cors-origin", "--cors-allow-header", "--tls-cert", "--tls-key", "--log-level", "--help"]) {
+    for (const flag of ["--upstream", "--port", "--host", "--max-request-bytes", "--max-response-bytes", "--cors-origin", "--cors-allow-header", "--tls-cert", "--tls-key", "--log-level", "--help", "--workers", "--config", "--from-envoy", "--print-config", "CONNECT_GRPC_BRIDGE_"]) {
       assert.ok(p.out().includes(flag), flag);
     }
   });
@@ -110,9 +111,54 @@ describe("connect-grpc-bridge CLI", () => {
       assert.equal(decodeEchoResponse(res.body).text, "cli");
       p.child.kill("SIGTERM");
       assert.equal(await p.exited, 0);
+      // Regression: a match-all content-type RegExp not anchored with "^"
+      // made Fastify print a security warning at every start.
+      assert.doesNotMatch(p.err(), /Warning|FST[A-Z]*\d/);
+    } finally {
+      p.child.kill("SIGKILL");
+      await upstream.close();
+    }
+  });
+
+  it("--workers 2: two processes serve one port, a crashed worker is replaced, SIGTERM stops them all", async () => {
+    const upstream = await startGrpcJsServer();
+    const p = run(["--upstream", upstream.address, "--port", "0", "--log-level", "warn", "--workers", "2"]);
+    try {
+      const url = await listening(p);
+      assert.match(p.out(), /\(2 workers\)/);
+      const workers = childrenOf(p.child.pid!);
+      assert.equal(workers.length, 2);
+      // A connection per call: the primary hands connections out round robin,
+      // and a kept-alive one would die with the worker killed below.
+      const agent = new Agent({ keepAlive: false });
+      const client = createClient(TestService, createConnectTransport({ baseUrl: url, httpVersion: "1.1", nodeOptions: { agent } }));
+      for (let i = 0; i < 4; i++) assert.equal((await client.unary({ text: `w${i}` })).text, `w${i}`);
+
+      process.kill(workers[0]!, "SIGKILL");
+      while (!/restarting it/.test(p.err())) await once(p.child.stderr, "data");
+      assert.equal((await client.unary({ text: "after crash" })).text, "after crash");
+
+      p.child.kill("SIGTERM");
+      assert.equal(await p.exited, 0);
+      for (const pid of workers.slice(1)) assert.throws(() => process.kill(pid, 0), "worker still running after SIGTERM");
     } finally {
       p.child.kill("SIGKILL");
       await upstream.close();
     }
   });
 });
+
+/** Pids of the direct children of a process, from /proc. */
+function childrenOf(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) children.push(Number(entry));
+    } catch {
+      // ended while we looked
+    }
+  }
+  return children;
+}

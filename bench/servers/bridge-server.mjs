@@ -1,5 +1,5 @@
 // The bridge as benchmarked: createBridge with logging off. Prints its port.
-import { createBridge } from "../dist/src/index.js";
+import { createBridge } from "../../dist/src/index.js";
 
 const app = createBridge({ upstream: process.env.UPSTREAM ?? "127.0.0.1:50051" });
 await app.listen({ port: Number(process.env.PORT ?? 0), host: "127.0.0.1" });

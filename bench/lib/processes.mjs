@@ -1,0 +1,109 @@
+// Starting the benchmark's servers as separate processes pinned to cores,
+// and reading their CPU time and memory from /proc.
+import { spawn } from "node:child_process";
+import { readFileSync, readdirSync } from "node:fs";
+import { once } from "node:events";
+
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ; 100 on Linux). */
+const ticksPerSecond = 100;
+
+/**
+ * Spawns `node file args...` pinned to `cores` with taskset and waits for the
+ * port it prints: a bare number or "listening on http://host:PORT".
+ */
+export async function startServer(name, file, { args = [], env = {}, cores = "0", nodeArgs = [] } = {}) {
+  const child = spawn("taskset", ["-c", cores, process.execPath, ...nodeArgs, file, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const port = await new Promise((resolve, reject) => {
+    const onData = (chunk) => {
+      output += chunk;
+      const match = /listening on https?:\/\/[^\s]*:(\d+)/.exec(output) ?? /^(\d+)\s*$/m.exec(output);
+      if (match) {
+        child.stdout.off("data", onData);
+        resolve(Number(match[1]));
+      }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", (chunk) => (output += chunk));
+    child.once("exit", (code) => reject(new Error(`${name} exited with ${code} before listening:\n${output}`)));
+  });
+  child.stdout.resume();
+  child.stderr.resume();
+  return {
+    name,
+    port,
+    pid: child.pid,
+    /** The node process (taskset execs into it, so the pid is node's). */
+    async stop() {
+      if (child.exitCode !== null) return;
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+      await once(child, "exit");
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** The pid and every descendant (cluster workers). */
+export function processTree(pid) {
+  const children = new Map();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (!children.has(parent)) children.set(parent, []);
+      children.get(parent).push(Number(entry));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  const tree = [];
+  const walk = (p) => {
+    tree.push(p);
+    for (const child of children.get(p) ?? []) walk(child);
+  };
+  walk(pid);
+  return tree;
+}
+
+/** User + system CPU seconds used so far by a process and its descendants. */
+export function cpuSeconds(pid) {
+  let ticks = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
+    } catch {
+      // gone
+    }
+  }
+  return ticks / ticksPerSecond;
+}
+
+/** Resident set size in bytes of a process and its descendants. */
+export function rssBytes(pid) {
+  let kib = 0;
+  for (const p of processTree(pid)) {
+    try {
+      kib += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, "utf8"))[1]);
+    } catch {
+      // gone
+    }
+  }
+  return kib * 1024;
+}
+
+/** One line describing the machine, for the results. */
+export function machineDescription() {
+  const cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
+  const model = /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? "unknown CPU";
+  const cores = (cpuinfo.match(/^processor\s*:/gm) ?? []).length;
+  const memKiB = Number(/MemTotal:\s+(\d+)/.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? 0);
+  const kernel = readFileSync("/proc/sys/kernel/osrelease", "utf8").trim();
+  return { cpu: model, cores, memoryGiB: Math.round(memKiB / 1024 / 1024), kernel, node: process.version };
+}

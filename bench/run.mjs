@@ -1,0 +1,336 @@
+// `npm run bench [-- --quick] [-- --soak] [-- --only TEXT]`: the bridge measured
+// against its baselines, every server in its own process on loopback.
+//
+// Core layout (2-core machine): the server under test (bridge or a baseline)
+// is pinned to core 0 with taskset; the load generator (wrk or h2load) and
+// the upstream share core 1. So a server's request rate is what one core of
+// it does, and ratios compare like with like. The multi-worker run unpins
+// the bridge (cores 0-1) and says so.
+//
+// Baselines run in the same invocation, interleaved cell by cell with the
+// bridge, and results are reported as ratios because absolute numbers drift
+// on shared machines:
+//   direct   the client speaking gRPC straight to the upstream (h2load)
+//   thin     bench/servers/thin-bridge.mjs: node:http + one node:http2 session
+//   connect  bench/servers/connect-fastify-proxy.mjs: connect-fastify + connect-node
+//   grpcweb  bench/servers/grpc-web-proxy.mjs: @grpc-web/proxy
+//
+// Results: bench/results/<full|quick>.{json,md,svg} (soak: soak.{json,md}).
+import { fork } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { once } from "node:events";
+import { parseArgs } from "node:util";
+import { cpuSeconds, machineDescription, rssBytes, startServer } from "./lib/processes.mjs";
+import { echoRequest, grpcFrame, h2load, wrk } from "./lib/load.mjs";
+import { ratioChart, resultsMarkdown, targetChecks } from "./lib/report.mjs";
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    soak: { type: "boolean", default: false },
+    "soak-minutes": { type: "string", default: "5" },
+    only: { type: "string" },
+  },
+});
+const quick = flags.quick;
+const seconds = quick ? 2 : 5;
+const warmup = 1; // wrk takes whole seconds
+const here = (path) => new URL(path, import.meta.url).pathname;
+const cli = here("../dist/src/cli.js");
+const startedAt = Date.now();
+const log = (text) => console.log(`[bench ${((Date.now() - startedAt) / 1000).toFixed(0).padStart(3)}s] ${text}`);
+
+const servers = [];
+async function server(name, file, options) {
+  const s = await startServer(name, file, options);
+  servers.push(s);
+  return s;
+}
+async function stopAll() {
+  await Promise.all(servers.map((s) => s.stop()));
+}
+process.on("SIGINT", () => void stopAll().then(() => process.exit(130)));
+
+log(`starting servers (${quick ? "quick" : "full"} run: ${seconds}s per measurement, ${warmup}s warm-up)`);
+const echo = await server("echo upstream", here("servers/echo-upstream.mjs"), { cores: "1" });
+const upstream = `127.0.0.1:${echo.port}`;
+const bridgeArgs = (to) => ["--upstream", to, "--port", "0", "--cors-origin", "none", "--log-level", "silent"];
+const targets = {
+  bridge: await server("bridge", cli, { args: bridgeArgs(upstream) }),
+  thin: await server("thin", here("servers/thin-bridge.mjs"), { env: { UPSTREAM: upstream } }),
+  connect: await server("connect", here("servers/connect-fastify-proxy.mjs"), { env: { UPSTREAM: upstream } }),
+  grpcweb: await server("grpcweb", here("servers/grpc-web-proxy.mjs"), { env: { UPSTREAM: upstream } }),
+};
+
+const results = [];
+const wanted = (scenario) => flags.only === undefined || scenario.includes(flags.only);
+
+/**
+ * One measurement: a warm-up, then a timed run. CPU time of the server
+ * process is read around the timed run only.
+ */
+async function measure(scenario, targetName, { kind, size, concurrency, count, proc }) {
+  const target = targetName === "direct" ? echo : targetName === "direct-grpcjs" ? grpcjs : targets[targetName];
+  const common = { size, concurrency };
+  let result;
+  const cpuBefore = () => (targetName.startsWith("direct") ? 0 : cpuSeconds(target.pid));
+  if (targetName.startsWith("direct")) {
+    const headers = {
+      "content-type": kind === "unary-json" ? "application/grpc+json" : "application/grpc",
+      te: "trailers",
+      ...(count ? { "x-count": String(count) } : {}),
+    };
+    const body = kind === "unary-json" ? jsonFrame(size) : grpcFrame(size);
+    result = await h2load({
+      url: `http://127.0.0.1:${target.port}${proc ?? "/bridge.test.v1.TestService/Unary"}`,
+      concurrency,
+      seconds,
+      warmupSeconds: warmup,
+      body,
+      headers,
+    });
+  } else {
+    const env = { KIND: kind, BODY_BYTES: String(size), COUNT: String(count ?? 1), ...(proc ? { PROC: proc } : {}) };
+    const url = `http://127.0.0.1:${target.port}`;
+    await wrk({ url, connections: concurrency, seconds: warmup, env });
+    const c0 = cpuBefore();
+    result = await wrk({ url, connections: concurrency, seconds, env });
+    result.cpuUsPerRequest = ((cpuBefore() - c0) / result.requests) * 1e6;
+  }
+  const row = {
+    scenario,
+    target: targetName,
+    ...common,
+    kind,
+    rps: round(result.rps),
+    p50Ms: round(result.p50 * 1000, 3),
+    p99Ms: round(result.p99 * 1000, 3),
+    errors: result.errors,
+    cpuUsPerRequest: result.cpuUsPerRequest === undefined ? undefined : round(result.cpuUsPerRequest, 1),
+    mbPerSecond: count ? round((result.rps * count * size) / 1e6, 1) : undefined,
+  };
+  if (result.requests === 0) row.failed = result.raw.slice(-500);
+  results.push(row);
+  log(
+    `${scenario.padEnd(34)} ${targetName.padEnd(13)} ${String(row.rps).padStart(8)} req/s` +
+      (row.mbPerSecond !== undefined ? `  ${row.mbPerSecond} MB/s` : "") +
+      `  p50 ${row.p50Ms} ms` +
+      (row.cpuUsPerRequest !== undefined ? `  ${row.cpuUsPerRequest} µs CPU/req` : "") +
+      (row.errors ? `  ERRORS ${row.errors}` : ""),
+  );
+  return row;
+}
+
+function jsonFrame(size) {
+  const payload = echoRequest(size).subarray(2); // same byte count of payload as the proto body, near enough
+  const json = Buffer.from(JSON.stringify({ payload: payload.toString("base64") }));
+  const frame = Buffer.alloc(5 + json.length);
+  frame.writeUInt32BE(json.length, 1);
+  json.copy(frame, 5);
+  return frame;
+}
+
+function round(value, digits = 0) {
+  const f = 10 ** digits;
+  return Number.isFinite(value) ? Math.round(value * f) / f : null;
+}
+
+let grpcjs;
+if (flags.soak) {
+  await soak();
+} else {
+  await benchmarks();
+}
+await stopAll();
+
+async function benchmarks() {
+  const sizes = quick ? [1024] : [64, 1024, 65536];
+  const concurrencies = quick ? [1] : [1, 16, 256];
+  for (const size of sizes) {
+    for (const concurrency of concurrencies) {
+      const scenario = `connect unary proto ${label(size)} c${concurrency}`;
+      if (!wanted(scenario)) continue;
+      for (const t of ["bridge", "thin", "direct"]) await measure(scenario, t, { kind: "unary-proto", size, concurrency });
+    }
+  }
+  const target = "connect unary proto 1KiB c64";
+  if (wanted(target)) {
+    for (const t of ["bridge", "thin", "connect", "direct"]) {
+      await measure(target, t, { kind: "unary-proto", size: 1024, concurrency: 64 });
+    }
+  }
+  if (wanted("connect unary json 1KiB c16")) {
+    for (const t of ["bridge", "direct"]) {
+      await measure("connect unary json 1KiB c16", t, { kind: "unary-json", size: 1024, concurrency: 16 });
+    }
+  }
+  if (wanted("connect get 1KiB c16")) {
+    await measure("connect get 1KiB c16", "bridge", { kind: "get", size: 1024, concurrency: 16 });
+    await measure("connect get 1KiB c16", "direct", { kind: "unary-proto", size: 1024, concurrency: 16 });
+  }
+  if (wanted("grpc-web unary 1KiB c64")) {
+    for (const t of ["bridge", "grpcweb", "direct"]) {
+      await measure("grpc-web unary 1KiB c64", t, {
+        kind: t === "direct" ? "unary-proto" : "grpc-web",
+        size: 1024,
+        concurrency: 64,
+      });
+    }
+  }
+  if (wanted("grpc-js upstream unary 1KiB c64")) {
+    grpcjs = await server("grpc-js upstream", here("servers/grpc-js-upstream.mjs"), { cores: "1" });
+    targets["bridge-grpcjs"] = await server("bridge-grpcjs", cli, { args: bridgeArgs(`127.0.0.1:${grpcjs.port}`) });
+    for (const t of ["bridge-grpcjs", "direct-grpcjs"]) {
+      await measure("grpc-js upstream unary 1KiB c64", t, { kind: "unary-proto", size: 1024, concurrency: 64 });
+    }
+  }
+  const streams = quick ? [[1024, 1024]] : [[1024, 1024], [65536, 64]];
+  for (const [size, count] of streams) {
+    const scenario = `connect server stream ${label(size)} x${count} c4`;
+    if (!wanted(scenario)) continue;
+    for (const t of ["bridge", "thin", "direct"]) {
+      await measure(scenario, t, {
+        kind: "connect-stream",
+        size,
+        count,
+        concurrency: 4,
+        proc: "/bridge.test.v1.TestService/ServerStream",
+      });
+    }
+  }
+  let openStreams;
+  if (wanted("open streams")) openStreams = await openStreamsRss(quick ? 2000 : 10000);
+  let workers;
+  if (!quick && wanted("workers")) workers = await workerScaling();
+
+  const report = {
+    kind: quick ? "quick" : "full",
+    date: new Date().toISOString(),
+    machine: machineDescription(),
+    layout: "server under test pinned to core 0; load generator and upstream on core 1 (taskset)",
+    secondsPerMeasurement: seconds,
+    results,
+    openStreams,
+    workers,
+  };
+  report.targets = targetChecks(report);
+  // A run of some scenarios only must not pass for a full one.
+  writeResults(flags.only !== undefined ? "partial" : quick ? "quick" : "full", report);
+}
+
+/** RSS per open stream: the bridge's RSS before and with N idle server streams open. */
+async function openStreamsRss(count) {
+  const bridge = await server("bridge-streams", cli, { args: bridgeArgs(upstream) });
+  const hold = async (n, measure) => {
+    const client = fork(here("open-streams.mjs"), ["--port", String(bridge.port), "--streams", String(n)], {
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
+    const [message] = await once(client, "message");
+    if (message.error) throw new Error(`open-streams: ${message.error}`);
+    const rss = measure();
+    client.send("close");
+    await once(client, "exit");
+    return { ...message, rss };
+  };
+  // A first, smaller round warms the bridge up (code compiled, pools and
+  // heap grown), so the measured delta is the streams', not the startup's.
+  log(`opening ${count} server streams through the bridge (h2c, 100 per connection), after a warm-up round`);
+  await hold(Math.ceil(count / 10), () => 0);
+  await wrk({ url: `http://127.0.0.1:${bridge.port}`, connections: 16, seconds: 1, env: { KIND: "unary-proto", BODY_BYTES: "1024" } });
+  const before = rssBytes(bridge.pid);
+  const message = await hold(count, () => rssBytes(bridge.pid));
+  const open = message.rss;
+  const perStreamKiB = round((open - before) / count / 1024, 1);
+  log(`open streams: ${count} in ${message.ms} ms, bridge RSS ${mib(before)} -> ${mib(open)} MiB, ${perStreamKiB} KiB per stream`);
+  await bridge.stop();
+  return { streams: count, openMs: message.ms, rssBeforeMiB: mib(before), rssOpenMiB: mib(open), perStreamKiB };
+}
+
+/** `--workers 1` vs `--workers 2`, the bridge on both cores (the load generator shares them). */
+async function workerScaling() {
+  const out = [];
+  for (const workers of [1, 2]) {
+    const bridge = await server(`bridge-w${workers}`, cli, {
+      args: [...bridgeArgs(upstream), "--workers", String(workers)],
+      cores: "0-1",
+    });
+    targets[`workers-${workers}`] = bridge;
+    const row = await measure("workers unary 1KiB c64 (cores 0-1)", `workers-${workers}`, {
+      kind: "unary-proto",
+      size: 1024,
+      concurrency: 64,
+    });
+    out.push({ workers, rps: row.rps });
+    await bridge.stop();
+  }
+  return { runs: out, scaling: round(out[1].rps / out[0].rps, 2) };
+}
+
+/** A steady unary load for N minutes; the bridge's RSS sampled every 30 s. */
+async function soak() {
+  const minutes = Number(flags["soak-minutes"]);
+  const samples = [];
+  const url = `http://127.0.0.1:${targets.bridge.port}`;
+  const env = { KIND: "unary-proto", BODY_BYTES: "1024" };
+  // A minute of the same load first: the heap grows to its steady size with
+  // the request rate, which is warm-up, not a leak.
+  log("soak: 60 s of warm-up load");
+  await wrk({ url, connections: 64, seconds: 60, env });
+  let requests = 0;
+  for (let i = 0; i < minutes * 2; i++) {
+    const r = await wrk({ url, connections: 64, seconds: 30, env });
+    requests += r.requests;
+    samples.push({ atSeconds: (i + 1) * 30, rssMiB: mib(rssBytes(targets.bridge.pid)), rps: round(r.rps), errors: r.errors });
+    log(`soak ${samples.at(-1).atSeconds}s: RSS ${samples.at(-1).rssMiB} MiB, ${samples.at(-1).rps} req/s`);
+  }
+  const firstMinute = Math.max(samples[0].rssMiB, samples[1]?.rssMiB ?? 0);
+  const lastMinute = Math.max(samples.at(-1).rssMiB, samples.at(-2)?.rssMiB ?? 0);
+  // Least-squares slope of RSS over time: a leak shows as a steady climb.
+  const n = samples.length;
+  const mx = samples.reduce((a, s) => a + s.atSeconds, 0) / n;
+  const my = samples.reduce((a, s) => a + s.rssMiB, 0) / n;
+  const slope =
+    samples.reduce((a, s) => a + (s.atSeconds - mx) * (s.rssMiB - my), 0) /
+    samples.reduce((a, s) => a + (s.atSeconds - mx) ** 2, 0);
+  const report = {
+    kind: "soak",
+    date: new Date().toISOString(),
+    machine: machineDescription(),
+    minutes,
+    requests,
+    samples,
+    growthMiB: round(lastMinute - firstMinute, 1),
+    slopeMiBPerMinute: round(slope * 60, 2),
+  };
+  mkdirSync(here("results"), { recursive: true });
+  writeFileSync(here("results/soak.json"), JSON.stringify(report, null, 2) + "\n");
+  const md = [
+    `# Soak: ${minutes} min of Connect unary 1 KiB at 64 connections (${report.date})`,
+    "",
+    `After 60 s of warm-up at the same load: ${requests} requests; bridge RSS from the first minute's peak to the last minute's peak: ${report.growthMiB} MiB; least-squares slope ${report.slopeMiBPerMinute} MiB/min.`,
+    "",
+    "| at | RSS MiB | req/s | errors |",
+    "|---:|---:|---:|---:|",
+    ...samples.map((s) => `| ${s.atSeconds}s | ${s.rssMiB} | ${s.rps} | ${s.errors} |`),
+    "",
+  ].join("\n");
+  writeFileSync(here("results/soak.md"), md);
+  log(`soak done: growth ${report.growthMiB} MiB, slope ${report.slopeMiBPerMinute} MiB/min (bench/results/soak.md)`);
+}
+
+function writeResults(name, report) {
+  mkdirSync(here("results"), { recursive: true });
+  writeFileSync(here(`results/${name}.json`), JSON.stringify(report, null, 2) + "\n");
+  writeFileSync(here(`results/${name}.md`), resultsMarkdown(report));
+  writeFileSync(here(`results/${name}.svg`), ratioChart(report));
+  log(`done in ${((Date.now() - startedAt) / 1000).toFixed(0)}s: bench/results/${name}.{json,md,svg}`);
+  for (const check of report.targets) log(`target ${check.met ? "MET    " : "NOT MET"} ${check.name}: ${check.detail}`);
+}
+
+function label(size) {
+  return size >= 1024 ? `${size / 1024}KiB` : `${size}B`;
+}
+
+function mib(bytes) {
+  return round(bytes / 1024 / 1024, 1);
+}

@@ -1,0 +1,48 @@
+// Baseline 2: the thinnest possible Connect-to-gRPC bridge in Node — a plain
+// node:http server and one reused node:http2 session, no validation, no error
+// mapping. Unary proto (application/proto) is buffered like any unary bridge
+// must; Connect streams (application/connect+proto) are piped both ways,
+// since Connect and gRPC envelopes are the same bytes, and closed with an
+// empty end-stream message. The ceiling for this architecture.
+import * as http from "node:http";
+import * as http2 from "node:http2";
+
+const upstream = http2.connect(`http://${process.env.UPSTREAM ?? "127.0.0.1:50051"}`);
+const endStream = Buffer.from([2, 0, 0, 0, 2, 0x7b, 0x7d]); // flags 0x02, "{}"
+const call = (req) =>
+  upstream.request({
+    ":method": "POST",
+    ":path": req.url,
+    "content-type": "application/grpc",
+    te: "trailers",
+    ...(req.headers["x-count"] ? { "x-count": req.headers["x-count"] } : {}),
+  });
+const server = http.createServer((req, res) => {
+  if (req.headers["content-type"] === "application/connect+proto") {
+    const stream = call(req);
+    req.pipe(stream);
+    res.writeHead(200, { "content-type": "application/connect+proto" });
+    stream.pipe(res, { end: false });
+    stream.on("end", () => res.end(endStream));
+    return;
+  }
+  const chunks = [];
+  req.on("data", (c) => chunks.push(c));
+  req.on("end", () => {
+    const body = Buffer.concat(chunks);
+    const header = Buffer.alloc(5);
+    header.writeUInt32BE(body.length, 1);
+    const stream = call(req);
+    const out = [];
+    stream.on("data", (c) => out.push(c));
+    stream.on("end", () => {
+      const frame = Buffer.concat(out);
+      const message = frame.subarray(5);
+      res.writeHead(200, { "content-type": "application/proto", "content-length": message.length });
+      res.end(message);
+    });
+    stream.end(Buffer.concat([header, body]));
+  });
+});
+for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => process.exit(0));
+server.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => console.log(server.address().port));

@@ -1,0 +1,169 @@
+/**
+ * The one schema of a bridge deployment: what a config file, the CLI flags,
+ * the environment and an Envoy import all produce, and what the plugin's
+ * `clusters` / `routes` options are checked against.
+ *
+ * Written with TypeBox so the TypeScript types and the JSON Schema that ajv
+ * validates with come from the same declaration and cannot drift apart.
+ * Defaults live here (`default:`), applied by ajv while validating, so
+ * `--print-config` shows exactly what runs.
+ */
+import { Type, type Static, type TSchema } from "@sinclair/typebox";
+
+/** What an error message says was expected, for unions (ajv's own wording is per branch). */
+const expected = (text: string) => ({ "x-expected": text });
+
+const positiveInt = (def: number, description: string) => Type.Integer({ minimum: 1, default: def, description });
+const nonNegativeInt = (def: number, description: string) => Type.Integer({ minimum: 0, default: def, description });
+
+/** `host:port`, `[v6]:port`, optionally prefixed with http:// or h2c://. */
+export const endpointPattern = "^(?:(?:http|h2c)://)?(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9_.-]+):[0-9]{1,5}$";
+
+export const UpstreamTlsSchema = Type.Object(
+  {
+    ca: Type.Optional(Type.String({ description: "PEM CA bundle (inline) to verify endpoints with" })),
+    caFile: Type.Optional(Type.String({ minLength: 1, description: "file holding the PEM CA bundle" })),
+    serverName: Type.Optional(Type.String({ minLength: 1, description: "SNI and the name the certificate must match" })),
+    cert: Type.Optional(Type.String({ description: "PEM client certificate chain (inline), for mTLS" })),
+    certFile: Type.Optional(Type.String({ minLength: 1 })),
+    key: Type.Optional(Type.String({ description: "PEM client private key (inline), for mTLS" })),
+    keyFile: Type.Optional(Type.String({ minLength: 1 })),
+    insecureSkipVerify: Type.Boolean({ default: false }),
+  },
+  { additionalProperties: false },
+);
+
+export const HealthCheckSchema = Type.Object(
+  {
+    service: Type.String({ default: "" }),
+    intervalMs: positiveInt(5000, "ms between checks of each endpoint"),
+    timeoutMs: positiveInt(1000, "ms a check may take"),
+    healthyThreshold: positiveInt(1, "consecutive SERVING answers that bring an endpoint back"),
+    unhealthyThreshold: positiveInt(2, "consecutive failures that take it out"),
+  },
+  { additionalProperties: false },
+);
+
+export const RetrySchema = Type.Object(
+  {
+    maxAttempts: positiveInt(3, "attempts in total, first included"),
+    budgetPercent: Type.Number({ minimum: 0, maximum: 100, default: 20 }),
+    minRetriesPerSecond: nonNegativeInt(10, "retries always allowed per second"),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const ClusterSchema = Type.Object(
+  {
+    name: Type.String({ pattern: "^[A-Za-z0-9_.-]+$", description: "a name of letters, digits, '_', '.', '-'" }),
+    endpoints: Type.Array(Type.String({ pattern: endpointPattern, description: "HOST:PORT, e.g. 10.0.0.7:50051, users.internal:50051 or [::1]:50051" }), { minItems: 1 }),
+    dnsRefreshMs: positiveInt(30_000, "re-resolution interval for hostnames"),
+    authority: Type.Optional(Type.String({ minLength: 1, description: "default: the first endpoint's host:port" })),
+    lbPolicy: Type.Union([Type.Literal("round_robin"), Type.Literal("least_requests")], {
+      default: "round_robin",
+      ...expected('"round_robin" or "least_requests"'),
+    }),
+    tls: Type.Optional(UpstreamTlsSchema),
+    maxStreamsPerConnection: positiveInt(100, "streams per connection before another is opened"),
+    keepaliveIntervalMs: nonNegativeInt(30_000, "HTTP/2 PING interval; 0 disables"),
+    keepaliveTimeoutMs: positiveInt(10_000, "an unanswered PING closes the connection after this"),
+    maxConnectionAgeMs: nonNegativeInt(0, "0 = unlimited"),
+    connectTimeoutMs: positiveInt(5000, "TCP + TLS + SETTINGS deadline"),
+    reconnectBaseMs: positiveInt(1000, "reconnect backoff base"),
+    reconnectMaxMs: positiveInt(30_000, "reconnect backoff cap"),
+    healthCheck: Type.Optional(HealthCheckSchema),
+    outlierConsecutiveFailures: positiveInt(5, "consecutive connection failures that eject an endpoint"),
+    outlierEjectionMs: positiveInt(30_000, "how long an ejected endpoint stays out"),
+    retry: RetrySchema,
+  },
+  { additionalProperties: false },
+);
+
+export const RouteSchema = Type.Object(
+  {
+    prefix: Type.Optional(Type.String({ pattern: "^/", description: 'a path prefix starting with "/", e.g. "/pkg.Service/" or "/pkg."' })),
+    path: Type.Optional(Type.String({ pattern: "^/[^/]+/[^/]+$", description: 'a method path, e.g. "/pkg.Service/Method"' })),
+    service: Type.Optional(Type.String({ pattern: "^[A-Za-z_][A-Za-z0-9_.]*$", description: 'a fully-qualified service name, e.g. "pkg.Service"' })),
+    authority: Type.Optional(
+      Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], {
+        ...expected('a host ("api.example.com", "*.example.com", "host:8080") or a list of them'),
+      }),
+    ),
+    cluster: Type.Optional(Type.String({ minLength: 1 })),
+    deny: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+export const CorsSchema = Type.Object(
+  {
+    allowedOrigins: Type.Union([Type.Literal("*"), Type.Array(Type.String({ pattern: "^[a-zA-Z][a-zA-Z0-9+.-]*://[^/]+$", description: 'an origin like "https://app.example.com"' }))], {
+      ...expected('"*" or a list of origins like "https://app.example.com"'),
+    }),
+    allowedHeaders: Type.Array(Type.String(), { default: [] }),
+    exposedHeaders: Type.Array(Type.String(), { default: [] }),
+    maxAgeSeconds: nonNegativeInt(7200, "preflight cache lifetime"),
+    credentials: Type.Boolean({ default: false }),
+  },
+  { additionalProperties: false },
+);
+
+export const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+export const BridgeConfigSchema = Type.Object(
+  {
+    listen: Type.Object(
+      {
+        host: Type.String({ minLength: 1, default: "127.0.0.1" }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    tls: Type.Optional(
+      Type.Object(
+        { certFile: Type.String({ minLength: 1 }), keyFile: Type.String({ minLength: 1 }) },
+        { additionalProperties: false },
+      ),
+    ),
+    logLevel: Type.Union(
+      logLevels.map((l) => Type.Literal(l)),
+      { default: "info", ...expected(logLevels.map((l) => `"${l}"`).join(", ")) },
+    ),
+    workers: positiveInt(1, "processes serving the port (node:cluster), one per core given to the bridge"),
+    // Checked by parseUpstreamTarget, whose messages the zero-config CLI has always given.
+    upstream: Type.Optional(Type.String({ minLength: 1, description: "HOST:PORT or http://HOST:PORT (one h2c upstream, zero-config)" })),
+    clusters: Type.Array(ClusterSchema, { default: [] }),
+    routes: Type.Array(RouteSchema, { default: [] }),
+    // No `false` form: ajv applies no defaults inside a union. No origins
+    // (allowedOrigins: []) is CORS off.
+    cors: Type.Optional(CorsSchema),
+    maxRequestBytes: Type.Integer({ minimum: 1, maximum: 0xffffffff, default: 4 * 1024 * 1024 }),
+    maxResponseBytes: Type.Integer({ minimum: 1, maximum: 0xffffffff, default: 4 * 1024 * 1024 }),
+    maxHeaderEntries: positiveInt(200, "most request headers a call may carry"),
+    unaryBodyTimeoutMs: positiveInt(30_000, "time a unary body may take to arrive"),
+    codecs: Type.Array(Type.String({ pattern: "^[a-z0-9][a-z0-9.+-]*$", description: 'a lower-case codec name like "proto"' }), { default: ["proto", "json"] }),
+    acceptCompression: Type.Array(Type.String({ pattern: "^[a-z0-9_-]+$", description: 'a lower-case coding name like "gzip"' }), { default: ["gzip", "br"] }),
+    upstreamCompression: Type.Array(Type.String({ pattern: "^[a-z0-9_-]+$", description: 'a lower-case coding name like "gzip"' }), { default: ["gzip"] }),
+    compressMinBytes: nonNegativeInt(1024, "unary responses this large get compressed"),
+    requireConnectProtocolHeader: Type.Boolean({ default: false }),
+  },
+  { additionalProperties: false },
+);
+
+/** A validated config with defaults applied. */
+export type BridgeConfig = Static<typeof BridgeConfigSchema>;
+/** A cluster as written in a config file or passed to the plugin (defaults applied once validated). */
+export type ClusterConfig = Static<typeof ClusterSchema>;
+/** One routing rule: a matcher (prefix, path or service; none matches every call), optionally an authority, and a cluster or `deny: true`. */
+export type RouteConfig = Static<typeof RouteSchema>;
+
+/** What users may write: every key with a default may be left out. */
+export type ClusterConfigInput = Omit<Partial<ClusterConfig>, "tls" | "healthCheck" | "retry"> &
+  Pick<ClusterConfig, "name" | "endpoints"> & {
+    tls?: Partial<Static<typeof UpstreamTlsSchema>>;
+    healthCheck?: Partial<Static<typeof HealthCheckSchema>>;
+    retry?: Partial<Static<typeof RetrySchema>>;
+  };
+export type RouteConfigInput = RouteConfig;
+
+export type { TSchema };
