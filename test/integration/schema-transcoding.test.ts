@@ -20,6 +20,8 @@ import { Color, WellKnownSchema, WellKnownService } from "../../gen/bridge/test/
 import { buildDescriptorSet, startSchemaUpstream, type SchemaUpstream } from "../support/schema-upstream.js";
 import { startBridge, type RunningBridge } from "../support/bridge.js";
 import { resolveOptions } from "../../src/options.js";
+import { createBridge, type CreateBridgeOptions } from "../../src/index.js";
+import type { AddressInfo } from "node:net";
 import { envelope, splitFrames } from "../support/raw-http.js";
 
 const run = promisify(execFile);
@@ -369,6 +371,36 @@ describe("binary calls with reflection configured", () => {
     } finally {
       await bridge.close();
       await upstream.close();
+    }
+  });
+});
+
+describe("schema with clusters and routes", () => {
+  it("each cluster's upstream is reflected on its own; JSON calls routed to either are transcoded", async () => {
+    const tests = await startSchemaUpstream({ reflection: true, reflectOnlyTestService: true });
+    const wkt = await startSchemaUpstream({ reflection: true });
+    const app = createBridge({
+      clusters: [
+        { name: "tests", endpoints: [tests.address] },
+        { name: "wkt", endpoints: [wkt.address] },
+      ],
+      routes: [
+        { service: "bridge.test.v1.WellKnownService", cluster: "wkt" },
+        { service: "bridge.test.v1.TestService", cluster: "tests" },
+      ],
+      schema: { reflection: true },
+    } as CreateBridgeOptions);
+    await app.listen({ port: 0, host: "127.0.0.1" });
+    const bridge = { baseUrl: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}` } as RunningBridge;
+    try {
+      const unary = await postJson(bridge, "/bridge.test.v1.TestService/Unary", '{"text":"routed"}');
+      assert.deepEqual(JSON.parse(unary.body), { text: "routed" });
+      const echo = await postJson(bridge, "/bridge.test.v1.WellKnownService/Echo", '{"duration":"2s"}');
+      assert.deepEqual(JSON.parse(echo.body), { duration: "2s" });
+      assert.ok(tests.stats.reflectionStreams > 0 && wkt.stats.reflectionStreams > 0, "each cluster fetched its own schema");
+    } finally {
+      await app.close();
+      await Promise.all([tests.close(), wkt.close()]);
     }
   });
 });
