@@ -13,14 +13,15 @@ work=$(mktemp -d)
 pids=()
 trap 'kill ${pids[@]} 2>/dev/null || true; rm -rf "$work"' EXIT
 ../node_modules/.bin/buf build .. -o "$work/schema.binpb"
-echo_upstream=$( [ -f servers/echo-upstream.mjs ] && echo servers/echo-upstream.mjs || echo echo-upstream.mjs )
-lua=$( [ -f wrk/connect-unary.lua ] && echo wrk/connect-unary.lua || echo connect-unary.lua )
+echo_upstream=servers/echo-upstream.mjs
+lua=wrk/bridge.lua
+export KIND=unary-proto BODY_BYTES=1024
 cpu() { awk '{print $14+$15}' /proc/$1/stat; }
 waitfile() { while [ ! -s "$1" ]; do sleep 0.1; done; }
 taskset -c 1 node "$echo_upstream" > "$work/up" 2>/dev/null & pids+=($!)
 waitfile "$work/up"
 start() { # name schema-file
-  SCHEMA=$2 UPSTREAM=127.0.0.1:$(cat "$work/up") taskset -c 0 node schema-bridge-server.mjs > "$work/$1.port" & pids+=($!)
+  SCHEMA=$2 UPSTREAM=127.0.0.1:$(cat "$work/up") taskset -c 0 node servers/schema-bridge-server.mjs > "$work/$1.port" & pids+=($!)
   echo $! > "$work/$1.pid"
   waitfile "$work/$1.port"
 }

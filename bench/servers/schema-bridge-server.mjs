@@ -1,6 +1,6 @@
 // The bridge as benchmarked, with a schema loaded when SCHEMA=FILE (a
 // descriptor set): the proto path must cost the same either way. Prints its port.
-import { createBridge } from "../dist/src/index.js";
+import { createBridge } from "../../dist/src/index.js";
 
 const schema = process.env.SCHEMA ? { descriptorSets: [process.env.SCHEMA] } : undefined;
 const app = createBridge({ upstream: process.env.UPSTREAM ?? "127.0.0.1:50051", schema });
