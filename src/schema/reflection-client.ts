@@ -13,6 +13,7 @@ import {
   type ServerReflectionResponse,
 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { encodeEnvelope, envelopeHeaderLength } from "../protocol/envelope.js";
+import { grpcTimeoutHeader } from "../protocol/timeout.js";
 import type { Upstream } from "../upstream/upstream.js";
 import { FrameAssembler } from "./frames.js";
 import { missingImports, registryFromFiles } from "./files.js";
@@ -118,7 +119,7 @@ class ReflectionStream {
         ":authority": upstream.authority,
         "content-type": "application/grpc",
         te: "trailers",
-        "grpc-timeout": `${timeoutMs}m`,
+        "grpc-timeout": grpcTimeoutHeader(timeoutMs),
       });
     } catch (error) {
       this.stream = undefined;

@@ -66,6 +66,11 @@ class Snapshot {
   }
 }
 
+/**
+ * The schema of one bridge, shared by all its clusters: descriptor sets
+ * loaded once, reflection cached per Upstream. Only JSON calls (and GETs)
+ * ask it anything.
+ */
 export class BridgeSchema {
   private readonly fixed: Snapshot | undefined;
   private readonly fixedRegistries: FileRegistry[];

@@ -489,6 +489,19 @@ describe("schema options", () => {
     );
   });
 
+  it("allowGetForAllMethods accepts GET for a method without NO_SIDE_EFFECTS", async () => {
+    const upstream = await startSchemaUpstream({ reflection: false });
+    const bridge = await startBridge(upstream.address, { schema: { descriptorSets: [descriptorSet], allowGetForAllMethods: true } });
+    try {
+      const { status, body } = await curl(`${bridge.baseUrl}/bridge.test.v1.WellKnownService/Echo?encoding=json&message=${encodeURIComponent('{"plainInt64":"3"}')}`);
+      assert.equal(status, 200);
+      assert.deepEqual(JSON.parse(body), { plainInt64: "3" });
+    } finally {
+      await bridge.close();
+      await upstream.close();
+    }
+  });
+
   it("bytes that are not a descriptor set fail the start", async () => {
     await assert.rejects(startBridge("127.0.0.1:1", { schema: { descriptorSets: [new Uint8Array([0xff, 0xff])] } }), /not a valid FileDescriptorSet/);
   });
