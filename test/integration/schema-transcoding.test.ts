@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { once } from "node:events";
 import * as http from "node:http";
+import * as http2 from "node:http2";
 import { promisify } from "node:util";
 import { create, createRegistry, equals, fromJson, toBinary } from "@bufbuild/protobuf";
 import { anyPack, timestampFromMs, ValueSchema } from "@bufbuild/protobuf/wkt";
@@ -420,6 +421,36 @@ describe("reflection refetch on an unknown method", () => {
     } finally {
       await bridge.close();
       await upstream.close();
+    }
+  });
+});
+
+describe("a reflection service that never answers", () => {
+  it("times out; the JSON call is passed through and its error names the timeout", async () => {
+    // A node:http2 upstream whose reflection stream stays silent, and which
+    // rejects everything else the way a proto-only server rejects JSON.
+    const server = http2.createServer();
+    const silent: http2.ServerHttp2Stream[] = [];
+    server.on("stream", (stream, headers) => {
+      stream.on("error", () => {});
+      if (String(headers[":path"]).startsWith("/grpc.reflection.")) {
+        stream.respond({ ":status": 200, "content-type": "application/grpc" });
+        silent.push(stream);
+        return;
+      }
+      stream.respond({ ":status": 200, "content-type": "application/grpc", "grpc-status": "13", "grpc-message": "cannot parse" }, { endStream: true });
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const bridge = await startBridge(`127.0.0.1:${(server.address() as AddressInfo).port}`, { schema: { reflection: { timeoutMs: 200 } } });
+    try {
+      const { body } = await postJson(bridge, "/bridge.test.v1.TestService/Unary", '{"text":"x"}');
+      assert.equal(JSON.parse(body).code, "internal");
+      assert.match(JSON.parse(body).message, /cannot parse .*server reflection failed: reflection of 127\.0\.0\.1:\d+ timed out after 200 ms/);
+      assert.ok(silent.length > 0 && silent.every((stream) => stream.closed || stream.destroyed), "the timed-out reflection stream was reset");
+    } finally {
+      await bridge.close();
+      server.close();
     }
   });
 });
