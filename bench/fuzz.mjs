@@ -2,7 +2,7 @@
 /**
  * Fuzzes the bridge with random and mutated requests for a fixed time.
  *
- *   npx tsc -p . && node --expose-gc bench/fuzz.mjs --seconds 60 [--seed 1] [--concurrency 8]
+ *   npx tsc -p . && node --expose-gc bench/fuzz.mjs --seconds 60 [--seed 1] [--concurrency 8] [--schema FILE]
  *
  * A @grpc/grpc-js upstream (test/support/grpc-js-server) runs in this process;
  * the bridge (createBridge from dist/src/index.js) runs in a child process, so
@@ -52,7 +52,8 @@ async function main() {
   const { codeToHttpStatus, codeFromString } = await import("@connectrpc/connect/protocol-connect");
 
   const upstream = await startGrpcJsServer();
-  const child = fork(fileURLToPath(import.meta.url), ["--child", upstream.address], {
+  // --schema FILE: the bridge transcodes JSON with this descriptor set (buf build -o FILE).
+  const child = fork(fileURLToPath(import.meta.url), ["--child", upstream.address, ...(args.schema ? [args.schema] : [])], {
     execArgv: [...process.execArgv, "--no-warnings"],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
@@ -810,7 +811,8 @@ function parseArgs(argv) {
 
 if (process.argv[2] === "--child") {
   const { createBridge } = await import(dist("src/index.js"));
-  const app = createBridge({ upstream: process.argv[3], fastify: { logger: false } });
+  const schema = process.argv[4] ? { descriptorSets: [process.argv[4]] } : undefined;
+  const app = createBridge({ upstream: process.argv[3], schema, fastify: { logger: false } });
   await app.listen({ port: 0, host: "127.0.0.1" });
   process.on("disconnect", () => process.exit(0)); // the fuzzer went away
   process.on("warning", (w) => process.send?.({ type: "warning", name: w.name, message: String(w.message).slice(0, 200) }));
