@@ -497,6 +497,12 @@ describe("reflection passthrough", () => {
       `${closed.baseUrl}/grpc.reflection.v1.ServerReflection/ServerReflectionInfo`,
     );
     assert.match(body, /server reflection is not served through this bridge/);
+    // Native gRPC (h2c) is gated the same way.
+    await assert.rejects(
+      run(buf, ["curl", "--protocol", "grpc", "--http2-prior-knowledge", "--reflect", "-d", "{}", `${closed.baseUrl}/bridge.test.v1.TestService/Unary`]),
+      (error: { stderr: string }) => /failed to find service named/.test(error.stderr),
+    );
+    assert.equal(upstream.stats.reflectionStreams, 0, "no reflection call reached the upstream");
   });
 
   it("on, buf curl --reflect works through the bridge with --protocol connect and grpcweb", async () => {
