@@ -55,12 +55,12 @@ function startCall(
     !passthrough && clientCoding !== undefined && (transcoding !== undefined || !ctx.options.upstreamCompression.includes(clientCoding));
   if (convert) head.requestEncoding = undefined; // the upstream gets plain messages
   const sink = passthrough ? responder : new ResponseCodingSink(responder, head.clientAccepts!, ctx);
-  const upstreamSink = transcoding === undefined ? sink : transcoding.wrapSink(sink);
-  const call = new GrpcCall(ctx.upstream, transcoding?.upstreamHead ?? head, upstreamSink, {
+  const transcoder = transcoding?.wrapSink(sink);
+  const call = new GrpcCall(ctx.upstream, transcoding?.upstreamHead ?? head, transcoder ?? sink, {
     maxResponseMessageBytes: ctx.options.maxResponseBytes,
   });
   if (sink instanceof ResponseCodingSink) sink.fail = (error) => call.cancel(error);
-  if (upstreamSink !== sink) (upstreamSink as { fail?: (error: ConnectError) => void }).fail = (error) => call.cancel(error);
+  if (transcoder !== undefined) transcoder.fail = (error) => call.cancel(error);
   cancelOnDisconnect(exchange, call);
   const writer = transcoding === undefined ? call : transcoding.wrapCall(call);
   forwardRequestFrames(ctx, exchange, clientCoding, writer, decoder, passthrough || clientCoding === undefined ? undefined : convert);
