@@ -150,7 +150,9 @@ export class Cluster implements Upstream, UpstreamRetry, EndpointEvents {
       key,
       {
         origin: `${tls === undefined ? "http" : "https"}://${key}`,
-        connectOptions: tls === undefined ? {} : tlsConnectOptions(tls, address.host, address.hostname),
+        host: address.host,
+        port: address.port,
+        tls: tls === undefined ? undefined : tlsConnectOptions(tls, address.host, address.hostname),
         maxStreams: options.maxStreamsPerConnection,
         connectTimeoutMs: options.connectTimeoutMs,
         keepaliveIntervalMs: options.keepaliveIntervalMs,

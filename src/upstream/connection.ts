@@ -7,15 +7,18 @@
  * becoming ready, failing and closing through callbacks.
  */
 import * as http2 from "node:http2";
+import * as net from "node:net";
+import * as tls from "node:tls";
 import type { OutgoingHttpHeaders } from "node:http";
-import type { SecureClientSessionOptions } from "node:http2";
 import { recordGoaway } from "./retry-safety.js";
 
 export interface ConnectionSettings {
   /** `http://host:port` or `https://host:port`. */
   origin: string;
-  /** Extra options for http2.connect (TLS). */
-  connectOptions: SecureClientSessionOptions;
+  host: string;
+  port: number;
+  /** TLS options; undefined means cleartext HTTP/2 (h2c). */
+  tls: tls.ConnectionOptions | undefined;
   maxStreams: number;
   connectTimeoutMs: number;
   keepaliveIntervalMs: number;
@@ -34,6 +37,7 @@ export interface ConnectionEvents {
 
 export class UpstreamConnection {
   readonly session: http2.ClientHttp2Session;
+  private readonly socket: net.Socket;
   /** Streams open on this connection. */
   active = 0;
   /** Stream limit: ours, lowered to the peer's MAX_CONCURRENT_STREAMS. */
@@ -47,7 +51,7 @@ export class UpstreamConnection {
   private ageTimer: NodeJS.Timeout | undefined;
   private failed = false;
   private readonly onStreamClose = (): void => {
-    this.active--;
+    if (--this.active === 0 && !this.usable) this.dropIdle();
   };
 
   constructor(
@@ -55,8 +59,15 @@ export class UpstreamConnection {
     private readonly events: ConnectionEvents,
   ) {
     this.limit = settings.maxStreams;
+    // Our own socket, so that it can really be closed: after a GOAWAY, Node
+    // (v20) marks the session destroyed but leaves the socket half-open
+    // until the server closes it, and the session proxy refuses destroy().
+    const { host, port } = settings;
+    this.socket =
+      settings.tls === undefined ? net.connect({ host, port }) : tls.connect({ ...settings.tls, host, port });
+    this.socket.on("error", () => {}); // reported through the session
     const session = http2.connect(settings.origin, {
-      ...settings.connectOptions,
+      createConnection: () => this.socket,
       // Large windows keep a single connection from throttling many
       // concurrent streams; per-stream flow control still bounds memory.
       settings: { initialWindowSize: 1 << 20 },
@@ -121,6 +132,17 @@ export class UpstreamConnection {
       this.events.onRetired(this);
     }
     if (close && !this.session.closed && !this.session.destroyed) this.session.close();
+    if (this.active === 0) this.dropIdle();
+  }
+
+  /**
+   * A retired connection whose last stream ended is of no further use.
+   * Destroyed, not closed: after a GOAWAY Node marks the session closing but
+   * (v20) keeps the socket open once its streams are done.
+   */
+  private dropIdle(): void {
+    if (!this.session.destroyed) this.session.destroy();
+    this.socket.destroy();
   }
 
   /** Closes the connection: graceful (in-flight streams finish) unless forced. */
@@ -130,7 +152,7 @@ export class UpstreamConnection {
     if (this.session.destroyed) return Promise.resolve();
     return new Promise((resolve) => {
       this.session.once("close", () => resolve());
-      if (force) this.session.destroy();
+      if (force) this.dropIdle();
       else this.session.close();
     });
   }
@@ -141,7 +163,8 @@ export class UpstreamConnection {
     const beforeReady = !this.ready;
     this.stopTimers();
     this.retire(false);
-    if (!this.session.destroyed) this.session.destroy();
+    if (!this.session.destroyed) this.session.destroy(error);
+    this.socket.destroy();
     this.events.onFailure(this, error, beforeReady);
   }
 

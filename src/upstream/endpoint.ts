@@ -117,7 +117,7 @@ export class Endpoint implements Pickable, ConnectionEvents {
   }
 
   onRetired(connection: UpstreamConnection): void {
-    if (connection.session.closed || connection.session.destroyed) this.remove(connection);
+    if (connection.session.destroyed) this.remove(connection);
     else connection.session.once("close", () => this.remove(connection));
   }
 

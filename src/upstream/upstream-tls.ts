@@ -4,7 +4,7 @@
  * check, a client certificate for mTLS, and ALPN h2 (gRPC needs HTTP/2; a
  * server that does not offer h2 fails the connection instead of falling back).
  */
-import type { SecureClientSessionOptions } from "node:http2";
+import type { ConnectionOptions } from "node:tls";
 import { isIP } from "node:net";
 import type { UpstreamTlsOptions } from "./cluster-options.js";
 
@@ -12,7 +12,7 @@ import type { UpstreamTlsOptions } from "./cluster-options.js";
  * @param hostname the name the address came from (DNS), if any: the default
  *   server name, since the certificate names the service, not its IPs.
  */
-export function tlsConnectOptions(tls: UpstreamTlsOptions, host: string, hostname: string | undefined): SecureClientSessionOptions {
+export function tlsConnectOptions(tls: UpstreamTlsOptions, host: string, hostname: string | undefined): ConnectionOptions {
   const servername = tls.serverName ?? hostname ?? (isIP(host) === 0 ? host : undefined);
   return {
     ALPNProtocols: ["h2"],

@@ -34,9 +34,10 @@ async function deadAddress(): Promise<string> {
 }
 
 const cleanups: (() => Promise<void>)[] = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
+/** Runs after each describe: a file-level after() only runs once the event loop is idle. */
+async function cleanUp(): Promise<void> {
+  for (let cleanup = cleanups.pop(); cleanup !== undefined; cleanup = cleanups.pop()) await cleanup();
+}
 
 async function replicas(count: number, prefix = "r"): Promise<Replica[]> {
   const started = await Promise.all(Array.from({ length: count }, (_, i) => startReplica(`${prefix}${i}`)));
@@ -66,6 +67,7 @@ function tally(names: string[]): Record<string, number> {
 }
 
 describe("upstream cluster: balancing", () => {
+  after(cleanUp);
   it("round_robin spreads calls evenly over every replica", async () => {
     const rs = await replicas(3, "rr");
     const { client } = await bridgeFor(clusterOptions({ endpoints: rs.map((r) => r.address) }));
@@ -87,6 +89,7 @@ describe("upstream cluster: balancing", () => {
 });
 
 describe("upstream cluster: failures", () => {
+  after(cleanUp);
   it("a killed replica: its in-flight call fails with unavailable, every later call succeeds on the others", async () => {
     const rs = await replicas(3, "k");
     const { client } = await bridgeFor(clusterOptions({ endpoints: rs.map((r) => r.address) }));
@@ -143,6 +146,7 @@ describe("upstream cluster: failures", () => {
 });
 
 describe("upstream cluster: health checks", () => {
+  after(cleanUp);
   it("a replica that turns NOT_SERVING leaves rotation, and comes back when SERVING again", async () => {
     const rs = await replicas(2, "h");
     const { cluster, client } = await bridgeFor(
@@ -175,6 +179,7 @@ describe("upstream cluster: health checks", () => {
 });
 
 describe("upstream cluster: DNS", () => {
+  after(cleanUp);
   it("re-resolution adds a new address and drains one that disappeared", async () => {
     const first = await startReplica("dns1", { host: "127.0.0.1" });
     cleanups.push(() => first.close());
