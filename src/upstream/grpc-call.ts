@@ -22,6 +22,7 @@ import {
 } from "../protocol/status.js";
 import { grpcTimeoutHeader } from "../protocol/timeout.js";
 import { neverReachedApplication } from "./retry-safety.js";
+import { dialledAddress } from "./connection.js";
 
 const { NGHTTP2_CANCEL } = http2.constants;
 const maxTimerMs = 2 ** 31 - 1;
@@ -293,8 +294,16 @@ export class GrpcCall {
   }
 
   private unavailable(error: unknown): ConnectError {
-    const message = error instanceof Error ? error.message : String(error);
-    return new ConnectError(`upstream "${this.upstream.name}" unavailable: ${message}`, Code.Unavailable);
+    // A stream still waiting for its connection fails with Node's "pending
+    // stream has been canceled"; what matters is the cause (refused, TLS).
+    const cause = (error as { code?: string; cause?: unknown }).cause;
+    const reason = (error as { code?: string }).code === "ERR_HTTP2_STREAM_CANCEL" && cause instanceof Error ? cause : error;
+    const message = reason instanceof Error ? reason.message : String(reason);
+    const address = this.connection === undefined ? undefined : dialledAddress.get(this.connection);
+    return new ConnectError(
+      `upstream "${this.upstream.name}" unavailable: ${address === undefined ? "" : `${address}: `}${message}`,
+      Code.Unavailable,
+    );
   }
 
   /** The status of a stream that ended on its own. */
