@@ -30,7 +30,7 @@ export interface ConnectionSettings {
 }
 
 export interface ConnectionEvents {
-  /** TCP (+TLS) and the HTTP/2 preface are done. */
+  /** TCP (+TLS) is up and the peer's SETTINGS arrived. */
   onReady(connection: UpstreamConnection): void;
   /** The connection failed; `beforeReady` when it never became ready. */
   onFailure(connection: UpstreamConnection, error: Error, beforeReady: boolean): void;
@@ -84,25 +84,18 @@ export class UpstreamConnection {
       );
       this.connectTimer.unref();
     }
-    session.on("connect", () => {
-      clearTimeout(this.connectTimer);
-      this.ready = true;
-      session.setLocalWindowSize?.(8 << 20);
-      this.startKeepalive();
-      if (settings.maxConnectionAgeMs > 0) {
-        this.ageTimer = setTimeout(() => this.retire(true), settings.maxConnectionAgeMs);
-        this.ageTimer.unref();
-      }
-      events.onReady(this);
-    });
     session.on("error", (error: Error) => this.fail(error));
     session.on("goaway", (_code: number, lastStreamId: number) => {
       recordGoaway(session, lastStreamId);
       this.retire(false);
     });
     // Read once per SETTINGS frame, not per call: the getter crosses into C++.
+    // The peer's first SETTINGS is also what makes the connection ready:
+    // 'connect' only means TCP (+TLS), and a port that accepts and stays
+    // silent is not a gRPC server.
     session.on("remoteSettings", (remote: http2.Settings) => {
       this.limit = Math.min(settings.maxStreams, remote.maxConcurrentStreams ?? Infinity);
+      if (!this.ready) this.becomeReady();
     });
     session.on("close", () => {
       this.stopTimers();
@@ -114,6 +107,18 @@ export class UpstreamConnection {
       }
       this.retire(false);
     });
+  }
+
+  private becomeReady(): void {
+    clearTimeout(this.connectTimer);
+    this.ready = true;
+    this.session.setLocalWindowSize?.(8 << 20);
+    this.startKeepalive();
+    if (this.settings.maxConnectionAgeMs > 0) {
+      this.ageTimer = setTimeout(() => this.retire(true), this.settings.maxConnectionAgeMs);
+      this.ageTimer.unref();
+    }
+    this.events.onReady(this);
   }
 
   /** Whether a new stream may start here now. */

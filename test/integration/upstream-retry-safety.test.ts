@@ -4,8 +4,9 @@
  * again only when it provably never reached the application (REFUSED_STREAM,
  * a GOAWAY whose last-stream-id is below the call's stream, a connection
  * that failed before the request went out), and never once a response began
- * or a streamed request body is no longer held. Also: keepalive PINGs close
- * a connection whose peer went silent.
+ * or a streamed request body is no longer held. Also how long connections
+ * live: keepalive PINGs, maximum age (ours and the server's GOAWAY), the
+ * connect timeout.
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -21,6 +22,7 @@ import type { ClusterOptions } from "../../src/upstream/cluster-options.js";
 import { GrpcCall } from "../../src/upstream/grpc-call.js";
 import type { CallEnd, CallHead, ResponseSink } from "../../src/call.js";
 import { clusterOptions, recordingLog, startClusterBridge, startReplica, until } from "../support/replicas.js";
+import { startTcpProxy } from "../support/tcp-proxy.js";
 
 const { NGHTTP2_REFUSED_STREAM, NGHTTP2_NO_ERROR, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
 
@@ -195,41 +197,90 @@ describe("safe retries: what the request body allows", () => {
   });
 });
 
-describe("keepalive", () => {
+describe("connection lifetime", () => {
   after(cleanUp);
-  it("a PING left unanswered closes the connection (the peer stopped reading)", async () => {
-    const replica = await startReplica("ka");
+
+  async function proxiedClient(overrides: Partial<ClusterOptions>, serverOptions = {}) {
+    const replica = await startReplica("life", { serverOptions });
     cleanups.push(() => replica.close());
-    // A TCP proxy the test can freeze: bytes stop flowing both ways, the sockets stay open.
-    let frozen = false;
-    const clientSockets: net.Socket[] = [];
-    const proxy = net.createServer((client) => {
-      clientSockets.push(client);
-      const upstream = net.connect(replica.port, "127.0.0.1");
-      client.on("data", (chunk) => frozen || upstream.write(chunk));
-      upstream.on("data", (chunk) => frozen || client.write(chunk));
-      client.on("error", () => {});
-      upstream.on("error", () => {});
-      client.on("close", () => upstream.destroy());
-      upstream.on("close", () => client.destroy());
-    });
-    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
-    cleanups.push(() => new Promise((resolve) => proxy.close(() => resolve())));
+    const proxy = await startTcpProxy(replica.port);
+    cleanups.push(() => proxy.close());
     const { log, lines } = recordingLog();
-    const cluster = createCluster(
-      clusterOptions({ endpoints: [`127.0.0.1:${(proxy.address() as net.AddressInfo).port}`], keepaliveIntervalMs: 30, keepaliveTimeoutMs: 100 }),
-      log,
-    ) as Cluster;
+    const cluster = createCluster(clusterOptions({ endpoints: [proxy.address], ...overrides }), log) as Cluster;
     const bridge = await startClusterBridge(cluster);
     cleanups.push(() => bridge.close());
     const client = createClient(TestService, createConnectTransport({ baseUrl: bridge.baseUrl, httpVersion: "1.1" }));
-    assert.equal((await client.unary({ text: "x" })).text, "ka");
-    frozen = true;
-    await once(clientSockets[0]!, "close");
+    return { client, proxy, lines, replica };
+  }
+
+  it("keepalive: a PING left unanswered closes the connection (the peer stopped reading); the next call reconnects", async () => {
+    const { client, proxy, lines } = await proxiedClient({ keepaliveIntervalMs: 30, keepaliveTimeoutMs: 100 });
+    assert.equal((await client.unary({ text: "x" })).text, "life");
+    proxy.frozen = true;
+    await once(proxy.sockets[0]!, "close");
     assert.ok(lines.some((l) => /connection to .* failed/.test(l.message)), JSON.stringify(lines));
-    frozen = false;
-    // The next call opens a new connection through the (thawed) proxy.
-    assert.equal((await client.unary({ text: "y" })).text, "ka");
-    assert.equal(clientSockets.length, 2);
+    proxy.frozen = false;
+    assert.equal((await client.unary({ text: "y" })).text, "life");
+    assert.equal(proxy.sockets.length, 2);
+  });
+
+  it("a call in flight on a silent connection fails with unavailable when the PING goes unanswered", async () => {
+    const { client, proxy } = await proxiedClient({ keepaliveIntervalMs: 30, keepaliveTimeoutMs: 100 });
+    assert.equal((await client.unary({ text: "warm" })).text, "life");
+    proxy.frozen = true;
+    await assert.rejects(client.unary({ text: "stuck" }), (error: ConnectError) => {
+      assert.equal(error.code, Code.Unavailable);
+      assert.match(error.rawMessage, /keepalive PING unanswered for 100 ms/);
+      return true;
+    });
+  });
+
+  it("maxConnectionAgeMs: an old connection finishes its call and the next call opens a new one", async () => {
+    const { client, proxy } = await proxiedClient({ maxConnectionAgeMs: 50 });
+    // The age timer starts before the server's 200 ms delay does, so it fires first.
+    assert.equal((await client.unary({ text: "slow", delayMs: 200 })).text, "life");
+    await once(proxy.sockets[0]!, "close");
+    assert.equal((await client.unary({ text: "next" })).text, "life");
+    assert.equal(proxy.sockets.length, 2);
+  });
+
+  it("a grpc-js server's max connection age (GOAWAY): the call in flight finishes, later calls go to a new connection", async () => {
+    const { client, proxy } = await proxiedClient(
+      {},
+      { "grpc.max_connection_age_ms": 50, "grpc.max_connection_age_grace_ms": 10_000 },
+    );
+    assert.equal((await client.unary({ text: "slow", delayMs: 300 })).text, "life");
+    for (let i = 0; i < 3; i++) assert.equal((await client.unary({ text: String(i) })).text, "life");
+    assert.ok(proxy.sockets.length >= 2, `connections: ${proxy.sockets.length}`);
+  });
+
+  it("connect timeout: a port that accepts but never speaks HTTP/2 fails the call with unavailable and backs off", async () => {
+    const silent = net.createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const accepted: net.Socket[] = [];
+    silent.on("connection", (socket) => accepted.push(socket));
+    cleanups.push(
+      () =>
+        new Promise((resolve) => {
+          for (const socket of accepted) socket.destroy();
+          silent.close(() => resolve());
+        }),
+    );
+    const live = await startReplica("after-timeout");
+    cleanups.push(() => live.close());
+    const silentAddress = `127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
+    const { log } = recordingLog();
+    const cluster = createCluster(clusterOptions({ endpoints: [silentAddress, live.address], connectTimeoutMs: 100 }), log) as Cluster;
+    const bridge = await startClusterBridge(cluster);
+    cleanups.push(() => bridge.close());
+    const client = createClient(TestService, createConnectTransport({ baseUrl: bridge.baseUrl, httpVersion: "1.1" }));
+    // The request went out on the TCP connection: not provably unprocessed, so not retried.
+    await assert.rejects(client.unary({ text: "first" }), (error: ConnectError) => {
+      assert.equal(error.code, Code.Unavailable);
+      assert.match(error.rawMessage, /connect timeout after 100 ms/);
+      return true;
+    });
+    assert.deepEqual(cluster.usableAddresses(), [live.address]);
+    assert.equal((await client.unary({ text: "second" })).text, "after-timeout");
   });
 });
