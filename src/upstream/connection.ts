@@ -156,14 +156,13 @@ export class UpstreamConnection {
 
   /** Closes the connection: graceful (in-flight streams finish) unless forced. */
   close(force: boolean): Promise<void> {
-    this.retire(false);
     this.stopTimers();
     if (this.session.destroyed) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.session.once("close", () => resolve());
-      if (force) this.dropIdle();
-      else this.session.close();
-    });
+    const closed = new Promise<void>((resolve) => this.session.once("close", () => resolve()));
+    // Graceful: retired, it is dropped when its last stream ends (at once if idle).
+    if (force) this.dropIdle();
+    else this.retire(false);
+    return closed;
   }
 
   private fail(error: Error): void {

@@ -34,6 +34,7 @@ export class Endpoint implements Pickable, ConnectionEvents {
   /** Last answer of the health check (true until a check says otherwise). */
   private healthy = true;
   private draining = false;
+  private closed = false;
   private backingOff = false;
   private ejected = false;
   private consecutiveFailures = 0;
@@ -93,6 +94,7 @@ export class Endpoint implements Pickable, ConnectionEvents {
 
   onFailure(connection: UpstreamConnection, error: Error, beforeReady: boolean): void {
     this.remove(connection);
+    if (this.closed) return; // our own close cut a connection short
     this.events.onConnectionFailure(this, error);
     this.lastError = error.message;
     if (!beforeReady) return; // a connection that worked and then broke: the next call reconnects
@@ -142,6 +144,7 @@ export class Endpoint implements Pickable, ConnectionEvents {
   }
 
   async close(force: boolean): Promise<void> {
+    this.closed = true;
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     await Promise.all([...this.connections].map((c) => c.close(force)));
