@@ -6,6 +6,7 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import * as http2 from "node:http2";
 import * as net from "node:net";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
@@ -205,5 +206,36 @@ describe("upstream cluster: DNS", () => {
     answer = ["127.0.0.2"];
     await until(() => cluster.usableAddresses().length === 1, "the removed address to leave");
     assert.deepEqual(tally(await servedBy(client, 2)), { dns2: 2 });
+  });
+});
+
+describe("upstream cluster: connection pool", () => {
+  after(cleanUp);
+
+  it("opens another connection when the peer's MAX_CONCURRENT_STREAMS is reached, instead of queueing", async () => {
+    // Answers nothing until six calls are open at once: queued calls would never get there.
+    const server = http2.createServer({ settings: { maxConcurrentStreams: 2 } });
+    const waiting: http2.ServerHttp2Stream[] = [];
+    let sessions = 0;
+    server.on("session", () => sessions++);
+    server.on("stream", (stream) => {
+      stream.resume();
+      waiting.push(stream);
+      if (waiting.length < 6) return;
+      for (const held of waiting) {
+        held.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+        held.on("wantTrailers", () => held.sendTrailers({ "grpc-status": "0" }));
+        held.end(Buffer.from([0, 0, 0, 0, 0]));
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    cleanups.push(() => new Promise((resolve) => server.close(() => resolve())));
+    const { client } = await bridgeFor(clusterOptions({ endpoints: [`127.0.0.1:${(server.address() as net.AddressInfo).port}`] }));
+    // The first connection learns the peer's limit from its SETTINGS before the burst.
+    const warm = client.unary({ text: "warm" });
+    await until(() => waiting.length === 1, "the first call");
+    const burst = Array.from({ length: 5 }, (_, i) => client.unary({ text: String(i) }));
+    await Promise.all([warm, ...burst]);
+    assert.equal(sessions, 3);
   });
 });
