@@ -17,9 +17,10 @@ export { rejectCall, Code } from "./reject.js";
 export type { GrpcBridgeOptions, BridgeCorsOptions } from "./options.js";
 export { frontDoorServerFactory, type FrontDoorTls } from "./front-door.js";
 export { connectClientErrorHandler } from "./client-error.js";
-export { createCluster, type ClusterLog } from "./upstream/cluster.js";
+export { createCluster, type ClusterLog, type ClusterHooks } from "./upstream/cluster.js";
+export type { Lookup } from "./upstream/resolver.js";
 export type { ClusterOptions, UpstreamTlsOptions, HealthCheckOptions, RetryOptions } from "./upstream/cluster-options.js";
-export type { Upstream } from "./upstream/upstream.js";
+export type { Upstream, UpstreamRetry } from "./upstream/upstream.js";
 
 export interface CreateBridgeOptions extends GrpcBridgeOptions {
   /** Options for the Fastify instance. Default: `{ logger: false }`. */
