@@ -7,6 +7,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
+import * as https from "node:https";
+import type { AddressInfo } from "node:net";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { TestService } from "../../gen/bridge/test/v1/test_pb.js";
@@ -101,5 +103,21 @@ describe("upstream cluster over TLS", () => {
     assert.ok(result instanceof ConnectError, String(result));
     assert.equal(result.code, Code.Unavailable, result.message);
     assert.match(result.rawMessage, /certificate required/);
+  });
+
+  it("ALPN: a TLS server that speaks only HTTP/1.1 is refused at the handshake, and the call fails with unavailable", async () => {
+    const leaf = ca.issue("web.internal", "IP:127.0.0.1", "serverAuth");
+    const web = https.createServer({ key: leaf.key, cert: leaf.cert, ALPNProtocols: ["http/1.1"] }, (_req, res) => res.end("h1"));
+    await new Promise<void>((resolve) => web.listen(0, "127.0.0.1", resolve));
+    try {
+      const address = `127.0.0.1:${(web.address() as AddressInfo).port}`;
+      const { result } = await call({ address } as Replica, { ca: ca.cert.toString() });
+      assert.ok(result instanceof ConnectError, String(result));
+      assert.equal(result.code, Code.Unavailable);
+      assert.match(result.rawMessage, /no application protocol/);
+    } finally {
+      web.closeAllConnections();
+      await new Promise<void>((resolve) => web.close(() => resolve()));
+    }
   });
 });
