@@ -42,6 +42,8 @@ export class GrpcCall {
   private readonly headers: OutgoingHttpHeaders;
   private encoding: string | undefined;
   private attempts = 1;
+  /** When the call's deadline passes (performance.now()), kept only for retries. */
+  private deadlineAt: number | undefined;
   /** Retries taken from the upstream's budget, given back when the call ends. */
   private retriesHeld = 0;
   /** Request bytes went out with write(): they are not held, so no retry. */
@@ -110,6 +112,10 @@ export class GrpcCall {
 
     // setTimeout fires at once past 2^31-1 ms (~24.8 days); such a deadline
     // is left to the upstream (grpc-timeout still carries it).
+    if (head.timeoutMs !== undefined && upstream.retry !== undefined) {
+      // Only where a retry may need the time left.
+      this.deadlineAt = performance.now() + head.timeoutMs;
+    }
     if (head.timeoutMs !== undefined && head.timeoutMs <= maxTimerMs) {
       this.deadline = setTimeout(() => {
         this.cancel(new ConnectError(`deadline of ${head.timeoutMs} ms exceeded`, Code.DeadlineExceeded));
@@ -207,6 +213,10 @@ export class GrpcCall {
 
   private retryElsewhere(head: CallHead, sink: ResponseSink): void {
     this.attempts++;
+    if (this.deadlineAt !== undefined) {
+      // The next attempt gets what is left of the deadline, not all of it again.
+      this.headers["grpc-timeout"] = grpcTimeoutHeader(Math.max(1, Math.ceil(this.deadlineAt - performance.now())));
+    }
     let stream: ClientHttp2Stream;
     try {
       stream = this.upstream.retry!.requestAvoiding(this.headers, this.connection);

@@ -47,7 +47,7 @@ function answer(stream: http2.ServerHttp2Stream, text: string): void {
 /** A node:http2 server whose `onStream` decides each stream's fate; counts streams and connections. */
 async function scriptedServer(onStream: (stream: http2.ServerHttp2Stream, n: number) => void) {
   const server = http2.createServer();
-  const stats = { streams: 0, sessions: 0 };
+  const stats = { streams: 0, sessions: 0, timeouts: [] as (string | undefined)[] };
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on("session", (session) => {
     stats.sessions++;
@@ -55,7 +55,8 @@ async function scriptedServer(onStream: (stream: http2.ServerHttp2Stream, n: num
     sessions.add(session);
     session.on("error", () => {});
   });
-  server.on("stream", (stream) => {
+  server.on("stream", (stream, headers) => {
+    stats.timeouts.push(headers["grpc-timeout"] as string | undefined);
     stream.on("error", () => {});
     stream.resume();
     onStream(stream, ++stats.streams);
@@ -91,6 +92,24 @@ describe("safe retries", () => {
     const client = await clientFor(clusterOptions({ endpoints: [server.address] }));
     assert.equal((await client.unary({ text: "x" })).text, "attempt 2");
     assert.equal(server.stats.streams, 2);
+  });
+
+  it("a retry carries what is left of the deadline in grpc-timeout, not the whole of it again", async () => {
+    let refused: (() => void) | undefined;
+    const server = await scriptedServer((stream, n) => {
+      if (n === 1) refused = () => stream.close(NGHTTP2_REFUSED_STREAM);
+      else answer(stream, "second");
+    });
+    const client = await clientFor(clusterOptions({ endpoints: [server.address] }));
+    const start = performance.now();
+    const call = client.unary({ text: "x" }, { timeoutMs: 30_000 });
+    await until(() => refused !== undefined, "the first attempt");
+    // Some time passes before the refusal.
+    await until(() => performance.now() > start + 50, "50 ms");
+    refused!();
+    assert.equal((await call).text, "second");
+    const [first, second] = server.stats.timeouts.map((t) => Number(/^(\d+)m$/.exec(t ?? "")?.[1]));
+    assert.ok(first! <= 30_000 && second! <= first! - 50, `grpc-timeout ${server.stats.timeouts.join(" then ")}`);
   });
 
   it("attempts are bounded by maxAttempts: an endpoint that refuses everything sees exactly that many", async () => {
