@@ -28,12 +28,14 @@ export interface ClusterHooks {
 }
 
 /**
- * Builds a cluster from validated options. It starts resolving and health
- * checking at once; `close()` stops everything.
+ * Builds a cluster from complete, validated options (the configuration layer
+ * fills in the defaults). It starts resolving and health checking at once;
+ * the caller owns it and ends it with `close()`.
  *
  * @example
- * const users = createCluster({ ...defaults, name: "users", endpoints: ["users-0:50051", "users-1:50051"] }, log);
+ * const users = createCluster(usersOptions, app.log); // usersOptions: ClusterOptions
  * app.register(grpcBridge, { upstream: users });
+ * app.addHook("onClose", () => users.close());
  */
 export function createCluster(options: ClusterOptions, log: ClusterLog, hooks: ClusterHooks = {}): Upstream {
   return new Cluster(options, log, hooks.lookup ?? systemLookup);
