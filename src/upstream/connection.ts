@@ -180,7 +180,11 @@ export class UpstreamConnection {
     const { keepaliveIntervalMs, keepaliveTimeoutMs } = this.settings;
     if (keepaliveIntervalMs <= 0) return;
     this.keepaliveTimer = setInterval(() => {
-      if (this.pingTimer !== undefined || this.session.destroyed) return;
+      // Only while calls are open, like gRPC's default (keepalive without
+      // calls off): servers count PINGs on idle connections as abuse
+      // (grpc-go answers GOAWAY "too_many_pings"), and an idle connection
+      // that died costs nothing until a call uses it, when pings resume.
+      if (this.active === 0 || this.pingTimer !== undefined || this.session.destroyed) return;
       this.pingTimer = setTimeout(
         () => this.fail(new Error(`keepalive PING unanswered for ${keepaliveTimeoutMs} ms`)),
         keepaliveTimeoutMs,
