@@ -95,7 +95,7 @@ export class Cluster implements Upstream, UpstreamRetry, EndpointEvents {
   }
 
   tryAcquire(): boolean {
-    let inFlight = 0;
+    let inFlight = 1; // the call asking: its failed stream no longer counts on an endpoint
     for (const endpoint of this.endpoints.values()) inFlight += endpoint.inFlight;
     return this.budget.tryAcquire(inFlight);
   }

@@ -102,10 +102,12 @@ describe("upstream cluster: failures", () => {
       assert.equal(error.code, Code.Unavailable, error.message);
       return true;
     });
-    // Calls that pick k0 now fail to connect before anything was sent: retried elsewhere.
-    const names = await servedBy(client, 8);
+    // Calls that pick k0 now fail to connect before anything was sent: retried
+    // elsewhere, all of them, also when they arrive together.
+    const names = (await Promise.all(Array.from({ length: 12 }, (_, i) => client.unary({ text: String(i) })))).map((r) => r.text);
     assert.ok(!names.includes("k0"), names.join(","));
     assert.deepEqual(Object.keys(tally(names)).sort(), ["k1", "k2"]);
+    assert.equal(rs[1]!.calls + rs[2]!.calls, 12);
   });
 
   it("a unary call to an unreachable endpoint is retried on another one", async () => {

@@ -104,8 +104,8 @@ describe("safe retries", () => {
     const start = performance.now();
     const call = client.unary({ text: "x" }, { timeoutMs: 30_000 });
     await until(() => refused !== undefined, "the first attempt");
-    // Some time passes before the refusal.
-    await until(() => performance.now() > start + 50, "50 ms");
+    // Some time passes before the refusal (100 ms from before the call began).
+    await until(() => performance.now() > start + 100, "100 ms");
     refused!();
     assert.equal((await call).text, "second");
     const [first, second] = server.stats.timeouts.map((t) => Number(/^(\d+)m$/.exec(t ?? "")?.[1]));
