@@ -22,6 +22,7 @@ import {
   type Replica,
 } from "../support/replicas.js";
 import type { RunningBridge } from "../support/bridge.js";
+import { startGrpcJsServer } from "../support/grpc-js-server.js";
 
 type TestClient = Client<typeof TestService>;
 
@@ -178,6 +179,28 @@ describe("upstream cluster: health checks", () => {
     );
     await until(() => cluster.usableAddresses().length === 1, "the dead endpoint to fail its check");
     assert.deepEqual(tally(await servedBy(client, 3)), { hu0: 3 });
+  });
+});
+
+describe("upstream cluster: health checks against a server without the health service", () => {
+  after(cleanUp);
+
+  it("its checks fail with UNIMPLEMENTED and the cluster's error says so", async () => {
+    const plain = await startGrpcJsServer();
+    cleanups.push(() => plain.close());
+    const { cluster, client } = await bridgeFor(
+      clusterOptions({
+        name: "legacy",
+        endpoints: [plain.address],
+        healthCheck: { service: "", intervalMs: 20, timeoutMs: 1000, healthyThreshold: 1, unhealthyThreshold: 1 },
+      }),
+    );
+    await until(() => cluster.usableAddresses().length === 0, "the endpoint to fail its check");
+    await assert.rejects(client.unary({ text: "x" }), (error: ConnectError) => {
+      assert.equal(error.code, Code.Unavailable);
+      assert.match(error.rawMessage, /cluster "legacy" has no usable endpoint: 127\.0\.0\.1:\d+ failing health checks \(health check: grpc-status 12/);
+      return true;
+    });
   });
 });
 
