@@ -250,7 +250,7 @@ export class GrpcCall {
   end(chunk?: Uint8Array): void {
     if (this.ended || this.stream === undefined || this.stream.destroyed) return;
     this.requestEnded = true;
-    this.finalChunk = chunk;
+    if (this.upstream.retry !== undefined) this.finalChunk = chunk;
     if (chunk !== undefined) this.stream.end(chunk);
     else this.stream.end();
   }
@@ -282,6 +282,7 @@ export class GrpcCall {
     this.ended = true;
     if (this.deadline !== undefined) clearTimeout(this.deadline);
     for (; this.retriesHeld > 0; this.retriesHeld--) this.upstream.retry?.release();
+    this.finalChunk = undefined;
     this.sink.onEnd({
       error,
       unknownProcedure:
