@@ -1,5 +1,5 @@
 // `npm run bench:profile [-- --seconds 10 --connections 64 --kind unary-proto --size 1024
-//   --proc /bridge.test.v1.TestService/ServerStream --count 1024]`:
+//   --proc /bridge.test.v1.TestService/ServerStream --count 1024 --cluster]`:
 // the bridge (CLI, pinned to core 0) under wrk load with `node --cpu-prof`.
 // Writes bench/results/profile/bridge.cpuprofile (open it in Chrome DevTools'
 // Performance panel or https://www.speedscope.app for the flame graph) and
@@ -18,6 +18,7 @@ const { values } = parseArgs({
     top: { type: "string", default: "30" },
     proc: { type: "string", default: "/bridge.test.v1.TestService/Unary" },
     count: { type: "string", default: "1" },
+    cluster: { type: "boolean", default: false },
   },
 });
 const here = (path) => new URL(path, import.meta.url).pathname;
@@ -26,8 +27,15 @@ rmSync(dir, { recursive: true, force: true });
 mkdirSync(dir, { recursive: true });
 
 const echo = await startServer("echo", here("servers/echo-upstream.mjs"), { cores: "1" });
+// --cluster: through a config-file cluster and route instead of --upstream.
+let target = ["--upstream", `127.0.0.1:${echo.port}`];
+if (values.cluster) {
+  const config = `${dir}/bridge.yaml`;
+  writeFileSync(config, `clusters:\n  - name: echo\n    endpoints: ["127.0.0.1:${echo.port}"]\nroutes:\n  - cluster: echo\n`);
+  target = ["--config", config];
+}
 const bridge = await startServer("bridge", here("../dist/src/cli.js"), {
-  args: ["--upstream", `127.0.0.1:${echo.port}`, "--port", "0", "--cors-origin", "none", "--log-level", "silent"],
+  args: [...target, "--port", "0", "--cors-origin", "none", "--log-level", "silent"],
   nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${dir}`],
 });
 const env = { KIND: values.kind, BODY_BYTES: values.size, PROC: values.proc, COUNT: values.count };

@@ -17,7 +17,9 @@
 //
 // Results: bench/results/<full|quick>.{json,md,svg} (soak: soak.{json,md}).
 import { fork } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { once } from "node:events";
 import { parseArgs } from "node:util";
 import { cpuSeconds, machineDescription, rssBytes, startServer } from "./lib/processes.mjs";
@@ -157,6 +159,24 @@ async function benchmarks() {
   if (wanted(target)) {
     for (const t of ["bridge", "thin", "connect", "direct"]) {
       await measure(target, t, { kind: "unary-proto", size: 1024, concurrency: 64 });
+    }
+  }
+  const viaCluster = "config cluster unary 1KiB c64";
+  if (wanted(viaCluster)) {
+    // The production shape: a config file with a cluster and a route, so the
+    // cluster layer (balancer, endpoint pool, retry bookkeeping) and the
+    // router are on the path, unlike `--upstream`.
+    const dir = mkdtempSync(join(tmpdir(), "bench-config-"));
+    const config = join(dir, "bridge.yaml");
+    writeFileSync(
+      config,
+      `clusters:\n  - name: echo\n    endpoints: ["${upstream}"]\nroutes:\n  - service: bridge.test.v1.TestService\n    cluster: echo\n`,
+    );
+    targets["bridge-cluster"] = await server("bridge-cluster", cli, {
+      args: ["--config", config, "--port", "0", "--cors-origin", "none", "--log-level", "silent"],
+    });
+    for (const t of ["bridge-cluster", "thin"]) {
+      await measure(viaCluster, t, { kind: "unary-proto", size: 1024, concurrency: 64 });
     }
   }
   if (wanted("connect unary json 1KiB c16")) {

@@ -1,27 +1,187 @@
 /**
- * A cluster: the replicas behind one name, as one Upstream.
- *
- * PLACEHOLDER so the configuration and routing work can build on the final
- * signature: today it sends every call to the first endpoint over h2c, with
- * the existing UpstreamSession. The upstream-cluster work replaces the body
- * (endpoints, DNS, balancing, health, keepalive, TLS, retries); the
- * signature stays.
+ * A cluster: the replicas behind one name, as one Upstream. Shaped like
+ * grpc-js's channel: a resolver (static addresses and DNS) feeds endpoints;
+ * each endpoint owns its connection pool, backoff, ejection and health
+ * state; a picker (round robin or least requests) chooses among the usable
+ * ones. The list of usable endpoints is rebuilt when an endpoint's state
+ * changes, so a call costs one pick and one connection lookup.
  */
+import type * as http2 from "node:http2";
+import type { OutgoingHttpHeaders } from "node:http";
 import type { FastifyBaseLogger } from "fastify";
 import type { ClusterOptions } from "./cluster-options.js";
-import type { Upstream } from "./upstream.js";
-import { UpstreamSession } from "./session.js";
-import { parseUpstreamTarget } from "./target.js";
+import type { Upstream, UpstreamRetry } from "./upstream.js";
+import { LeastRequestsPicker, RoundRobinPicker, type Picker } from "./balancer.js";
+import { Endpoint, endpointOf, type EndpointEvents } from "./endpoint.js";
+import { HealthChecker } from "./health-check.js";
+import { Resolver, systemLookup, type Lookup, type ResolvedAddress } from "./resolver.js";
+import { RetryBudget } from "./retry-budget.js";
+import { tlsConnectOptions } from "./upstream-tls.js";
 
 /** What a cluster logs with: the host app's Fastify logger, or any pino-like one. */
 export type ClusterLog = Pick<FastifyBaseLogger, "debug" | "info" | "warn" | "error">;
 
-export function createCluster(options: ClusterOptions, log: ClusterLog): Upstream {
-  const target = parseUpstreamTarget(options.endpoints[0]!);
-  const session = new UpstreamSession(
-    { origin: target.origin, authority: options.authority },
-    (error) => log.warn({ err: error, cluster: options.name }, "upstream connection error"),
-    options.maxStreamsPerConnection,
-  );
-  return session;
+/** Replaceable parts, for tests. */
+export interface ClusterHooks {
+  /** DNS lookup (all addresses of a hostname); default `dns.lookup`. */
+  lookup?: Lookup;
+}
+
+/**
+ * Builds a cluster from complete, validated options (the configuration layer
+ * fills in the defaults). It starts resolving and health checking at once;
+ * the caller owns it and ends it with `close()`.
+ *
+ * @example
+ * const users = createCluster(usersOptions, app.log); // usersOptions: ClusterOptions
+ * app.register(grpcBridge, { upstream: users });
+ * app.addHook("onClose", () => users.close());
+ */
+export function createCluster(options: ClusterOptions, log: ClusterLog, hooks: ClusterHooks = {}): Upstream {
+  return new Cluster(options, log, hooks.lookup ?? systemLookup);
+}
+
+export class Cluster implements Upstream, UpstreamRetry, EndpointEvents {
+  readonly name: string;
+  readonly authority: string;
+  readonly retry: UpstreamRetry | undefined;
+  readonly maxAttempts: number;
+  private readonly endpoints = new Map<string, Endpoint>();
+  private readonly draining = new Set<Endpoint>();
+  private readonly checkers = new Map<Endpoint, HealthChecker>();
+  /** Endpoints that take calls now. */
+  private usable: Endpoint[] = [];
+  private readonly picker: Picker<Endpoint>;
+  private readonly resolver: Resolver;
+  private readonly budget: RetryBudget;
+
+  constructor(
+    private readonly options: ClusterOptions,
+    private readonly log: ClusterLog,
+    lookup: Lookup,
+  ) {
+    this.name = options.name;
+    this.authority = options.authority;
+    this.maxAttempts = options.retry.maxAttempts;
+    this.retry = options.retry.maxAttempts > 1 ? this : undefined;
+    this.budget = new RetryBudget(options.retry);
+    this.picker = options.lbPolicy === "least_requests" ? new LeastRequestsPicker() : new RoundRobinPicker();
+    if (options.tls?.insecureSkipVerify) {
+      log.warn({ cluster: options.name }, `cluster "${options.name}": TLS certificate verification is OFF (insecureSkipVerify); use it for development only`);
+    }
+    this.resolver = new Resolver(
+      options.endpoints,
+      options.name,
+      lookup,
+      options.dnsRefreshMs,
+      (addresses) => this.setAddresses(addresses),
+      (_hostname, error) => log.warn({ err: error, cluster: options.name }, error.message),
+    );
+    this.setAddresses(this.resolver.current());
+    this.resolver.start();
+  }
+
+  request(headers: OutgoingHttpHeaders): http2.ClientHttp2Stream {
+    const endpoint = this.picker.pick(this.usable);
+    if (endpoint === undefined) throw this.noEndpoint();
+    return endpoint.request(headers);
+  }
+
+  requestAvoiding(headers: OutgoingHttpHeaders, failed: http2.Http2Session | undefined): http2.ClientHttp2Stream {
+    const avoid = failed === undefined ? undefined : endpointOf.get(failed);
+    const endpoint = this.picker.pick(this.usable, avoid);
+    if (endpoint === undefined) throw this.noEndpoint();
+    return endpoint.request(headers);
+  }
+
+  tryAcquire(): boolean {
+    let inFlight = 1; // the call asking: its failed stream no longer counts on an endpoint
+    for (const endpoint of this.endpoints.values()) inFlight += endpoint.inFlight;
+    return this.budget.tryAcquire(inFlight);
+  }
+
+  release(): void {
+    this.budget.release();
+  }
+
+  /** Addresses of the endpoints taking calls now (for tests and diagnostics). */
+  usableAddresses(): string[] {
+    return this.usable.map((endpoint) => endpoint.address);
+  }
+
+  async close(force = false): Promise<void> {
+    this.resolver.stop();
+    for (const checker of this.checkers.values()) checker.stop();
+    this.checkers.clear();
+    const all = [...this.endpoints.values(), ...this.draining];
+    this.endpoints.clear();
+    this.usable = [];
+    await Promise.all(all.map((endpoint) => endpoint.close(force)));
+  }
+
+  onStateChange(endpoint: Endpoint): void {
+    this.log.info({ cluster: this.name, endpoint: endpoint.address, usable: endpoint.usable }, `cluster "${this.name}": ${endpoint.describe()}`);
+    this.rebuild();
+  }
+
+  onConnectionFailure(endpoint: Endpoint, error: Error): void {
+    this.log.warn({ err: error, cluster: this.name, endpoint: endpoint.address }, `cluster "${this.name}": connection to ${endpoint.address} failed`);
+  }
+
+  private setAddresses(addresses: Map<string, ResolvedAddress>): void {
+    for (const [key, address] of addresses) {
+      if (this.endpoints.has(key)) continue;
+      const endpoint = this.createEndpoint(key, address);
+      this.endpoints.set(key, endpoint);
+    }
+    for (const [key, endpoint] of this.endpoints) {
+      if (addresses.has(key)) continue;
+      this.endpoints.delete(key);
+      this.checkers.get(endpoint)?.stop();
+      this.checkers.delete(endpoint);
+      this.draining.add(endpoint);
+      void endpoint.drain().then(() => this.draining.delete(endpoint));
+    }
+    this.rebuild();
+  }
+
+  private createEndpoint(key: string, address: ResolvedAddress): Endpoint {
+    const { options } = this;
+    const tls = options.tls;
+    const endpoint = new Endpoint(
+      key,
+      {
+        origin: `${tls === undefined ? "http" : "https"}://${key}`,
+        host: address.host,
+        port: address.port,
+        tls: tls === undefined ? undefined : tlsConnectOptions(tls, address.host, address.hostname),
+        maxStreams: options.maxStreamsPerConnection,
+        connectTimeoutMs: options.connectTimeoutMs,
+        keepaliveIntervalMs: options.keepaliveIntervalMs,
+        keepaliveTimeoutMs: options.keepaliveTimeoutMs,
+        maxConnectionAgeMs: options.maxConnectionAgeMs,
+      },
+      options,
+      this,
+    );
+    if (options.healthCheck !== undefined) {
+      const checker = new HealthChecker(endpoint, options.healthCheck, this.authority);
+      this.checkers.set(endpoint, checker);
+      checker.start();
+    }
+    return endpoint;
+  }
+
+  private rebuild(): void {
+    const usable: Endpoint[] = [];
+    for (const endpoint of this.endpoints.values()) if (endpoint.usable) usable.push(endpoint);
+    this.usable = usable;
+  }
+
+  private noEndpoint(): Error {
+    const states = [...this.endpoints.values()].map((endpoint) => endpoint.describe());
+    return new Error(
+      `cluster "${this.name}" has no usable endpoint` + (states.length === 0 ? "" : `: ${states.join("; ")}`),
+    );
+  }
 }

@@ -21,6 +21,8 @@ import {
   resetCodeName,
 } from "../protocol/status.js";
 import { grpcTimeoutHeader } from "../protocol/timeout.js";
+import { neverReachedApplication } from "./retry-safety.js";
+import { dialledAddress } from "./connection.js";
 
 const { NGHTTP2_CANCEL } = http2.constants;
 const maxTimerMs = 2 ** 31 - 1;
@@ -32,9 +34,23 @@ export interface GrpcCallLimits {
 
 export class GrpcCall {
   /** The session the stream runs on, to tell a lost connection from a reset. */
-  private readonly connection: http2.Http2Session | undefined;
-  /** Undefined only when the session refused to open a stream at all. */
-  private readonly stream: ClientHttp2Stream | undefined;
+  private connection: http2.Http2Session | undefined;
+  /** The current attempt's stream; undefined only when none could be opened at all. */
+  private stream: ClientHttp2Stream | undefined;
+  private readonly upstream: Upstream;
+  /** Kept to send the call again when an attempt never reached the application. */
+  private readonly headers: OutgoingHttpHeaders;
+  private encoding: string | undefined;
+  private attempts = 1;
+  /** When the call's deadline passes (performance.now()), kept only for retries. */
+  private deadlineAt: number | undefined;
+  /** Retries taken from the upstream's budget, given back when the call ends. */
+  private retriesHeld = 0;
+  /** Request bytes went out with write(): they are not held, so no retry. */
+  private bodyWritten = false;
+  private requestEnded = false;
+  /** The last request bytes, given to end(): held for a retry (a unary call's whole frame). */
+  private finalChunk: Uint8Array | undefined;
   private readonly scanner: FrameScanner<ConnectError>;
   private responseHeaders: IncomingHttpHeaders | undefined;
   private trailers: IncomingHttpHeaders | undefined;
@@ -63,12 +79,11 @@ export class GrpcCall {
     if (head.requestEncoding !== undefined) headers["grpc-encoding"] = head.requestEncoding;
     if (head.acceptEncoding !== undefined) headers["grpc-accept-encoding"] = head.acceptEncoding;
 
-    let encoding: string | undefined;
     this.scanner = new FrameScanner<ConnectError>((flags, length) => {
       if (flags & ~flagCompressed) {
         return new ConnectError(`upstream sent a message with invalid flags 0x${flags.toString(16)}`, Code.Internal);
       }
-      if (flags & flagCompressed && encoding === undefined) {
+      if (flags & flagCompressed && this.encoding === undefined) {
         return new ConnectError("upstream sent a compressed message without grpc-encoding", Code.Internal);
       }
       if (length > limits.maxResponseMessageBytes) {
@@ -80,6 +95,8 @@ export class GrpcCall {
       return undefined;
     });
 
+    this.upstream = upstream;
+    this.headers = headers;
     let stream: ClientHttp2Stream;
     try {
       stream = upstream.request(headers);
@@ -87,7 +104,7 @@ export class GrpcCall {
       // No stream to hang the end on: report asynchronously, like every other end.
       this.stream = undefined;
       this.connection = undefined;
-      queueMicrotask(() => this.finishWith(unavailable(error)));
+      queueMicrotask(() => this.finishWith(this.unavailable(error)));
       return;
     }
     this.stream = stream;
@@ -95,13 +112,22 @@ export class GrpcCall {
 
     // setTimeout fires at once past 2^31-1 ms (~24.8 days); such a deadline
     // is left to the upstream (grpc-timeout still carries it).
+    if (head.timeoutMs !== undefined && upstream.retry !== undefined) {
+      // Only where a retry may need the time left.
+      this.deadlineAt = performance.now() + head.timeoutMs;
+    }
     if (head.timeoutMs !== undefined && head.timeoutMs <= maxTimerMs) {
       this.deadline = setTimeout(() => {
         this.cancel(new ConnectError(`deadline of ${head.timeoutMs} ms exceeded`, Code.DeadlineExceeded));
       }, head.timeoutMs);
     }
+    this.attach(stream, head, sink);
+  }
 
+  /** Follows one attempt's stream; only the current attempt's events count. */
+  private attach(stream: ClientHttp2Stream, head: CallHead, sink: ResponseSink): void {
     stream.on("response", (responseHeaders, flags) => {
+      if (stream !== this.stream) return;
       const status = Number(responseHeaders[":status"]);
       this.httpStatus = status;
       const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
@@ -126,9 +152,9 @@ export class GrpcCall {
         return;
       }
       const grpcEncoding = responseHeaders["grpc-encoding"];
-      encoding = grpcEncoding === undefined || grpcEncoding === "identity" ? undefined : String(grpcEncoding);
+      this.encoding = grpcEncoding === undefined || grpcEncoding === "identity" ? undefined : String(grpcEncoding);
       this.responseHeaders = responseHeaders;
-      sink.onHeaders(responseHeaders, encoding);
+      sink.onHeaders(responseHeaders, this.encoding);
     });
     stream.on("data", (chunk: Buffer) => {
       if (this.failure !== undefined || this.ended) return;
@@ -148,23 +174,70 @@ export class GrpcCall {
       if (!sink.onData(chunk, this.resumeStream)) stream.pause();
     });
     stream.on("trailers", (trailers) => {
+      if (stream !== this.stream) return;
       this.trailers = trailers;
     });
     // 'end' comes after every data chunk was consumed ('trailers' may come
     // while a paused stream still holds data), so a call with a status ends
     // here. Without one, wait for 'close': only then is rstCode known.
     stream.on("end", () => {
+      if (stream !== this.stream) return;
       if (this.trailers?.["grpc-status"] !== undefined) this.finish();
     });
     stream.on("error", (error) => {
+      if (stream !== this.stream) return;
       this.transportError = error;
     });
-    stream.on("close", () => this.finish());
+    stream.on("close", () => {
+      if (stream !== this.stream || this.ended) return;
+      if (this.mayRetry(stream)) this.retryElsewhere(head, sink);
+      else this.finish();
+    });
+  }
+
+  /**
+   * Whether the stream that just closed may be sent again: it provably never
+   * reached the application (retry-safety.ts), nothing of a response
+   * arrived, the whole request is still held (a unary frame, or a stream
+   * nothing was written to yet), and attempts and the budget allow.
+   */
+  private mayRetry(stream: ClientHttp2Stream): boolean {
+    const retry = this.upstream.retry;
+    if (retry === undefined || this.failure !== undefined || this.bodyWritten) return false;
+    if (this.responseHeaders !== undefined || this.trailers !== undefined || this.scanner.frames > 0) return false;
+    if (this.attempts >= retry.maxAttempts || !neverReachedApplication(stream, this.connection)) return false;
+    if (!retry.tryAcquire()) return false;
+    this.retriesHeld++;
+    return true;
+  }
+
+  private retryElsewhere(head: CallHead, sink: ResponseSink): void {
+    this.attempts++;
+    if (this.deadlineAt !== undefined) {
+      // The next attempt gets what is left of the deadline, not all of it again.
+      this.headers["grpc-timeout"] = grpcTimeoutHeader(Math.max(1, Math.ceil(this.deadlineAt - performance.now())));
+    }
+    let stream: ClientHttp2Stream;
+    try {
+      stream = this.upstream.retry!.requestAvoiding(this.headers, this.connection);
+    } catch (error) {
+      this.finishWith(this.unavailable(error));
+      return;
+    }
+    this.transportError = undefined;
+    this.stream = stream;
+    this.connection = stream.session;
+    this.attach(stream, head, sink);
+    if (this.requestEnded) {
+      if (this.finalChunk !== undefined) stream.end(this.finalChunk);
+      else stream.end();
+    }
   }
 
   /** Forwards request bytes; false means wait for onDrain. */
   write(chunk: Uint8Array): boolean {
     if (this.ended || this.stream === undefined || this.stream.destroyed) return true;
+    this.bodyWritten = true;
     return this.stream.write(chunk);
   }
 
@@ -176,6 +249,8 @@ export class GrpcCall {
   /** Half-closes the request side. */
   end(chunk?: Uint8Array): void {
     if (this.ended || this.stream === undefined || this.stream.destroyed) return;
+    this.requestEnded = true;
+    if (this.upstream.retry !== undefined) this.finalChunk = chunk;
     if (chunk !== undefined) this.stream.end(chunk);
     else this.stream.end();
   }
@@ -206,6 +281,8 @@ export class GrpcCall {
     if (this.ended) return;
     this.ended = true;
     if (this.deadline !== undefined) clearTimeout(this.deadline);
+    for (; this.retriesHeld > 0; this.retriesHeld--) this.upstream.retry?.release();
+    this.finalChunk = undefined;
     this.sink.onEnd({
       error,
       unknownProcedure:
@@ -227,6 +304,19 @@ export class GrpcCall {
     return code;
   }
 
+  private unavailable(error: unknown): ConnectError {
+    // A stream still waiting for its connection fails with Node's "pending
+    // stream has been canceled"; what matters is the cause (refused, TLS).
+    const cause = (error as { code?: string; cause?: unknown }).cause;
+    const reason = (error as { code?: string }).code === "ERR_HTTP2_STREAM_CANCEL" && cause instanceof Error ? cause : error;
+    const message = reason instanceof Error ? reason.message : String(reason);
+    const address = this.connection === undefined ? undefined : dialledAddress.get(this.connection);
+    return new ConnectError(
+      `upstream "${this.upstream.name}" unavailable: ${address === undefined ? "" : `${address}: `}${message}`,
+      Code.Unavailable,
+    );
+  }
+
   /** The status of a stream that ended on its own. */
   private outcome(): ConnectError | undefined {
     const trailers = this.trailers;
@@ -244,7 +334,7 @@ export class GrpcCall {
     if (transportError !== undefined && transportError.code !== "ERR_HTTP2_STREAM_ERROR") {
       // The connection failed (refused, reset, GOAWAY with an error): the
       // streams on it report a reset code that says nothing about the call.
-      return unavailable(transportError);
+      return this.unavailable(transportError);
     }
     if (this.connection?.destroyed) {
       // The connection went down under the stream (killed, or GOAWAY with
@@ -274,7 +364,4 @@ export class GrpcCall {
   }
 }
 
-function unavailable(error: unknown): ConnectError {
-  const message = error instanceof Error ? error.message : String(error);
-  return new ConnectError(`upstream unavailable: ${message}`, Code.Unavailable);
-}
+

@@ -19,7 +19,7 @@ export function parseUpstreamTarget(value: string | URL): UpstreamTarget {
     throw new TypeError(`invalid upstream "${text}": expected HOST:PORT or http://HOST:PORT`);
   }
   if (url.protocol === "https:") {
-    throw new TypeError(`invalid upstream "${text}": TLS upstreams are not supported yet; use http:// (h2c)`);
+    throw new TypeError(`invalid upstream "${text}": --upstream is cleartext HTTP/2 (h2c) only; for TLS define a cluster with "tls" in a config file (--config)`);
   }
   if (url.protocol !== "http:" && url.protocol !== "h2c:") {
     throw new TypeError(`invalid upstream "${text}": scheme must be http:// (h2c)`);

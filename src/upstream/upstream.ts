@@ -18,4 +18,20 @@ export interface Upstream {
   request(headers: OutgoingHttpHeaders): http2.ClientHttp2Stream;
   /** Closes every connection: graceful (in-flight streams finish) unless forced. */
   close(force?: boolean): Promise<void>;
+  /**
+   * Present when the upstream can retry calls that never reached an
+   * application (a cluster); a single address has nowhere else to go.
+   */
+  readonly retry?: UpstreamRetry;
+}
+
+/** What GrpcCall needs to send a call again, elsewhere. */
+export interface UpstreamRetry {
+  /** Attempts in total, the first included. */
+  readonly maxAttempts: number;
+  /** Takes one retry from the budget; each true is paired with one `release()`. */
+  tryAcquire(): boolean;
+  release(): void;
+  /** Like `request`, on another endpoint than the one `failed` ran on when there is one. */
+  requestAvoiding(headers: OutgoingHttpHeaders, failed: http2.Http2Session | undefined): http2.ClientHttp2Stream;
 }

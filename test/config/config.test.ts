@@ -197,7 +197,7 @@ describe("config sources and defaults", () => {
   it("the zero-config --upstream form still needs nothing else, and says what is missing without it", () => {
     assert.equal(loadConfig({ upstream: "localhost:50051" }, {}).deployment, undefined);
     assert.match(issuesOf(() => loadConfig({}, {}))[0]!, /--upstream is required/);
-    assert.match(issuesOf(() => loadConfig({ upstream: "https://x:1" }, {}))[0]!, /TLS upstreams are not supported yet/);
+    assert.match(issuesOf(() => loadConfig({ upstream: "https://x:1" }, {}))[0]!, /for TLS define a cluster with "tls" in a config file/);
   });
 });
 

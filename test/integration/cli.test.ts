@@ -47,7 +47,7 @@ describe("connect-grpc-bridge CLI", () => {
   it("rejects a bad upstream address", async () => {
     const p = run(["--upstream", "https://x:1", "--port", "0"]);
     assert.equal(await p.exited, 2);
-    assert.match(p.err(), /TLS upstreams are not supported yet/);
+    assert.match(p.err(), /for TLS define a cluster with "tls" in a config file/);
   });
 
   async function listening(p: ReturnType<typeof run>): Promise<string> {

@@ -106,7 +106,6 @@ routes:
       const text = `routed-${name}`;
       const reply = await createClient(TestService, transport(url)).unary({ text });
       assert.equal(reply.text, text);
-      // The placeholder cluster uses the first endpoint; the spread is the cluster's own test.
       assert.ok(tests.some((t) => t.observations.metadata.has(text)), "a tests replica served it");
       assert.ok(!canary.observations.metadata.has(text), "not the canary");
 
@@ -114,6 +113,18 @@ routes:
       const greeting = await createClient(GreetService, transport(url)).greet({ name: "Ada" });
       assert.match(greeting.greeting, /^Hello, Ada, from greet-[ab]$/);
       assert.equal(greeters.reduce((n, g) => n + g.calls(), 0), before.reduce((a, b) => a + b, 0) + 1);
+    });
+
+    it(`${name}: each cluster spreads its service's calls over both of its replicas`, async () => {
+      const client = createClient(GreetService, transport(url));
+      const servedBy = new Set<string>();
+      for (let i = 0; i < 4; i++) servedBy.add(/from (greet-[ab])$/.exec((await client.greet({ name: "Ada" })).greeting)![1]!);
+      assert.deepEqual([...servedBy].sort(), ["greet-a", "greet-b"]);
+      const texts = [0, 1, 2, 3].map((i) => `spread-${name}-${i}`);
+      for (const text of texts) await createClient(TestService, transport(url)).unary({ text });
+      for (const replica of tests) {
+        assert.ok(texts.some((t) => replica.observations.metadata.has(t)), "every tests replica served some calls");
+      }
     });
 
     it(`${name}: a call no route matches gets unimplemented and reaches no upstream`, async () => {

@@ -1,0 +1,187 @@
+/**
+ * One address of a cluster (a replica) and its pool of HTTP/2 connections:
+ * streams share a connection until it carries its stream limit (ours, or the
+ * peer's MAX_CONCURRENT_STREAMS: past it Node would queue the stream inside
+ * the connection instead of starting it), then another is opened.
+ *
+ * It also holds whether the endpoint may take calls: not while it is backing
+ * off after failed connections (jittered exponential backoff), ejected after
+ * too many consecutive failures, failing its health checks, or draining
+ * because DNS no longer lists it. The cluster is told whenever that changes,
+ * so picking an endpoint never has to evaluate it per call.
+ */
+import type * as http2 from "node:http2";
+import type { OutgoingHttpHeaders } from "node:http";
+import { backoffDelay } from "./backoff.js";
+import type { Pickable } from "./balancer.js";
+import type { ClusterOptions } from "./cluster-options.js";
+import { UpstreamConnection, type ConnectionEvents, type ConnectionSettings } from "./connection.js";
+
+/** Which endpoint a connection belongs to: a retry goes to another one. */
+export const endpointOf = new WeakMap<http2.Http2Session, Endpoint>();
+
+export interface EndpointEvents {
+  /** `usable` changed. */
+  onStateChange(endpoint: Endpoint): void;
+  /** A connection failed (logged by the cluster, with its name). */
+  onConnectionFailure(endpoint: Endpoint, error: Error): void;
+}
+
+export class Endpoint implements Pickable, ConnectionEvents {
+  inFlight = 0;
+  /** Whether calls may be sent here; kept up to date by `update()`. */
+  usable = true;
+  /** Last answer of the health check (true until a check says otherwise). */
+  private healthy = true;
+  private draining = false;
+  private closed = false;
+  private backingOff = false;
+  private ejected = false;
+  private consecutiveFailures = 0;
+  /** Why the endpoint is not usable, for the error a call gets. */
+  lastError: string | undefined;
+  private readonly connections: UpstreamConnection[] = [];
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly onStreamClose = (): void => {
+    this.inFlight--;
+  };
+
+  constructor(
+    /** `host:port` as dialled, e.g. "10.0.0.7:50051". */
+    readonly address: string,
+    private readonly settings: ConnectionSettings,
+    private readonly options: ClusterOptions,
+    private readonly events: EndpointEvents,
+  ) {}
+
+  /** Starts a stream on a connection with room for it, connecting if needed. */
+  request(headers: OutgoingHttpHeaders): http2.ClientHttp2Stream {
+    let connection = this.pickConnection();
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = connection.request(headers);
+    } catch {
+      // The connection began closing between our check and the request
+      // (GOAWAY just arrived); one fresh connection is the right second try.
+      connection.retire(false);
+      connection = this.pickConnection();
+      stream = connection.request(headers);
+    }
+    this.inFlight++;
+    stream.once("close", this.onStreamClose);
+    return stream;
+  }
+
+  private pickConnection(): UpstreamConnection {
+    for (const connection of this.connections) {
+      if (connection.hasRoom) return connection;
+    }
+    const connection = new UpstreamConnection(this.settings, this);
+    endpointOf.set(connection.session, this);
+    this.connections.push(connection);
+    return connection;
+  }
+
+  /** Whether any connection of this endpoint is up (for health checks and tests). */
+  get connected(): boolean {
+    return this.connections.some((c) => c.ready && c.usable);
+  }
+
+  onReady(): void {
+    this.consecutiveFailures = 0;
+    this.lastError = undefined;
+  }
+
+  onFailure(connection: UpstreamConnection, error: Error, beforeReady: boolean): void {
+    this.remove(connection);
+    if (this.closed) return; // our own close cut a connection short
+    this.events.onConnectionFailure(this, error);
+    this.lastError = error.message;
+    if (!beforeReady) return; // a connection that worked and then broke: the next call reconnects
+    this.consecutiveFailures++;
+    const { reconnectBaseMs, reconnectMaxMs, outlierConsecutiveFailures, outlierEjectionMs } = this.options;
+    if (outlierConsecutiveFailures > 0 && this.consecutiveFailures >= outlierConsecutiveFailures && !this.ejected) {
+      this.ejected = true;
+      this.later(outlierEjectionMs, () => {
+        this.ejected = false;
+        this.consecutiveFailures = 0;
+        this.update();
+      });
+    }
+    if (!this.backingOff) {
+      this.backingOff = true;
+      this.later(backoffDelay(this.consecutiveFailures, reconnectBaseMs, reconnectMaxMs), () => {
+        this.backingOff = false;
+        this.update();
+      });
+    }
+    this.update();
+  }
+
+  onRetired(connection: UpstreamConnection): void {
+    if (connection.session.destroyed) this.remove(connection);
+    else connection.session.once("close", () => this.remove(connection));
+  }
+
+  /** The health check's verdict. */
+  setHealthy(healthy: boolean, reason?: string): void {
+    if (!healthy) this.lastError = reason;
+    if (this.healthy === healthy) return;
+    this.healthy = healthy;
+    if (healthy) {
+      // A passing check proves the endpoint reachable: no need to wait out a backoff.
+      this.backingOff = false;
+      this.consecutiveFailures = 0;
+    }
+    this.update();
+  }
+
+  /** DNS no longer lists the address: no new calls; in-flight ones finish, then connections close. */
+  drain(): Promise<void> {
+    this.draining = true;
+    this.update();
+    return this.close(false);
+  }
+
+  async close(force: boolean): Promise<void> {
+    this.closed = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    await Promise.all([...this.connections].map((c) => c.close(force)));
+  }
+
+  /** Why the endpoint takes no calls, for errors. */
+  describe(): string {
+    const state = this.draining
+      ? "draining"
+      : !this.healthy
+        ? "failing health checks"
+        : this.ejected
+          ? "ejected after consecutive connection failures"
+          : this.backingOff
+            ? "backing off after a failed connection"
+            : "usable";
+    return `${this.address} ${state}${this.lastError === undefined ? "" : ` (${this.lastError})`}`;
+  }
+
+  private update(): void {
+    const usable = !this.draining && this.healthy && !this.ejected && !this.backingOff;
+    if (usable === this.usable) return;
+    this.usable = usable;
+    this.events.onStateChange(this);
+  }
+
+  private remove(connection: UpstreamConnection): void {
+    const index = this.connections.indexOf(connection);
+    if (index >= 0) this.connections.splice(index, 1);
+  }
+
+  private later(ms: number, run: () => void): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      run();
+    }, ms);
+    timer.unref();
+    this.timers.add(timer);
+  }
+}
