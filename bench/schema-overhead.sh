@@ -6,7 +6,7 @@
 # Both see the same machine at the same moment, which matters on a shared VM.
 # Each round prints the bridges' CPU time per request and their ratio; then
 # the median ratio (schema / plain; 1.00 = no cost).
-# Needs wrk, bc, and `npm run build`.   ROUNDS=8 DUR=5 bash bench/schema-overhead.sh
+# Needs wrk, bc, and `npm run build`.   ROUNDS=8 DUR=5 [CONTROL=1] bash bench/schema-overhead.sh
 set -euo pipefail
 cd "$(dirname "$0")"
 work=$(mktemp -d)
@@ -26,7 +26,8 @@ start() { # name schema-file
   waitfile "$work/$1.port"
 }
 start plain ""
-start schema "$work/schema.binpb"
+# CONTROL=1: neither bridge loads a schema (an A/A run: the noise floor and any seat bias).
+start schema "$( [ -n "${CONTROL:-}" ] || echo "$work/schema.binpb")"
 url() { echo http://127.0.0.1:$(cat "$work/$1.port"); }
 for name in plain schema; do taskset -c 1 wrk -t1 -c32 -d2s -s "$lua" "$(url $name)" >/dev/null 2>&1; done
 for round in $(seq ${ROUNDS:-8}); do
