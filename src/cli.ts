@@ -143,8 +143,8 @@ async function main(): Promise<void> {
       requireConnectProtocolHeader: config.requireConnectProtocolHeader,
       cors,
       tls,
-      schema: { descriptorSets: values["descriptor-set"], reflection: values.reflection },
-      reflectionPassthrough: values["reflection-passthrough"],
+      schema: config.schema,
+      reflectionPassthrough: config.reflectionPassthrough,
       // "silent" is no logger at all: not even a child logger per request.
       fastify: {
         logger: config.logLevel === "silent" ? false : { level: config.logLevel },

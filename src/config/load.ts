@@ -15,7 +15,7 @@ import { fromEnvoy } from "./envoy.js";
 /** Prefix of every environment variable the bridge reads. */
 export const envPrefix = "CONNECT_GRPC_BRIDGE_";
 
-type Kind = "string" | "int" | "list";
+type Kind = "string" | "int" | "list" | "bool";
 
 /** A setting both a flag and an environment variable can give. */
 interface Setting {
@@ -37,6 +37,9 @@ export const settings: readonly Setting[] = [
   { flag: "max-response-bytes", env: "MAX_RESPONSE_BYTES", path: ["maxResponseBytes"], kind: "int" },
   { flag: "log-level", env: "LOG_LEVEL", path: ["logLevel"], kind: "string" },
   { flag: "workers", env: "WORKERS", path: ["workers"], kind: "int" },
+  { flag: "descriptor-set", env: "DESCRIPTOR_SETS", path: ["schema", "descriptorSets"], kind: "list" },
+  { flag: "reflection", env: "REFLECTION", path: ["schema", "reflection"], kind: "bool" },
+  { flag: "reflection-passthrough", env: "REFLECTION_PASSTHROUGH", path: ["reflectionPassthrough"], kind: "bool" },
   { flag: "cors-origin", env: "CORS_ORIGIN", path: undefined, kind: "list" },
   { flag: "cors-allow-header", env: "CORS_ALLOW_HEADER", path: undefined, kind: "list" },
 ];
@@ -186,6 +189,8 @@ function typed(raw: unknown, kind: Kind): unknown {
     return items.map((s) => String(s).trim()).filter((s) => s !== "");
   }
   if (kind === "int" && typeof raw === "string" && /^\d+$/.test(raw.trim())) return Number(raw.trim());
+  // Environment variables: true/1 and false/0; anything else stays a string for the schema to name.
+  if (kind === "bool" && typeof raw === "string" && /^(true|1|false|0)$/i.test(raw.trim())) return /^(true|1)$/i.test(raw.trim());
   return raw;
 }
 

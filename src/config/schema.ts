@@ -110,6 +110,29 @@ export const CorsSchema = Type.Object(
 
 export const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
+/** Where the schema for JSON transcoding comes from (the plugin's `schema` option). */
+const SchemaSourcesSchema = Type.Object(
+  {
+    descriptorSets: Type.Optional(Type.Array(Type.String({ minLength: 1, description: "a descriptor set file (buf build -o FILE)" }))),
+    reflection: Type.Optional(
+      Type.Union([
+        Type.Boolean(),
+        Type.Object(
+          {
+            refreshIntervalMs: Type.Optional(Type.Integer({ minimum: 1 })),
+            timeoutMs: Type.Optional(Type.Integer({ minimum: 1 })),
+            maxBackoffMs: Type.Optional(Type.Integer({ minimum: 1 })),
+            unknownMethodRefetchMs: Type.Optional(Type.Integer({ minimum: 1 })),
+          },
+          { additionalProperties: false },
+        ),
+      ]),
+    ),
+    allowGetForAllMethods: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
 export const BridgeConfigSchema = Type.Object(
   {
     listen: Type.Object(
@@ -146,6 +169,9 @@ export const BridgeConfigSchema = Type.Object(
     upstreamCompression: Type.Array(Type.String({ pattern: "^[a-z0-9_-]+$", description: 'a lower-case coding name like "gzip"' }), { default: ["gzip"] }),
     compressMinBytes: nonNegativeInt(1024, "unary responses this large get compressed"),
     requireConnectProtocolHeader: Type.Boolean({ default: false }),
+    // JSON transcoding (src/schema/); checked again, with defaults, by resolveSchemaOptions.
+    schema: Type.Optional(SchemaSourcesSchema),
+    reflectionPassthrough: Type.Boolean({ default: false }),
   },
   { additionalProperties: false },
 );

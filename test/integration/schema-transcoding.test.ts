@@ -21,6 +21,10 @@ import { Color, WellKnownSchema, WellKnownService } from "../../gen/bridge/test/
 import { buildDescriptorSet, startSchemaUpstream, type SchemaUpstream } from "../support/schema-upstream.js";
 import { startBridge, type RunningBridge } from "../support/bridge.js";
 import { resolveOptions } from "../../src/options.js";
+import { loadConfig } from "../../src/config/load.js";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createBridge, type CreateBridgeOptions } from "../../src/index.js";
 import type { AddressInfo } from "node:net";
 import { envelope, splitFrames } from "../support/raw-http.js";
@@ -541,6 +545,24 @@ describe("schema options", () => {
 
   it("bytes that are not a descriptor set fail the start", async () => {
     await assert.rejects(startBridge("127.0.0.1:1", { schema: { descriptorSets: [new Uint8Array([0xff, 0xff])] } }), /not a valid FileDescriptorSet/);
+  });
+});
+
+describe("schema in the config layer", () => {
+  it("config file keys, environment variables and flags, with the usual precedence and errors", () => {
+    const dir = mkdtempSync(join(tmpdir(), "bridge-schema-config-"));
+    const file = join(dir, "bridge.yaml");
+    writeFileSync(file, "upstream: 127.0.0.1:1\nschema:\n  descriptorSets: [a.binpb]\n  reflection: { refreshIntervalMs: 1000 }\nreflectionPassthrough: true\n");
+    const fromFile = loadConfig({ config: file }, {}).config;
+    assert.deepEqual(fromFile.schema, { descriptorSets: ["a.binpb"], reflection: { refreshIntervalMs: 1000 } });
+    assert.equal(fromFile.reflectionPassthrough, true);
+    const fromEnv = loadConfig({ config: file }, { CONNECT_GRPC_BRIDGE_DESCRIPTOR_SETS: "b.binpb,c.binpb", CONNECT_GRPC_BRIDGE_REFLECTION: "false" }).config;
+    assert.deepEqual(fromEnv.schema, { descriptorSets: ["b.binpb", "c.binpb"], reflection: false });
+    const fromFlags = loadConfig({ config: file, "descriptor-set": ["d.binpb"], reflection: true }, { CONNECT_GRPC_BRIDGE_REFLECTION: "false" }).config;
+    assert.deepEqual(fromFlags.schema, { descriptorSets: ["d.binpb"], reflection: true });
+    assert.equal(loadConfig({ upstream: "127.0.0.1:1" }, {}).config.reflectionPassthrough, resolveOptions({ upstream: "127.0.0.1:1" }).reflectionPassthrough);
+    assert.throws(() => loadConfig({ upstream: "127.0.0.1:1" }, { CONNECT_GRPC_BRIDGE_REFLECTION: "maybe" }), (e: Error) => /CONNECT_GRPC_BRIDGE_REFLECTION/.test(e.message));
+    rmSync(dir, { recursive: true, force: true });
   });
 });
 
