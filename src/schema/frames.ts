@@ -6,24 +6,38 @@
 import { envelopeHeaderLength } from "../protocol/envelope.js";
 
 export class FrameAssembler {
-  private pending: Buffer | undefined;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** Size of the frame being collected, once its header is in. */
+  private needed = 0;
 
-  /** Whole frames (header included) completed by `chunk`. */
+  /**
+   * Whole frames (header included) completed by `chunk`. Chunks of a large
+   * message are joined once, when the message is complete, not per chunk.
+   */
   push(chunk: Buffer): Buffer[] {
-    let bytes = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.byteLength;
     const frames: Buffer[] = [];
-    while (bytes.byteLength >= envelopeHeaderLength) {
-      const length = envelopeHeaderLength + bytes.readUInt32BE(1);
-      if (bytes.byteLength < length) break;
-      frames.push(bytes.subarray(0, length));
-      bytes = bytes.subarray(length);
+    for (;;) {
+      if (this.needed === 0) {
+        if (this.pendingBytes < envelopeHeaderLength) break;
+        const head = this.pending[0].byteLength >= envelopeHeaderLength ? this.pending[0] : this.join();
+        this.needed = envelopeHeaderLength + head.readUInt32BE(1);
+      }
+      if (this.pendingBytes < this.needed) break;
+      const bytes = this.join();
+      frames.push(bytes.subarray(0, this.needed));
+      const rest = bytes.subarray(this.needed);
+      this.pending = rest.byteLength > 0 ? [rest] : [];
+      this.pendingBytes = rest.byteLength;
+      this.needed = 0;
     }
-    this.pending = bytes.byteLength > 0 ? bytes : undefined;
     return frames;
   }
 
-  /** Whether the bytes so far end on a frame boundary. */
-  get atBoundary(): boolean {
-    return this.pending === undefined;
+  private join(): Buffer {
+    if (this.pending.length > 1) this.pending = [Buffer.concat(this.pending, this.pendingBytes)];
+    return this.pending[0];
   }
 }

@@ -121,6 +121,18 @@ for (const source of sources) {
       assert.deepEqual(echoed, ["a", "b", "c"]);
     });
 
+    it("large messages (about 1 MiB each way) stream through transcoding in many chunks", async () => {
+      const client = createClient(TestService, createConnectTransport({ baseUrl: bridge.baseUrl, httpVersion: "2", useBinaryFormat: false }));
+      const payload = new Uint8Array(700_000).fill(7);
+      async function* requests() {
+        yield { text: "big", payload, responseSize: 1_000_000 };
+        yield { text: "big2", responseSize: 1_000_000 };
+      }
+      const sizes: number[] = [];
+      for await (const r of client.bidiStream(requests())) sizes.push(r.payload.byteLength);
+      assert.deepEqual(sizes, [1_000_000, 1_000_000]);
+    });
+
     it("connect-node gRPC-Web JSON (+json): unary and server streaming over HTTP/1.1", async () => {
       const client = createClient(TestService, createGrpcWebTransport({ baseUrl: bridge.baseUrl, httpVersion: "1.1", useBinaryFormat: false }));
       assert.equal((await client.unary({ text: "w" })).text, "w");
