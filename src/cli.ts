@@ -65,7 +65,9 @@ SIGINT and SIGTERM stop it after in-flight calls finish. SIGHUP reloads the
 TLS certificate and key (so does a change to either file).`;
 
 function fail(message: string, showUsage = true): never {
-  process.stderr.write(`connect-grpc-bridge: ${message}\n${showUsage ? `\n${usage}\n` : ""}`);
+  // Errors of the plugin's options carry the name already (they are also thrown to embedders).
+  const text = message.startsWith("connect-grpc-bridge: ") ? message : `connect-grpc-bridge: ${message}`;
+  process.stderr.write(`${text}\n${showUsage ? `\n${usage}\n` : ""}`);
   process.exit(2);
 }
 

@@ -13,6 +13,8 @@ server.on("stream", (stream, headers) => {
   stream.on("data", (c) => chunks.push(c));
   stream.on("error", () => {});
   stream.on("end", () => {
+    // The caller may be gone already (a bridge stopped mid-run).
+    if (stream.destroyed || stream.closed) return;
     const frame = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
     if (path.endsWith("/Hold")) {
       stream.respond({ ":status": 200, "content-type": contentType });
@@ -27,6 +29,7 @@ server.on("stream", (stream, headers) => {
     }
     let left = Number(headers["x-count"] ?? 1);
     const pump = () => {
+      if (stream.destroyed) return;
       while (left > 0) {
         left--;
         if (!stream.write(frame)) return void stream.once("drain", pump);

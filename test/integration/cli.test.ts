@@ -74,6 +74,12 @@ describe("connect-grpc-bridge CLI", () => {
     }
   });
 
+  it("an option error from the plugin is printed with the program name once (was doubled)", async () => {
+    const p = run(["--upstream", "127.0.0.1:1", "--port", "0", "--descriptor-set", "/nonexistent/x.binpb"]);
+    assert.equal(await p.exited, 2);
+    assert.match(p.err(), /^connect-grpc-bridge: cannot read descriptor set "\/nonexistent\/x\.binpb"/);
+  });
+
   it("rejects a malformed --cors-origin, naming it", async () => {
     const p = run(["--upstream", "127.0.0.1:1", "--port", "0", "--cors-origin", "app.test"]);
     assert.equal(await p.exited, 2);
