@@ -29,10 +29,27 @@ function subjectOf(rows) {
 /** The throughput a scenario compares: MB/s for streams, requests/s otherwise. */
 const rate = (row) => row.mbPerSecond ?? row.rps;
 
+/**
+ * One row per scenario and server: the run with the median throughput when
+ * a cell was measured several times, with every run's throughput in `runs`.
+ */
+export function collapse(results) {
+  const groups = new Map();
+  for (const row of results) {
+    const key = `${row.scenario}\u0000${row.target}`;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(row);
+  }
+  return [...groups.values()].map((rows) => {
+    const sorted = [...rows].sort((a, b) => rate(a) - rate(b));
+    return { ...sorted[Math.floor((sorted.length - 1) / 2)], runs: rows.map(rate) };
+  });
+}
+
 /** [{ scenario, subject, baseline, ratio, addedP50Ms }] for every pair measured together. */
 export function ratios(report) {
   const out = [];
-  for (const [scenario, rows] of byScenario(report.results)) {
+  for (const [scenario, rows] of byScenario(collapse(report.results))) {
     const subject = subjectOf(rows);
     if (subject === undefined) continue;
     for (const row of rows) {
@@ -99,11 +116,13 @@ export function resultsMarkdown(report) {
     "",
     "## Every measurement",
     "",
-    "| scenario | server | req/s | MB/s | p50 ms | p99 ms | CPU µs/req | errors |",
-    "|---|---|---:|---:|---:|---:|---:|---:|",
-    ...report.results.map(
+    "Cells measured several times show the median run; `runs` lists every run's throughput, in the order they ran.",
+    "",
+    "| scenario | server | req/s | MB/s | p50 ms | p99 ms | CPU µs/req | errors | runs |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ...collapse(report.results).map(
       (r) =>
-        `| ${r.scenario} | ${r.target} | ${r.rps} | ${r.mbPerSecond ?? ""} | ${r.p50Ms} | ${r.p99Ms} | ${r.cpuUsPerRequest ?? ""} | ${r.errors} |`,
+        `| ${r.scenario} | ${r.target} | ${r.rps} | ${r.mbPerSecond ?? ""} | ${r.p50Ms} | ${r.p99Ms} | ${r.cpuUsPerRequest ?? ""} | ${r.errors} | ${r.runs.length > 1 ? r.runs.join(", ") : ""} |`,
     ),
     "",
   ];
