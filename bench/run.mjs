@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --soak] [-- --only TEXT]`: the bridge measured
+// `npm run bench [--quick | --soak | --only TEXT]`: the bridge measured
 // against its baselines, every server in its own process on loopback.
 //
 // Core layout (2-core machine): the server under test (bridge or a baseline)
@@ -34,7 +34,11 @@ const { values: flags } = parseArgs({
     only: { type: "string" },
   },
 });
-const quick = flags.quick;
+// `npm run bench --quick` (no "--" before it) reaches us as npm config, not as an argument.
+const npmFlag = (name) => process.env[`npm_config_${name}`];
+const quick = flags.quick || npmFlag("quick") === "true";
+flags.soak ||= npmFlag("soak") === "true";
+flags.only ??= npmFlag("only");
 const seconds = quick ? 2 : 4;
 const warmup = 1; // wrk takes whole seconds
 const warmupSeconds = quick ? 5 : 10; // per server, once, before its first measurement
@@ -80,6 +84,18 @@ const wanted = (scenario) => flags.only === undefined || scenario.includes(flags
 async function measure(scenario, targetName, { kind, size, concurrency, count, proc }) {
   const target = targetName === "direct" ? echo : targetName === "direct-grpcjs" ? grpcjs : targets[targetName];
   const common = { size, concurrency };
+  try {
+    return await measureOnce(scenario, targetName, target, { kind, size, concurrency, count, proc }, common);
+  } catch (error) {
+    // A server that died or refused is a result too; the run goes on.
+    log(`${scenario} ${targetName}: FAILED ${String(error.message ?? error).split("\n").slice(0, 2).join(" ")}`);
+    const row = { scenario, target: targetName, ...common, kind, rps: 0, errors: 1, failed: String(error.message ?? error).slice(0, 300) };
+    results.push(row);
+    return row;
+  }
+}
+
+async function measureOnce(scenario, targetName, target, { kind, size, concurrency, count, proc }, common) {
   let result;
   const cpuBefore = () => (targetName.startsWith("direct") ? 0 : cpuSeconds(target.pid));
   if (targetName.startsWith("direct")) {

@@ -7,19 +7,28 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
 
-const upstream = http2.connect(`http://${process.env.UPSTREAM ?? "127.0.0.1:50051"}`);
+// The same connection settings as the bridge's (src/upstream/session.ts): with
+// Node's 64 KiB default window a 64 KiB message waits for a WINDOW_UPDATE.
+const upstream = http2.connect(`http://${process.env.UPSTREAM ?? "127.0.0.1:50051"}`, {
+  settings: { initialWindowSize: 1 << 20 },
+});
+upstream.on("connect", () => upstream.setLocalWindowSize(8 << 20));
 const endStream = Buffer.from([2, 0, 0, 0, 2, 0x7b, 0x7d]); // flags 0x02, "{}"
-const call = (req) =>
-  upstream.request({
+const call = (req, res) => {
+  const stream = upstream.request({
     ":method": "POST",
     ":path": req.url,
     "content-type": "application/grpc",
     te: "trailers",
     ...(req.headers["x-count"] ? { "x-count": req.headers["x-count"] } : {}),
   });
+  // The one check it has: a failed stream must not take the process down.
+  stream.on("error", () => res.destroy());
+  return stream;
+};
 const server = http.createServer((req, res) => {
   if (req.headers["content-type"] === "application/connect+proto") {
-    const stream = call(req);
+    const stream = call(req, res);
     req.pipe(stream);
     res.writeHead(200, { "content-type": "application/connect+proto" });
     stream.pipe(res, { end: false });
@@ -32,7 +41,7 @@ const server = http.createServer((req, res) => {
     const body = Buffer.concat(chunks);
     const header = Buffer.alloc(5);
     header.writeUInt32BE(body.length, 1);
-    const stream = call(req);
+    const stream = call(req, res);
     const out = [];
     stream.on("data", (c) => out.push(c));
     stream.on("end", () => {
