@@ -29,7 +29,7 @@ const builds = {
 };
 const env = { KIND: values.kind, BODY_BYTES: values.size };
 const samples = { A: [], B: [] };
-for (const name of ["A", "B"]) await wrk({ url: `http://127.0.0.1:${builds[name].port}`, connections: 64, seconds: 2, env });
+for (const name of ["A", "B"]) await wrk({ url: `http://127.0.0.1:${builds[name].port}`, connections: 64, seconds: 10, env });
 for (let round = 0; round < Number(values.rounds); round++) {
   for (const name of round % 2 ? ["B", "A"] : ["A", "B"]) {
     const server = builds[name];

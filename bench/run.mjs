@@ -130,6 +130,8 @@ async function measureOnce(scenario, targetName, target, { kind, size, concurren
     p50Ms: round(result.p50 * 1000, 3),
     p99Ms: round(result.p99 * 1000, 3),
     errors: result.errors,
+    non2xx: result.non2xx,
+    timeouts: result.timeouts,
     cpuUsPerRequest: result.cpuUsPerRequest === undefined ? undefined : round(result.cpuUsPerRequest, 1),
     mbPerSecond: count ? round((result.rps * count * size) / 1e6, 1) : undefined,
   };
@@ -140,7 +142,7 @@ async function measureOnce(scenario, targetName, target, { kind, size, concurren
       (row.mbPerSecond !== undefined ? `  ${row.mbPerSecond} MB/s` : "") +
       `  p50 ${row.p50Ms} ms` +
       (row.cpuUsPerRequest !== undefined ? `  ${row.cpuUsPerRequest} µs CPU/req` : "") +
-      (row.errors ? `  ERRORS ${row.errors}` : ""),
+      (row.errors ? `  ERRORS ${row.errors} (non-2xx ${row.non2xx ?? "?"}, wrk timeouts ${row.timeouts ?? "?"})` : ""),
   );
   return row;
 }

@@ -39,6 +39,9 @@ export async function wrk({ url, connections, seconds, env, core = "1" }) {
     p50: wrkSeconds(/^\s+50%\s+(\S+)/m.exec(stdout)?.[1] ?? ""),
     p99: wrkSeconds(/^\s+99%\s+(\S+)/m.exec(stdout)?.[1] ?? ""),
     errors: non2xx + socketErrors,
+    // wrk's own 2 s timeout counts as a socket error: a slow answer, not a failed one.
+    non2xx,
+    timeouts: socket ? Number(socket[4]) : 0,
     raw: stdout,
   };
 }
