@@ -5,8 +5,9 @@
  * is opened. A connection that fails, closes or receives GOAWAY takes no new
  * streams (its in-flight streams finish on it).
  *
- * Deliberately simple: endpoints, balancing, health and keepalive pings
- * belong to the upstream cluster work.
+ * The zero-config `--upstream HOST:PORT` path. Deliberately simple: several
+ * endpoints, balancing, health checks, keepalive pings and retries are the
+ * cluster's (cluster.ts, from a config file).
  */
 import * as http2 from "node:http2";
 import type { OutgoingHttpHeaders } from "node:http";
