@@ -150,7 +150,7 @@ export function ratioChart(report) {
   const top = 40;
   const max = Math.max(2.5, ...rows.map((r) => r.ratio));
   const x = (v) => labelWidth + (v / max) * plotWidth;
-  const height = top + rows.length * (barHeight + gap) + 30;
+  const height = top + rows.length * (barHeight + gap) + 48;
   const esc = (s) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${labelWidth + plotWidth + 60}" height="${height}" font-family="sans-serif" font-size="12">`,
@@ -159,7 +159,10 @@ export function ratioChart(report) {
   ];
   rows.forEach((r, i) => {
     const y = top + i * (barHeight + gap);
-    const color = r.ratio >= 1 ? "#2e7d32" : r.ratio >= 0.85 ? "#f9a825" : "#c62828";
+    // Direct gRPC is the floor (no bridge at all): grey, not a verdict. The
+    // others are judged against the issue's targets.
+    const target = r.baseline.target === "thin" ? 0.85 : r.baseline.target === "connect" || r.baseline.target === "grpcweb" ? 2 : 1;
+    const color = r.baseline.target.startsWith("direct") ? "#9e9e9e" : r.ratio >= target ? "#2e7d32" : r.ratio >= 0.85 * target ? "#f9a825" : "#c62828";
     parts.push(
       `<text x="${labelWidth - 8}" y="${y + 13}" text-anchor="end">${esc(r.scenario)} vs ${esc(r.baseline.target)}</text>`,
       `<rect x="${labelWidth}" y="${y}" width="${x(r.ratio) - labelWidth}" height="${barHeight}" fill="${color}"/>`,
@@ -167,10 +170,13 @@ export function ratioChart(report) {
     );
   });
   const bottom = top + rows.length * (barHeight + gap);
-  for (const [v, dash] of [[1, ""], [0.85, ' stroke-dasharray="4 3"']]) {
+  for (const [v, dash, anchor] of [[1, "", "start"], [0.85, ' stroke-dasharray="4 3"', "end"]]) {
     parts.push(`<line x1="${x(v)}" y1="${top - 6}" x2="${x(v)}" y2="${bottom}" stroke="black"${dash}/>`);
-    parts.push(`<text x="${x(v)}" y="${bottom + 16}" text-anchor="middle">${v}</text>`);
+    parts.push(`<text x="${x(v) + (anchor === "start" ? 3 : -3)}" y="${bottom + 16}" text-anchor="${anchor}">${v}x</text>`);
   }
+  parts.push(
+    `<text x="10" y="${bottom + 34}" fill="#555">grey: vs direct gRPC (no bridge: the floor); green/amber/red: vs the issue's target for that baseline (thin 0.85x, Node alternatives 2x)</text>`,
+  );
   parts.push("</svg>");
   return parts.join("\n") + "\n";
 }
