@@ -41,7 +41,7 @@ flags.soak ||= npmFlag("soak") === "true";
 flags.only ??= npmFlag("only");
 const seconds = quick ? 2 : 4;
 const warmup = 1; // wrk takes whole seconds
-const warmupSeconds = quick ? 5 : 10; // per server, once, before its first measurement
+const warmupSeconds = quick ? 3 : 10; // per server, once, before its first measurement
 const here = (path) => new URL(path, import.meta.url).pathname;
 const cli = here("../dist/src/cli.js");
 const startedAt = Date.now();
