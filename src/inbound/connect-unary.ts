@@ -43,13 +43,14 @@ export function connectUnaryPost(ctx: BridgeContext, exchange: Exchange, codec: 
     deadlineMs !== undefined && deadlineMs <= bodyTimeout
       ? { ms: deadlineMs, error: () => new ConnectError(`deadline of ${deadlineMs} ms exceeded while receiving the request`, Code.DeadlineExceeded) }
       : { ms: bodyTimeout, error: () => new ConnectError(`request body not received within ${bodyTimeout} ms`, Code.DeadlineExceeded) };
-  readFramedBody(req, ctx.options.maxRequestBytes, head.requestEncoding ? flagCompressed : 0, timeout).then(
-    (frame) => {
-      if (head.timeoutMs !== undefined) head.timeoutMs = Math.max(0, head.timeoutMs - (Date.now() - started));
-      startUnary(ctx, exchange, head, frame);
-    },
-    (error: ConnectError) => writeConnectError(exchange, error),
-  );
+  readFramedBody(req, ctx.options.maxRequestBytes, head.requestEncoding ? flagCompressed : 0, timeout, (error, frame) => {
+    if (error !== undefined) {
+      writeConnectError(exchange, error);
+      return;
+    }
+    if (head.timeoutMs !== undefined) head.timeoutMs = Math.max(0, head.timeoutMs - (Date.now() - started));
+    startUnary(ctx, exchange, head, frame!);
+  });
 }
 
 /** A unary GET: the message and its encoding travel in the query. */
