@@ -41,22 +41,54 @@ function replace(path: string, content: Buffer): void {
   renameSync(`${path}.new`, path);
 }
 
+/** What a test gets: the CLI serving TLS from `certFile`/`keyFile`, first holding `first`. */
+interface TlsBridge {
+  p: ReturnType<typeof runCli>;
+  certFile: string;
+  keyFile: string;
+  first: { cert: Buffer; key: Buffer };
+  /** A TLS session that is closed when the test ends. */
+  connect(ca: Buffer): ReturnType<typeof connect>;
+}
+
+/** Runs `test` against a CLI bridge serving TLS from files, then tears everything down. */
+async function withTlsBridge(test: (bridge: TlsBridge) => Promise<void>): Promise<void> {
+  const upstream = await startGrpcJsServer();
+  const first = selfSignedCert();
+  const dir = mkdtempSync(join(tmpdir(), "bridge-reload-"));
+  const certFile = join(dir, "cert.pem");
+  const keyFile = join(dir, "key.pem");
+  writeFileSync(certFile, first.cert);
+  writeFileSync(keyFile, first.key);
+  const p = runCli(["--upstream", upstream.address, "--port", "0", "--tls-cert", certFile, "--tls-key", keyFile, "--log-level", "info"]);
+  const sessions: http2.ClientHttp2Session[] = [];
+  try {
+    const url = await p.listening();
+    await test({
+      p,
+      certFile,
+      keyFile,
+      first,
+      connect: async (ca) => {
+        const made = await connect(url, ca);
+        sessions.push(made.session);
+        return made;
+      },
+    });
+  } finally {
+    for (const s of sessions) s.destroy();
+    p.child.kill("SIGTERM");
+    await p.exited;
+    await upstream.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe("front-door TLS certificate reload", () => {
   it("SIGHUP: new connections get the new certificate, an open connection keeps working", async () => {
-    const upstream = await startGrpcJsServer();
-    const first = selfSignedCert();
-    const second = selfSignedCert();
-    const dir = mkdtempSync(join(tmpdir(), "bridge-reload-"));
-    const certFile = join(dir, "cert.pem");
-    const keyFile = join(dir, "key.pem");
-    writeFileSync(certFile, first.cert);
-    writeFileSync(keyFile, first.key);
-    const p = runCli(["--upstream", upstream.address, "--port", "0", "--tls-cert", certFile, "--tls-key", keyFile, "--log-level", "info"]);
-    const sessions: http2.ClientHttp2Session[] = [];
-    try {
-      const url = await p.listening();
-      const old = await connect(url, first.cert);
-      sessions.push(old.session);
+    await withTlsBridge(async ({ p, certFile, keyFile, first, connect }) => {
+      const second = selfSignedCert();
+      const old = await connect(first.cert);
       assert.equal(old.fingerprint, new X509Certificate(first.cert).fingerprint256);
       assert.equal(await unary(old.session, "before"), "before");
 
@@ -65,75 +97,34 @@ describe("front-door TLS certificate reload", () => {
       p.child.kill("SIGHUP");
       await p.printed(/front-door certificate reloaded/);
 
-      const fresh = await connect(url, second.cert);
-      sessions.push(fresh.session);
+      const fresh = await connect(second.cert);
       assert.equal(fresh.fingerprint, new X509Certificate(second.cert).fingerprint256);
       assert.equal(await unary(fresh.session, "new-connection"), "new-connection");
       // The connection made before the reload still carries calls.
       assert.equal(await unary(old.session, "old-connection"), "old-connection");
-    } finally {
-      for (const s of sessions) s.destroy();
-      p.child.kill("SIGTERM");
-      await p.exited;
-      await upstream.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it("a change to the files is picked up without a signal", async () => {
-    const upstream = await startGrpcJsServer();
-    const first = selfSignedCert();
-    const second = selfSignedCert();
-    const dir = mkdtempSync(join(tmpdir(), "bridge-reload-watch-"));
-    const certFile = join(dir, "cert.pem");
-    const keyFile = join(dir, "key.pem");
-    writeFileSync(certFile, first.cert);
-    writeFileSync(keyFile, first.key);
-    const p = runCli(["--upstream", upstream.address, "--port", "0", "--tls-cert", certFile, "--tls-key", keyFile, "--log-level", "info"]);
-    const sessions: http2.ClientHttp2Session[] = [];
-    try {
-      const url = await p.listening();
+    await withTlsBridge(async ({ p, certFile, keyFile, connect }) => {
+      const second = selfSignedCert();
       replace(keyFile, second.key);
       replace(certFile, second.cert);
       await p.printed(/"msg":"front-door certificate reloaded \(file changed\)"/);
-      const fresh = await connect(url, second.cert);
-      sessions.push(fresh.session);
+      const fresh = await connect(second.cert);
       assert.equal(fresh.fingerprint, new X509Certificate(second.cert).fingerprint256);
-    } finally {
-      for (const s of sessions) s.destroy();
-      p.child.kill("SIGTERM");
-      await p.exited;
-      await upstream.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it("a certificate that does not match its key is refused and the current one kept", async () => {
-    const upstream = await startGrpcJsServer();
-    const first = selfSignedCert();
-    const other = selfSignedCert();
-    const dir = mkdtempSync(join(tmpdir(), "bridge-reload-bad-"));
-    const certFile = join(dir, "cert.pem");
-    const keyFile = join(dir, "key.pem");
-    writeFileSync(certFile, first.cert);
-    writeFileSync(keyFile, first.key);
-    const p = runCli(["--upstream", upstream.address, "--port", "0", "--tls-cert", certFile, "--tls-key", keyFile, "--log-level", "info"]);
-    const sessions: http2.ClientHttp2Session[] = [];
-    try {
-      const url = await p.listening();
+    await withTlsBridge(async ({ p, certFile, first, connect }) => {
+      const other = selfSignedCert();
       replace(certFile, other.cert); // the key is still the first one's
       p.child.kill("SIGHUP");
       await p.printed(/front-door certificate not reloaded/);
-      const after = await connect(url, first.cert);
-      sessions.push(after.session);
+      const after = await connect(first.cert);
       assert.equal(after.fingerprint, new X509Certificate(first.cert).fingerprint256);
       assert.equal(await unary(after.session, "still-served"), "still-served");
-    } finally {
-      for (const s of sessions) s.destroy();
-      p.child.kill("SIGTERM");
-      await p.exited;
-      await upstream.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });

@@ -9,6 +9,7 @@ import { gzipSync } from "node:zlib";
 import { request } from "node:http";
 import { startGrpcJsServer, type RunningServer } from "../support/grpc-js-server.js";
 import { startBridge, type RunningBridge } from "../support/bridge.js";
+import type { CreateBridgeOptions } from "../../src/index.js";
 import { startFaultServer } from "../support/fault-server.js";
 import { decodeEchoResponse, echoRequest, endStream, envelope, send, splitFrames } from "../support/raw-http.js";
 
@@ -16,20 +17,33 @@ const svc = "/bridge.test.v1.TestService";
 const unary = { "content-type": "application/proto" };
 const stream = { "content-type": "application/connect+proto" };
 
-describe("wire format through the bridge to grpc-js", () => {
-  let upstream: RunningServer;
-  let bridge: RunningBridge;
+const json = (res: { body: Buffer }) => JSON.parse(res.body.toString("utf8"));
+
+/**
+ * A @grpc/grpc-js upstream behind a bridge with `options`, started before the
+ * current suite and closed after it; `post` sends a raw request to the bridge.
+ */
+function bridgedGrpcJs(options: Omit<CreateBridgeOptions, "upstream">) {
+  const env = {
+    upstream: undefined as unknown as RunningServer,
+    bridge: undefined as unknown as RunningBridge,
+    post: (path: string, headers: Record<string, string>, body: Uint8Array) =>
+      send(`${env.bridge.baseUrl}${path}`, { headers, body }),
+  };
   before(async () => {
-    upstream = await startGrpcJsServer();
-    bridge = await startBridge(upstream.address, { maxRequestBytes: 64 * 1024, maxResponseBytes: 256 * 1024 });
+    env.upstream = await startGrpcJsServer();
+    env.bridge = await startBridge(env.upstream.address, options);
   });
   after(async () => {
-    await bridge.close();
-    await upstream.close();
+    await env.bridge.close();
+    await env.upstream.close();
   });
-  const post = (path: string, headers: Record<string, string>, body: Uint8Array) =>
-    send(`${bridge.baseUrl}${path}`, { headers, body });
-  const json = (res: { body: Buffer }) => JSON.parse(res.body.toString("utf8"));
+  return env;
+}
+
+describe("wire format through the bridge to grpc-js", () => {
+  const env = bridgedGrpcJs({ maxRequestBytes: 64 * 1024, maxResponseBytes: 256 * 1024 });
+  const post = env.post;
 
   it("unary success: 200, application/proto, bare message, trailers as trailer- headers", async () => {
     const res = await post(`${svc}/Unary`, { ...unary, "x-echo-k": "v" }, echoRequest({ text: "w" }));
@@ -45,7 +59,7 @@ describe("wire format through the bridge to grpc-js", () => {
   it("unary GET with a percent-encoded binary message (no base64)", async () => {
     const message = echoRequest({ text: "raw\u00ff", payload: new Uint8Array([0, 0xff, 0x25, 0x2b]) });
     const encoded = [...message].map((b) => "%" + b.toString(16).padStart(2, "0")).join("");
-    const res = await send(`${bridge.baseUrl}${svc}/Unary?encoding=proto&message=${encoded}`, { method: "GET" });
+    const res = await send(`${env.bridge.baseUrl}${svc}/Unary?encoding=proto&message=${encoded}`, { method: "GET" });
     assert.equal(res.status, 200);
     const decoded = decodeEchoResponse(res.body);
     assert.equal(decoded.text, "raw\u00ff");
@@ -53,13 +67,13 @@ describe("wire format through the bridge to grpc-js", () => {
   });
 
   it("unary GET without encoding is 415", async () => {
-    const res = await send(`${bridge.baseUrl}${svc}/Unary?message=x`, { method: "GET" });
+    const res = await send(`${env.bridge.baseUrl}${svc}/Unary?message=x`, { method: "GET" });
     assert.equal(res.status, 415);
     assert.equal(res.headers["content-type"], "application/json");
   });
 
   it("unary GET with invalid base64 is invalid_argument", async () => {
-    const res = await send(`${bridge.baseUrl}${svc}/Unary?encoding=proto&base64=1&message=a*b`, { method: "GET" });
+    const res = await send(`${env.bridge.baseUrl}${svc}/Unary?encoding=proto&base64=1&message=a*b`, { method: "GET" });
     assert.equal(res.status, 400);
     assert.equal(json(res).code, "invalid_argument");
   });
@@ -86,7 +100,7 @@ describe("wire format through the bridge to grpc-js", () => {
   });
 
   it("methods other than GET and POST are 405 with Allow", async () => {
-    const res = await send(`${bridge.baseUrl}${svc}/Unary`, { method: "PUT", headers: unary, body: echoRequest({}) });
+    const res = await send(`${env.bridge.baseUrl}${svc}/Unary`, { method: "PUT", headers: unary, body: echoRequest({}) });
     assert.equal(res.status, 405);
     assert.equal(res.headers.allow, "GET, POST");
     assert.equal(res.headers["content-type"], "application/json");
@@ -191,19 +205,8 @@ describe("wire format through the bridge to grpc-js", () => {
 // Each of these pins a gap found by reading the Connect conformance suite
 // (connectrpc/conformance, testsuites/data) against the bridge.
 describe("conformance regressions", () => {
-  let upstream: RunningServer;
-  let bridge: RunningBridge;
-  before(async () => {
-    upstream = await startGrpcJsServer();
-    bridge = await startBridge(upstream.address, { maxRequestBytes: 1000 });
-  });
-  after(async () => {
-    await bridge.close();
-    await upstream.close();
-  });
-  const post = (path: string, headers: Record<string, string>, body: Uint8Array) =>
-    send(`${bridge.baseUrl}${path}`, { headers, body });
-  const json = (res: { body: Buffer }) => JSON.parse(res.body.toString("utf8"));
+  const env = bridgedGrpcJs({ maxRequestBytes: 1000 });
+  const post = env.post;
 
   it("request limit does not cap responses (server_message_size equal-to-server-limit)", async () => {
     const request = echoRequest({ text: "limit", payload: Buffer.alloc(990) });
@@ -214,7 +217,7 @@ describe("conformance regressions", () => {
   });
 
   it("a response over maxResponseBytes is resource_exhausted, not internal", async () => {
-    const small = await startBridge(upstream.address, { maxResponseBytes: 100 });
+    const small = await startBridge(env.upstream.address, { maxResponseBytes: 100 });
     try {
       const res = await send(`${small.baseUrl}${svc}/Unary`, { headers: unary, body: echoRequest({ responseSize: 200 }) });
       assert.equal(json(res).code, "resource_exhausted");
@@ -236,7 +239,7 @@ describe("conformance regressions", () => {
     const res = await post(`${svc}/Unary`, { "content-type": "application/foo" }, Buffer.from("x"));
     assert.equal(res.status, 415);
     assert.equal(json(res).code, "unknown");
-    const get = await send(`${bridge.baseUrl}${svc}/Unary?encoding=foo&message=x`, { method: "GET" });
+    const get = await send(`${env.bridge.baseUrl}${svc}/Unary?encoding=foo&message=x`, { method: "GET" });
     assert.equal(get.status, 415);
   });
 
@@ -246,7 +249,7 @@ describe("conformance regressions", () => {
   });
 
   it("OPTIONS and other verbs are 405 (unexpected-verb)", async () => {
-    const res = await send(`${bridge.baseUrl}${svc}/Unary`, { method: "OPTIONS" });
+    const res = await send(`${env.bridge.baseUrl}${svc}/Unary`, { method: "OPTIONS" });
     assert.equal(res.status, 405);
   });
 

@@ -13,7 +13,7 @@ export interface RunningBridge {
 }
 
 export async function startBridge(
-  upstream: string,
+  upstream: CreateBridgeOptions["upstream"],
   options: Omit<CreateBridgeOptions, "upstream"> = {},
 ): Promise<RunningBridge> {
   const app = createBridge({ upstream, ...options });

@@ -7,13 +7,11 @@
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { create } from "@bufbuild/protobuf";
-import type { AddressInfo } from "node:net";
 import { TestService, EchoResponseSchema, type EchoRequest, type EchoResponse } from "../../gen/bridge/test/v1/test_pb.js";
-import { createBridge } from "../../src/index.js";
 import type { ClusterOptions } from "../../src/upstream/cluster-options.js";
 import type { Upstream } from "../../src/upstream/upstream.js";
 import { grpcServiceDefinition } from "./grpc-definition.js";
-import type { RunningBridge } from "./bridge.js";
+import { startBridge, type RunningBridge } from "./bridge.js";
 
 export interface Replica {
   name: string;
@@ -104,16 +102,11 @@ export function clusterOptions(overrides: Partial<ClusterOptions> & Pick<Cluster
 
 /** The bridge in front of an Upstream object (closed with the bridge). */
 export async function startClusterBridge(upstream: Upstream): Promise<RunningBridge> {
-  const app = createBridge({ upstream });
-  await app.listen({ port: 0, host: "127.0.0.1" });
-  const port = (app.server.address() as AddressInfo).port;
+  const bridge = await startBridge(upstream);
   return {
-    app,
-    port,
-    baseUrl: `http://127.0.0.1:${port}`,
+    ...bridge,
     close: async () => {
-      app.server.closeAllConnections();
-      await app.close();
+      await bridge.close();
       await upstream.close(true);
     },
   };
