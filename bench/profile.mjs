@@ -6,7 +6,7 @@
 // prints the functions with the most self time, grouped by module.
 import { mkdirSync, readdirSync, readFileSync, rmSync, renameSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { startServer } from "./lib/processes.mjs";
+import { startServer, writeClusterConfig } from "./lib/processes.mjs";
 import { wrk } from "./lib/load.mjs";
 
 const { values } = parseArgs({
@@ -30,9 +30,7 @@ const echo = await startServer("echo", here("servers/echo-upstream.mjs"), { core
 // --cluster: through a config-file cluster and route instead of --upstream.
 let target = ["--upstream", `127.0.0.1:${echo.port}`];
 if (values.cluster) {
-  const config = `${dir}/bridge.yaml`;
-  writeFileSync(config, `clusters:\n  - name: echo\n    endpoints: ["127.0.0.1:${echo.port}"]\nroutes:\n  - cluster: echo\n`);
-  target = ["--config", config];
+  target = ["--config", writeClusterConfig(dir, `127.0.0.1:${echo.port}`)];
 }
 const bridge = await startServer("bridge", here("../dist/src/cli.js"), {
   args: [...target, "--port", "0", "--cors-origin", "none", "--log-level", "silent"],

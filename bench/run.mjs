@@ -22,8 +22,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { once } from "node:events";
 import { parseArgs } from "node:util";
-import { cpuSeconds, machineDescription, rssBytes, startServer } from "./lib/processes.mjs";
-import { echoRequest, grpcFrame, h2load, wrk } from "./lib/load.mjs";
+import { cpuSeconds, machineDescription, rssBytes, startServer, writeClusterConfig } from "./lib/processes.mjs";
+import { echoRequest, envelope, grpcFrame, h2load, wrk } from "./lib/load.mjs";
 import { ratioChart, resultsMarkdown, targetChecks } from "./lib/report.mjs";
 
 const { values: flags } = parseArgs({
@@ -149,11 +149,7 @@ async function measureOnce(scenario, targetName, target, { kind, size, concurren
 
 function jsonFrame(size) {
   const payload = echoRequest(size).subarray(2); // same byte count of payload as the proto body, near enough
-  const json = Buffer.from(JSON.stringify({ payload: payload.toString("base64") }));
-  const frame = Buffer.alloc(5 + json.length);
-  frame.writeUInt32BE(json.length, 1);
-  json.copy(frame, 5);
-  return frame;
+  return envelope(Buffer.from(JSON.stringify({ payload: payload.toString("base64") })));
 }
 
 function round(value, digits = 0) {
@@ -208,15 +204,7 @@ async function benchmarks() {
   await cell("connect unary proto 1KiB c64", ["bridge", "thin", "connect", "direct"], { kind: "unary-proto", size: 1024, concurrency: 64 }, decisive);
   const viaCluster = "config cluster unary 1KiB c64";
   if (wanted(viaCluster)) {
-    // The production shape: a config file with a cluster and a route, so the
-    // cluster layer (balancer, endpoint pool, retry bookkeeping) and the
-    // router are on the path, unlike `--upstream`.
-    const dir = mkdtempSync(join(tmpdir(), "bench-config-"));
-    const config = join(dir, "bridge.yaml");
-    writeFileSync(
-      config,
-      `clusters:\n  - name: echo\n    endpoints: ["${upstream}"]\nroutes:\n  - service: bridge.test.v1.TestService\n    cluster: echo\n`,
-    );
+    const config = writeClusterConfig(mkdtempSync(join(tmpdir(), "bench-config-")), upstream);
     targets["bridge-cluster"] = await server("bridge-cluster", cli, {
       args: ["--config", config, "--port", "0", "--cors-origin", "none", "--log-level", "silent"],
     });

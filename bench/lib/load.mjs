@@ -89,7 +89,11 @@ export async function h2load({ url, concurrency, seconds, warmupSeconds, body, h
 
 /** A gRPC request frame carrying an EchoRequest of `size` bytes (as bridge.lua builds it). */
 export function grpcFrame(size) {
-  const message = echoRequest(size);
+  return envelope(echoRequest(size));
+}
+
+/** `message` in an uncompressed gRPC / Connect-streaming envelope. */
+export function envelope(message) {
   const frame = Buffer.alloc(5 + message.length);
   frame.writeUInt32BE(message.length, 1);
   message.copy(frame, 5);

@@ -1,7 +1,8 @@
 // Starting the benchmark's servers as separate processes pinned to cores,
 // and reading their CPU time and memory from /proc.
 import { spawn } from "node:child_process";
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { once } from "node:events";
 
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ; 100 on Linux). */
@@ -106,4 +107,18 @@ export function machineDescription() {
   const memKiB = Number(/MemTotal:\s+(\d+)/.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? 0);
   const kernel = readFileSync("/proc/sys/kernel/osrelease", "utf8").trim();
   return { cpu: model, cores, memoryGiB: Math.round(memKiB / 1024 / 1024), kernel, node: process.version };
+}
+
+/**
+ * A config file for the bridge with one cluster (`upstream`) and a service
+ * route to it: the production shape, with the cluster layer and the router
+ * on the call path, unlike `--upstream`. Returns its path.
+ */
+export function writeClusterConfig(dir, upstream) {
+  const file = join(dir, "bridge.yaml");
+  writeFileSync(
+    file,
+    `clusters:\n  - name: echo\n    endpoints: ["${upstream}"]\nroutes:\n  - service: bridge.test.v1.TestService\n    cluster: echo\n`,
+  );
+  return file;
 }
