@@ -6,6 +6,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import type { CallEnd, CallHead, ResponseSink } from "../call.js";
 import { responseMetadata } from "../protocol/metadata.js";
 import { FrameScanner, encodeEnvelope, envelopeHeaderLength, flagCompressed } from "../protocol/envelope.js";
+import { FrameAssembler } from "../protocol/frame-assembler.js";
 import { compress, decompress, pickResponseCoding } from "../protocol/compression.js";
 import { Code, ConnectError } from "../protocol/status.js";
 import { GrpcCall } from "../upstream/grpc-call.js";
@@ -232,8 +233,9 @@ function forwardRequestFrames(
  * stays at about one message.
  */
 class FrameConverter {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  private readonly assembler = new FrameAssembler();
+  /** Whole frames received and not yet converted, in order. */
+  private ready: Buffer[] = [];
   private busy = false;
   private idle: (() => void) | undefined;
 
@@ -247,8 +249,7 @@ class FrameConverter {
   ) {}
 
   push(chunk: Buffer, source: { pause(): void; resume(): void }): void {
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.byteLength;
+    for (const frame of this.assembler.push(chunk)) this.ready.push(frame);
     if (this.busy) return;
     source.pause();
     this.busy = true;
@@ -281,16 +282,6 @@ class FrameConverter {
 
   /** The next whole frame, if the bytes so far hold one. */
   private nextFrame(): Buffer | undefined {
-    if (this.pendingBytes < envelopeHeaderLength) return undefined;
-    const joined = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending);
-    const length = envelopeHeaderLength + joined.readUInt32BE(1);
-    if (joined.byteLength < length) {
-      this.pending = [joined];
-      return undefined;
-    }
-    const rest = joined.subarray(length);
-    this.pending = rest.byteLength > 0 ? [rest] : [];
-    this.pendingBytes = rest.byteLength;
-    return joined.subarray(0, length);
+    return this.ready.shift();
   }
 }

@@ -1,9 +1,10 @@
 /**
- * Cuts a byte stream into whole gRPC frames. Transcoding needs each message
- * whole (to decode it), unlike the pass-through path, which only follows
- * frame boundaries (FrameScanner) and never holds a message.
+ * Cuts a byte stream into whole gRPC frames, for whoever needs each message
+ * whole: transcoding (to decode it), coding conversion (to inflate or deflate
+ * it). The pass-through path only follows frame boundaries (FrameScanner)
+ * and never holds a message.
  */
-import { envelopeHeaderLength } from "../protocol/envelope.js";
+import { envelopeHeaderLength } from "./envelope.js";
 
 export class FrameAssembler {
   private pending: Buffer[] = [];

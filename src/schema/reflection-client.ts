@@ -15,7 +15,7 @@ import {
 import { encodeEnvelope, envelopeHeaderLength } from "../protocol/envelope.js";
 import { grpcTimeoutHeader } from "../protocol/timeout.js";
 import type { Upstream } from "../upstream/upstream.js";
-import { FrameAssembler } from "./frames.js";
+import { FrameAssembler } from "../protocol/frame-assembler.js";
 import { missingImports, registryFromFiles } from "./files.js";
 
 /** v1alpha's messages are wire-identical to v1's: only the path differs. */

@@ -18,7 +18,7 @@ import { encodeEnvelope, envelopeHeaderLength, flagCompressed } from "../protoco
 import { Code, ConnectError } from "../protocol/status.js";
 import type { GrpcCall } from "../upstream/grpc-call.js";
 import type { BridgeContext, Exchange } from "../inbound/exchange.js";
-import { FrameAssembler } from "./frames.js";
+import { FrameAssembler } from "../protocol/frame-assembler.js";
 import type { MethodLookup } from "./schema.js";
 
 /** What a streaming adapter writes request frames into: the call, or a transcoder in front of it. */

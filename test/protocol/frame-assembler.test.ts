@@ -5,7 +5,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { FrameAssembler } from "../../src/schema/frames.js";
+import { FrameAssembler } from "../../src/protocol/frame-assembler.js";
 import { envelope } from "../support/raw-http.js";
 
 describe("FrameAssembler", () => {
