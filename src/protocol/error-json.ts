@@ -29,7 +29,23 @@ export function connectEndStreamJson(
  * Returns undefined for status 0.
  */
 export function grpcStatusError(block: Headers): ConnectError | undefined {
+  const message = block.get("grpc-message");
+  if (message !== null && !percentDecodable(message)) {
+    // gRPC: a message that does not decode is delivered as it came, never an
+    // error. findTrailerError would throw URIError (uncaught, in an event
+    // handler); encoded once more, its decoding gives the raw text back.
+    block.set("grpc-message", encodeURIComponent(message));
+  }
   return findTrailerError(block);
+}
+
+function percentDecodable(text: string): boolean {
+  try {
+    decodeURIComponent(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -41,6 +41,14 @@ describe("upstream faults", () => {
     });
   }
 
+  it("a grpc-message that is not valid percent-encoding arrives raw (was an uncaught URIError that crashed the bridge)", async () => {
+    const res = await call("MalformedMessage");
+    assert.equal(res.status, 500);
+    assert.deepEqual(errorOf(res), { code: "internal", message: "bad %zz 100%" });
+    const next = await call("TrailersOnly");
+    assert.equal(errorOf(next).code, "permission_denied", "the bridge still serves");
+  });
+
   it("RST_STREAM REFUSED_STREAM before any header -> unavailable", async () => {
     const res = await call("RefuseBeforeHeaders");
     assert.equal(res.status, 503);

@@ -73,6 +73,13 @@ export async function startFaultServer(): Promise<FaultServer> {
           { endStream: true },
         );
         return;
+      case "MalformedMessage":
+        // Not valid percent-encoding: decoding it must not throw.
+        stream.respond(
+          { ":status": 200, "content-type": "application/grpc", "grpc-status": "13", "grpc-message": "bad %zz 100%" },
+          { endStream: true },
+        );
+        return;
       case "TruncatedFrame": {
         stream.respond(grpcHeaders, { waitForTrailers: true });
         stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
