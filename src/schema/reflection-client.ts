@@ -14,6 +14,8 @@ import {
 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { encodeEnvelope, envelopeHeaderLength } from "../protocol/envelope.js";
 import { grpcTimeoutHeader } from "../protocol/timeout.js";
+import { grpcStatusError } from "../protocol/error-json.js";
+import { toHeaders } from "../protocol/metadata.js";
 import type { Upstream } from "../upstream/upstream.js";
 import { FrameAssembler } from "../protocol/frame-assembler.js";
 import { missingImports, registryFromFiles } from "./files.js";
@@ -132,7 +134,7 @@ class ReflectionStream {
     const readStatus = (headers: http2.IncomingHttpHeaders) => {
       if (headers["grpc-status"] !== undefined) {
         status = String(headers["grpc-status"]);
-        message = decodeURIComponent(String(headers["grpc-message"] ?? ""));
+        message = grpcStatusError(toHeaders(headers))?.rawMessage ?? "";
       }
     };
     stream.on("response", readStatus);

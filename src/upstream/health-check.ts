@@ -15,6 +15,9 @@ import {
 import type { HealthCheckOptions } from "./cluster-options.js";
 import type { Endpoint } from "./endpoint.js";
 import { encodeEnvelope, envelopeHeaderLength } from "../protocol/envelope.js";
+import { grpcStatusError } from "../protocol/error-json.js";
+import { toHeaders } from "../protocol/metadata.js";
+import { grpcTimeoutHeader } from "../protocol/timeout.js";
 
 const checkPath = "/grpc.health.v1.Health/Check";
 
@@ -69,7 +72,7 @@ export class HealthChecker {
           ":authority": this.authority,
           "content-type": "application/grpc",
           te: "trailers",
-          "grpc-timeout": `${this.options.timeoutMs}m`,
+          "grpc-timeout": grpcTimeoutHeader(this.options.timeoutMs),
         });
       } catch (error) {
         resolve(error instanceof Error ? error.message : String(error));
@@ -93,7 +96,7 @@ export class HealthChecker {
       const takeStatus = (headers: http2.IncomingHttpHeaders) => {
         if (headers["grpc-status"] !== undefined) {
           status = String(headers["grpc-status"]);
-          message = headers["grpc-message"] === undefined ? undefined : decodeURIComponent(String(headers["grpc-message"]));
+          message = grpcStatusError(toHeaders(headers))?.rawMessage;
         }
       };
       stream.on("response", takeStatus);
