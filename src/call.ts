@@ -1,12 +1,27 @@
 /**
- * The protocol-neutral call every inbound adapter hands to the upstream:
- * what to call, and where the response goes. Adding a client protocol means
- * writing an adapter that fills a CallHead and implements ResponseSink.
+ * The protocol-neutral call: the one seam between inbound adapters and
+ * wherever calls go. An adapter fills a CallHead, implements ResponseSink,
+ * and calls a StartCall; it gets a CallHandle to send the request through.
+ * What stands between (transcoding, coding conversion, retries, the
+ * upstream attempt; later metrics, tracing, access logs) is a CallLayer, and
+ * an adapter never knows which layers are there.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import type { ConnectError } from "./protocol/status.js";
 
+/** The client protocol a call arrived in: what layers may label or check by. */
+export type ClientProtocolName = "connect" | "grpc-web" | "grpc";
+
 export interface CallHead {
+  /** Which protocol the client speaks. */
+  protocol: ClientProtocolName;
+  /**
+   * A Connect unary call (POST or GET): exactly one whole request message,
+   * handed to `CallHandle.end`, and exactly one response message expected.
+   */
+  unary: boolean;
+  /** A Connect unary GET (the message came in the query). */
+  get: boolean;
   /** `/package.Service/Method`. */
   path: string;
   /** Codec name of the messages: "proto", "json", ... */
@@ -26,6 +41,30 @@ export interface CallHead {
    */
   clientAccepts?: readonly string[];
 }
+
+/**
+ * The request half of a call in flight. `write` and `end` take enveloped
+ * frames (5-byte prefix and message), the same bytes in every protocol.
+ */
+export interface CallHandle {
+  /** Forwards request bytes; false means wait for `onDrain` before writing more. */
+  write(chunk: Uint8Array): boolean;
+  /** Runs `listener` once the call can take more request bytes. */
+  onDrain(listener: () => void): void;
+  /** Half-closes the request; a unary call hands its whole frame here. */
+  end(chunk?: Uint8Array): void;
+  /** Ends the call with `error` (the upstream stream, if any, is reset with CANCEL). */
+  cancel(error: ConnectError): void;
+}
+
+/**
+ * Starts a call: the sink gets exactly one `onEnd`, whatever happens,
+ * including a refusal before anything reached an upstream.
+ */
+export type StartCall = (head: CallHead, sink: ResponseSink) => CallHandle;
+
+/** One layer of the call pipeline: wraps the StartCall beneath it. */
+export type CallLayer = (next: StartCall) => StartCall;
 
 export interface CallEnd {
   /** Undefined when the call succeeded (grpc-status 0). */
@@ -49,6 +88,11 @@ export interface CallEnd {
   unknownProcedure: boolean;
   /** The upstream reset the stream with this HTTP/2 error code (not NO_ERROR). */
   resetCode?: number;
+  /**
+   * A layer refused the call in a way Connect unary answers with an HTTP
+   * status of its own (GET on a method with side effects: 405, Allow: POST).
+   */
+  http?: { status: number; headers?: OutgoingHttpHeaders };
 }
 
 export interface ResponseSink {

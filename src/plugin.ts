@@ -10,6 +10,8 @@ import { resolveOptions, type GrpcBridgeOptions } from "./options.js";
 import { UpstreamSession } from "./upstream/session.js";
 import type { Upstream } from "./upstream/upstream.js";
 import { createCluster } from "./upstream/cluster.js";
+import { GrpcCall } from "./upstream/grpc-call.js";
+import type { StartCall } from "./call.js";
 import { Router } from "./routing/router.js";
 import {
   connectContentTypeFor,
@@ -59,12 +61,12 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     for (const cluster of resolved.deployment!.clusters) {
       const upstream = createCluster(cluster, fastify.log);
       owned.push(upstream);
-      contexts.set(cluster.name, { upstream, options: resolved, schema });
+      contexts.set(cluster.name, { startCall: upstreamCalls(upstream, resolved.maxResponseBytes), upstream, options: resolved, schema });
     }
     router = new Router(resolved.deployment!.routes, contexts);
     ctx = contexts.values().next().value!;
   } else if ("request" in target) {
-    ctx = { upstream: target, options: resolved, schema };
+    ctx = { startCall: upstreamCalls(target, resolved.maxResponseBytes), upstream: target, options: resolved, schema };
   } else {
     const upstream = new UpstreamSession(
       target,
@@ -72,7 +74,7 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
       resolved.maxStreamsPerConnection,
     );
     owned.push(upstream);
-    ctx = { upstream, options: resolved, schema };
+    ctx = { startCall: upstreamCalls(upstream, resolved.maxResponseBytes), upstream, options: resolved, schema };
   }
 
   // Bodies are streamed to the upstream as they arrive; nothing is parsed.
@@ -256,6 +258,12 @@ function writeUnimplemented(exchange: Exchange, grpcCodec: string | undefined, e
   }
   req.resume();
   writeConnectError(exchange, error, undefined, 404);
+}
+
+/** Calls that go straight to `upstream`, with the response size limit. */
+function upstreamCalls(upstream: Upstream, maxResponseMessageBytes: number): StartCall {
+  const limits = { maxResponseMessageBytes };
+  return (head, sink) => new GrpcCall(upstream, head, sink, limits);
 }
 
 /** Length of the plugin's prefix plus the slash, from the route ("/rpc/*"). */

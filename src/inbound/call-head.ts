@@ -38,8 +38,14 @@ export function connectCallHead(ctx: BridgeContext, exchange: Exchange, input: H
   const timeout = parseConnectTimeout(Array.isArray(timeoutValue) ? timeoutValue[0] : timeoutValue);
   if (timeout instanceof ConnectError) return timeout;
 
-  return callHead(ctx, exchange, input.codec, timeout, input.requestEncoding, input.acceptEncoding, input.unary);
+  const shape: CallShape = { protocol: "connect", unary: input.unary, get: input.isGet };
+  return callHead(ctx, exchange, shape, input.codec, timeout, input.requestEncoding, input.acceptEncoding);
 }
+
+/** Which protocol and call shape a head describes. */
+type CallShape = Pick<CallHead, "protocol" | "unary" | "get">;
+const grpcWebShape: CallShape = { protocol: "grpc-web", unary: false, get: false };
+const grpcShape: CallShape = { protocol: "grpc", unary: false, get: false };
 
 /**
  * A gRPC-Web request head: grpc-timeout, grpc-encoding and
@@ -52,23 +58,24 @@ export function grpcWebCallHead(ctx: BridgeContext, exchange: Exchange, codec: s
   return callHead(
     ctx,
     exchange,
+    grpcWebShape,
     codec,
     timeout,
     headerValue(headers["grpc-encoding"]),
     headerValue(headers["grpc-accept-encoding"]),
-    false,
   );
 }
 
 function callHead(
   ctx: BridgeContext,
   exchange: Exchange,
+  shape: CallShape,
   codec: string,
   timeout: number | undefined,
   encoding: string | undefined,
   acceptEncoding: string | undefined,
-  unary: boolean,
 ): CallHead | ConnectError {
+  const unary = shape.unary;
   const requestEncoding = codingOf(encoding);
   if (requestEncoding !== undefined && !ctx.options.acceptCompression.includes(requestEncoding)) {
     return new ConnectError(
@@ -92,9 +99,7 @@ function callHead(
   // that names none takes the one it used) and the upstream speaks.
   const clientAccepts = parseEncodingList(acceptEncoding ?? requestEncoding);
   const upstreamAccepts = acceptableEncodings(clientAccepts, ctx.options.upstreamCompression);
-  const head = withMetadata(ctx, exchange, codec, timeout, requestEncoding, upstreamAccepts);
-  if (!(head instanceof ConnectError)) head.clientAccepts = clientAccepts;
-  return head;
+  return withMetadata(ctx, exchange, shape, codec, timeout, requestEncoding, upstreamAccepts, clientAccepts);
 }
 
 /** The coding a header names; identity (or nothing) is undefined. */
@@ -107,14 +112,28 @@ function codingOf(value: string | undefined): string | undefined {
 function withMetadata(
   ctx: BridgeContext,
   exchange: Exchange,
+  shape: CallShape,
   codec: string,
   timeoutMs: number | undefined,
   requestEncoding: string | undefined,
   acceptEncoding: string | undefined,
+  clientAccepts: readonly string[] | undefined,
 ): CallHead | ConnectError {
   const metadata = requestMetadata(ctx, exchange);
   if (metadata instanceof ConnectError) return metadata;
-  return { path: exchange.path, codec, metadata, timeoutMs, requestEncoding, acceptEncoding };
+  // One literal with every field: the head keeps one shape for its whole life.
+  return {
+    protocol: shape.protocol,
+    unary: shape.unary,
+    get: shape.get,
+    path: exchange.path,
+    codec,
+    metadata,
+    timeoutMs,
+    requestEncoding,
+    acceptEncoding,
+    clientAccepts,
+  };
 }
 
 /** One value for a header that may repeat: repeated lists are joined. */
@@ -131,7 +150,7 @@ export function grpcCallHead(ctx: BridgeContext, exchange: Exchange, codec: stri
   const timeout = parseGrpcTimeout(headerValue(headers["grpc-timeout"]));
   if (timeout instanceof ConnectError) return timeout;
   const requestEncoding = codingOf(headerValue(headers["grpc-encoding"]));
-  return withMetadata(ctx, exchange, codec, timeout, requestEncoding, headerValue(headers["grpc-accept-encoding"]));
+  return withMetadata(ctx, exchange, grpcShape, codec, timeout, requestEncoding, headerValue(headers["grpc-accept-encoding"]), undefined);
 }
 
 /** The request's metadata for the upstream, or why it cannot be sent. */

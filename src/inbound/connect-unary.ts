@@ -3,7 +3,7 @@
  * (or a JSON error) out, trailers as `trailer-` headers.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
-import type { CallEnd, CallHead, ResponseSink } from "../call.js";
+import type { CallEnd, CallHandle, CallHead, ResponseSink } from "../call.js";
 import { connectContentTypeFor } from "../protocol/content-type.js";
 import { encodeEnvelope, envelopeHeaderLength, flagCompressed } from "../protocol/envelope.js";
 import { parseConnectGetQuery } from "../protocol/get-request.js";
@@ -11,7 +11,6 @@ import { responseMetadata } from "../protocol/metadata.js";
 import { compress, decompress, pickResponseCoding } from "../protocol/compression.js";
 import type { ResolvedOptions } from "../options.js";
 import { Code, ConnectError } from "../protocol/status.js";
-import { GrpcCall } from "../upstream/grpc-call.js";
 import { connectCallHead } from "./call-head.js";
 import { writeConnectError } from "./connect-error-response.js";
 import { cancelOnDisconnect, exposeHeaders, responseClosed, type BridgeContext, type Exchange } from "./exchange.js";
@@ -145,8 +144,8 @@ function callUpstream(ctx: BridgeContext, exchange: Exchange, head: CallHead, fr
   startCall(ctx, exchange, head, sink, frame);
 }
 
-function startCall(ctx: BridgeContext, exchange: Exchange, head: CallHead, sink: ResponseSink, frame: Buffer): GrpcCall {
-  const call = new GrpcCall(ctx.upstream, head, sink, { maxResponseMessageBytes: ctx.options.maxResponseBytes });
+function startCall(ctx: BridgeContext, exchange: Exchange, head: CallHead, sink: ResponseSink, frame: Buffer): CallHandle {
+  const call = ctx.startCall(head, sink);
   cancelOnDisconnect(exchange, call);
   call.end(frame);
   return call;

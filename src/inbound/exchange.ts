@@ -7,11 +7,13 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { ResolvedOptions } from "../options.js";
 import type { Upstream } from "../upstream/upstream.js";
-import type { GrpcCall } from "../upstream/grpc-call.js";
+import type { CallHandle, StartCall } from "../call.js";
 import type { BridgeSchema } from "../schema/schema.js";
 import { Code, ConnectError } from "../protocol/status.js";
 
 export interface BridgeContext {
+  /** Where calls go: the pipeline of layers over the upstream. */
+  startCall: StartCall;
   upstream: Upstream;
   options: ResolvedOptions;
   /** Set when a schema source is configured (JSON transcoding, src/schema/). */
@@ -50,7 +52,7 @@ export function exchangeFor(request: FastifyRequest, reply: FastifyReply, path =
  * Asks whether *we* ended the response (writableEnded), not whether it
  * finished: HTTP/2's compat response reports a reset stream as finished.
  */
-export function cancelOnDisconnect(exchange: Exchange, call: GrpcCall): void {
+export function cancelOnDisconnect(exchange: Exchange, call: CallHandle): void {
   exchange.res.once("close", () => {
     if (!exchange.res.writableEnded) {
       call.cancel(new ConnectError("client disconnected", Code.Canceled));

@@ -9,7 +9,6 @@ import { FrameScanner, encodeEnvelope, envelopeHeaderLength, flagCompressed } fr
 import { FrameAssembler } from "../protocol/frame-assembler.js";
 import { compress, decompress, pickResponseCoding } from "../protocol/compression.js";
 import { Code, ConnectError } from "../protocol/status.js";
-import { GrpcCall } from "../upstream/grpc-call.js";
 import { transcodeStreaming, type RequestWriter, type StreamTranscoding } from "../schema/transcode.js";
 import { cancelOnDisconnect, exposeHeaders, responseClosed, type BridgeContext, type Exchange } from "./exchange.js";
 
@@ -57,9 +56,7 @@ function startCall(
   if (convert) head.requestEncoding = undefined; // the upstream gets plain messages
   const sink = passthrough ? responder : new ResponseCodingSink(responder, head.clientAccepts!, ctx);
   const transcoder = transcoding?.wrapSink(sink);
-  const call = new GrpcCall(ctx.upstream, transcoding?.upstreamHead ?? head, transcoder ?? sink, {
-    maxResponseMessageBytes: ctx.options.maxResponseBytes,
-  });
+  const call = ctx.startCall(transcoding?.upstreamHead ?? head, transcoder ?? sink);
   if (sink instanceof ResponseCodingSink) sink.fail = (error) => call.cancel(error);
   if (transcoder !== undefined) transcoder.fail = (error) => call.cancel(error);
   cancelOnDisconnect(exchange, call);

@@ -12,23 +12,22 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { fromBinary, fromJsonString, toBinary, toJsonString, type DescMessage, type DescMethod, type Registry } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
-import { refusedCall, type CallEnd, type CallHead, type ResponseSink } from "../call.js";
+import { refusedCall, type CallEnd, type CallHandle, type CallHead, type ResponseSink } from "../call.js";
 import { decompress } from "../protocol/compression.js";
 import { encodeEnvelope, envelopeHeaderLength, flagCompressed } from "../protocol/envelope.js";
 import { Code, ConnectError } from "../protocol/status.js";
-import type { GrpcCall } from "../upstream/grpc-call.js";
 import type { BridgeContext, Exchange } from "../inbound/exchange.js";
 import { FrameAssembler } from "../protocol/frame-assembler.js";
 import type { MethodLookup } from "./schema.js";
 
 /** What a streaming adapter writes request frames into: the call, or a transcoder in front of it. */
-export type RequestWriter = Pick<GrpcCall, "write" | "onDrain" | "end" | "cancel">;
+export type RequestWriter = CallHandle;
 
 /** How a streaming call is transcoded: the head the upstream gets, and wrappers for both directions. */
 export interface StreamTranscoding {
   upstreamHead: CallHead;
   wrapSink(sink: ResponseSink): ResponseSink & { fail?: (error: ConnectError) => void };
-  wrapCall(call: GrpcCall): RequestWriter;
+  wrapCall(call: CallHandle): RequestWriter;
 }
 
 /** Answers a refused unary call with an HTTP status and headers of its own (GET on a method with side effects). */
@@ -46,7 +45,7 @@ export function transcodeUnary(
   isGet: boolean,
   refuse: Refuse,
   /** Returns undefined when the client has gone meanwhile. */
-  start: (head: CallHead, sink: ResponseSink, frame: Buffer) => GrpcCall | undefined,
+  start: (head: CallHead, sink: ResponseSink, frame: Buffer) => CallHandle | undefined,
 ): void {
   const schema = ctx.schema;
   if (schema === undefined) {
@@ -173,7 +172,7 @@ class TranscodingWriter implements RequestWriter {
   private readonly frames = new FrameAssembler();
 
   constructor(
-    private readonly call: GrpcCall,
+    private readonly call: CallHandle,
     private readonly input: DescMessage,
     private readonly types: Registry,
   ) {}
