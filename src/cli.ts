@@ -128,38 +128,26 @@ async function main(): Promise<void> {
   } catch (error) {
     fail(`cannot read the TLS files: ${(error as Error).message}`);
   }
-  // No allowed origin is no CORS at all: no preflight answers either.
-  const cors = config.cors === undefined || config.cors.allowedOrigins.length === 0 ? false : config.cors;
+  // Everything but the process's own keys is the plugin's options, validated already.
+  const { listen, tls: tlsFiles, logLevel, workers, ...options } = config;
   let app;
   try {
     app = createBridge({
-      ...(deployment === undefined ? { upstream: config.upstream } : { clusters: deployment.clusters, routes: deployment.routes }),
-      maxRequestBytes: config.maxRequestBytes,
-      maxResponseBytes: config.maxResponseBytes,
-      maxHeaderEntries: config.maxHeaderEntries,
-      unaryBodyTimeoutMs: config.unaryBodyTimeoutMs,
-      codecs: config.codecs,
-      acceptCompression: config.acceptCompression,
-      upstreamCompression: config.upstreamCompression,
-      compressMinBytes: config.compressMinBytes,
-      requireConnectProtocolHeader: config.requireConnectProtocolHeader,
-      cors,
+      ...options,
       tls,
-      schema: config.schema,
-      reflectionPassthrough: config.reflectionPassthrough,
       // "silent" is no logger at all: not even a child logger per request.
       fastify: {
-        logger: config.logLevel === "silent" ? false : { level: config.logLevel },
+        logger: logLevel === "silent" ? false : { level: logLevel },
         logController: new LogController({ disableRequestLogging: true }),
       },
     });
-    await app.listen({ port: config.listen.port, host: config.listen.host });
+    await app.listen({ port: listen.port, host: listen.host });
   } catch (error) {
     fail((error as Error).message);
   }
   // Before the listening line: whoever waits for it may send SIGHUP at once.
   const reloader =
-    config.tls === undefined ? undefined : reloadCertificates(app.server as unknown as TlsServer, config.tls, app.log);
+    tlsFiles === undefined ? undefined : reloadCertificates(app.server as unknown as TlsServer, tlsFiles, app.log);
   if (reloader !== undefined) process.on("SIGHUP", () => reloader.reload("SIGHUP"));
   const address = app.server.address();
   const shown =
@@ -171,10 +159,11 @@ async function main(): Promise<void> {
       ? `upstream ${config.upstream}`
       : `clusters ${deployment.clusters.map((c) => `${c.name} (${c.endpoints.join(", ")})`).join(", ")}`;
   announceListening(`connect-grpc-bridge listening on ${tls ? "https" : "http"}://${shown} -> ${behind}`);
+  const origins = options.cors?.allowedOrigins ?? [];
   app.log.info(
-    cors === false
+    origins.length === 0
       ? "CORS off: browsers on other origins cannot call the bridge (set --cors-origin)"
-      : `CORS: allowed origins ${cors.allowedOrigins === "*" ? "any" : cors.allowedOrigins.join(", ")}`,
+      : `CORS: allowed origins ${origins === "*" ? "any" : origins.join(", ")}`,
   );
 
   let stopping = false;

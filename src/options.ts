@@ -1,12 +1,22 @@
 /**
- * Options of the bridge plugin, their defaults, and their validation.
+ * The plugin's options: their type, and their resolution into what the
+ * adapters read. Validation and defaults are the config file's (one schema,
+ * src/config/schema.ts); what JSON cannot hold is handled here, in jsonPart.
  */
-import { defaultEncodings, defaultUpstreamEncodings } from "./protocol/compression.js";
 import { parseUpstreamTarget, type UpstreamTarget } from "./upstream/target.js";
 import type { Upstream } from "./upstream/upstream.js";
-import { resolveSchemaOptions, type ResolvedSchemaOptions, type SchemaOptions } from "./schema/schema.js";
-import { resolveDeployment, type Deployment } from "./config/deployment.js";
-import type { ClusterConfigInput, RouteConfig } from "./config/schema.js";
+import type { ResolvedSchemaOptions, SchemaOptions } from "./schema/schema.js";
+import { deploymentOf, type Deployment } from "./config/deployment.js";
+import {
+  BridgeOptionsSchema,
+  type BridgeOptionsConfig,
+  type ClusterConfigInput,
+  type Loose,
+  type RouteConfig,
+  type SchemaSources,
+} from "./config/schema.js";
+import { check, ConfigError, optionLine } from "./config/validate.js";
+import { completeSchemaSources, corsIssues } from "./config/rules.js";
 
 /** Options for {@link grpcBridge} and {@link createBridge}. */
 export interface GrpcBridgeOptions {
@@ -139,111 +149,141 @@ export interface BridgeCorsOptions {
   credentials?: boolean;
 }
 
-export interface ResolvedOptions {
+/**
+ * The options as the adapters read them: validated, every default applied.
+ * Field for field the schema's, except the ones resolved further.
+ */
+export interface ResolvedOptions extends Omit<BridgeOptionsConfig, "upstream" | "clusters" | "routes" | "cors" | "schema"> {
   /** The single upstream, or undefined when `deployment` routes calls to clusters. */
   upstream: UpstreamTarget | Upstream | undefined;
   deployment: Deployment | undefined;
-  maxRequestBytes: number;
-  maxResponseBytes: number;
-  maxHeaderEntries: number;
-  maxStreamsPerConnection: number;
-  unaryBodyTimeoutMs: number;
-  codecs: readonly string[];
-  acceptCompression: readonly string[];
-  upstreamCompression: readonly string[];
-  compressMinBytes: number;
-  requireConnectProtocolHeader: boolean;
+  /** Undefined: CORS off (no `cors`, `cors: false`, or no allowed origin). */
   cors: Required<BridgeCorsOptions> | undefined;
+  /** Undefined: no schema source, JSON passes through. */
   schema: ResolvedSchemaOptions | undefined;
-  reflectionPassthrough: boolean;
 }
 
-export const defaultMaxMessageBytes = 4 * 1024 * 1024;
+// Compile-time: the options and the schema name the same keys, and a
+// validated config is valid options (the CLI hands its config over as it is).
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+true satisfies Same<keyof GrpcBridgeOptions, keyof BridgeOptionsConfig>;
+true satisfies (BridgeOptionsConfig extends GrpcBridgeOptions ? true : false);
+true satisfies Same<SchemaOptions, Loose<SchemaSources>>;
 
-/** Applies defaults and checks every option; throws a TypeError naming the bad one. */
+/**
+ * Checks the options against the schema, applies its defaults and resolves
+ * the rest; throws a TypeError naming each bad option, the value and what
+ * was expected.
+ */
 export function resolveOptions(options: GrpcBridgeOptions): ResolvedOptions {
-  if (options === null || typeof options !== "object" || (options.upstream === undefined && options.clusters === undefined)) {
+  // An empty list is no list, as in a config file (where both default to []).
+  const clustered = isList(options?.clusters);
+  if (options === null || typeof options !== "object" || (options.upstream === undefined && !clustered)) {
     throw new TypeError('connect-grpc-bridge: option "upstream" is required, e.g. { upstream: "127.0.0.1:50051" }, unless "clusters" are given');
   }
-  if (options.upstream !== undefined && options.clusters !== undefined) {
+  if (options.upstream !== undefined && clustered) {
     throw new TypeError('connect-grpc-bridge: options "upstream" and "clusters" exclude each other: put the upstream in a cluster');
   }
-  if (options.routes !== undefined && options.clusters === undefined) {
+  if (isList(options.routes) && !clustered) {
     throw new TypeError('connect-grpc-bridge: option "routes" needs "clusters" to route to');
   }
-  const maxRequestBytes = byteLimit("maxRequestBytes", options.maxRequestBytes);
-  const maxResponseBytes = byteLimit("maxResponseBytes", options.maxResponseBytes);
-  const codecs = (options.codecs ?? ["proto", "json"]).map((c) => c.toLowerCase());
-  for (const codec of codecs) {
-    if (!/^[a-z0-9][a-z0-9.+-]*$/.test(codec)) {
-      throw new TypeError(`connect-grpc-bridge: option "codecs" has an invalid codec name "${codec}"`);
+  const { json, upstream } = jsonPart(options);
+  const issues = check(BridgeOptionsSchema, json);
+  if (issues !== undefined) throw optionsError(issues.map(optionLine));
+  const config = json as BridgeOptionsConfig;
+  const corsProblems = corsIssues(config.cors, "cors");
+  if (corsProblems.length > 0) throw optionsError(corsProblems.map(optionLine));
+  let deployment: Deployment | undefined;
+  if (clustered) {
+    try {
+      deployment = deploymentOf(config.clusters, config.routes, "options");
+    } catch (error) {
+      if (error instanceof ConfigError) throw optionsError(error.issues);
+      throw error;
     }
   }
-  const acceptCompression = codings("acceptCompression", options.acceptCompression ?? defaultEncodings);
+  let target: UpstreamTarget | Upstream | undefined = upstream;
+  if (target === undefined && config.upstream !== undefined) {
+    try {
+      target = parseUpstreamTarget(config.upstream);
+    } catch (error) {
+      throw optionsError([`option "upstream": ${(error as Error).message}`]);
+    }
+  }
+  const cors = config.cors === undefined || config.cors.allowedOrigins.length === 0 ? undefined : config.cors;
+  // One literal in one order: every bridge's options have one shape, read on every call.
   return {
-    upstream:
-      options.upstream === undefined ? undefined : isUpstream(options.upstream) ? options.upstream : parseUpstreamTarget(options.upstream),
-    deployment: options.clusters === undefined ? undefined : resolveDeployment(options.clusters, options.routes, "options"),
-    maxRequestBytes,
-    maxResponseBytes,
-    maxHeaderEntries: positiveInteger("maxHeaderEntries", options.maxHeaderEntries, 200),
-    maxStreamsPerConnection: positiveInteger("maxStreamsPerConnection", options.maxStreamsPerConnection, 100),
-    unaryBodyTimeoutMs: positiveInteger("unaryBodyTimeoutMs", options.unaryBodyTimeoutMs, 30_000),
-    codecs,
-    acceptCompression,
-    upstreamCompression: codings("upstreamCompression", options.upstreamCompression ?? defaultUpstreamEncodings),
-    compressMinBytes: options.compressMinBytes ?? 1024,
-    requireConnectProtocolHeader: options.requireConnectProtocolHeader ?? false,
-    cors: resolveCors(options.cors),
-    schema: resolveSchemaOptions(options.schema),
-    reflectionPassthrough: options.reflectionPassthrough ?? false,
+    upstream: target,
+    deployment,
+    maxRequestBytes: config.maxRequestBytes,
+    maxResponseBytes: config.maxResponseBytes,
+    maxHeaderEntries: config.maxHeaderEntries,
+    maxStreamsPerConnection: config.maxStreamsPerConnection,
+    unaryBodyTimeoutMs: config.unaryBodyTimeoutMs,
+    codecs: config.codecs,
+    acceptCompression: config.acceptCompression,
+    upstreamCompression: config.upstreamCompression,
+    compressMinBytes: config.compressMinBytes,
+    requireConnectProtocolHeader: config.requireConnectProtocolHeader,
+    cors,
+    schema: schemaOptions(config.schema),
+    reflectionPassthrough: config.reflectionPassthrough,
   };
 }
 
-function byteLimit(name: string, value: number | undefined): number {
-  const limit = value ?? defaultMaxMessageBytes;
-  if (!Number.isSafeInteger(limit) || limit <= 0 || limit > 0xffffffff) {
-    throw new TypeError(`connect-grpc-bridge: option "${name}" must be a positive integer below 2^32, got ${value}`);
+/** Keys Fastify's `register` takes for itself and leaves in the plugin's options. */
+const fastifyKeys = ["prefix", "logLevel", "logSerializers"];
+
+/**
+ * The options as the schema sees them, and what JSON cannot hold, handled
+ * here and nowhere else: an Upstream object as `upstream` (set aside: the
+ * caller owns it), a URL (its text), `cors: false` (no CORS: the schema has
+ * no `false` form, ajv applies no defaults inside a union), Fastify's own
+ * register keys (not ours). Descriptor set bytes stay; the schema knows them
+ * (`x-bytes`). A copy of the plain objects and arrays: ajv fills defaults in
+ * place, and the caller's objects stay theirs.
+ */
+function jsonPart(options: GrpcBridgeOptions): { json: Record<string, unknown>; upstream: Upstream | undefined } {
+  const json = plainCopy(options) as Record<string, unknown>;
+  for (const key of fastifyKeys) delete json[key];
+  if (json.cors === false) delete json.cors;
+  let upstream: Upstream | undefined;
+  if (isUpstream(options.upstream)) {
+    upstream = options.upstream;
+    delete json.upstream;
+  } else if (options.upstream instanceof URL) {
+    json.upstream = options.upstream.href;
   }
-  return limit;
+  return { json, upstream };
 }
 
-function resolveCors(cors: BridgeCorsOptions | false | undefined): Required<BridgeCorsOptions> | undefined {
-  if (cors === undefined || cors === false) return undefined;
-  const origins = cors.allowedOrigins;
-  if (origins !== "*" && (!Array.isArray(origins) || origins.some((o) => typeof o !== "string" || !/^[a-z][a-z0-9+.-]*:\/\/[^/]+$/i.test(o)))) {
-    throw new TypeError(
-      `connect-grpc-bridge: option "cors.allowedOrigins" must be "*" or a list of origins like "https://app.example.com", got ${JSON.stringify(origins)}`,
-    );
-  }
-  if (cors.credentials && origins === "*") {
-    throw new TypeError('connect-grpc-bridge: option "cors.credentials" needs explicit "cors.allowedOrigins", not "*"');
-  }
+function plainCopy(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(plainCopy);
+  if (typeof value !== "object" || value === null || Object.getPrototypeOf(value) !== Object.prototype) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) out[key] = plainCopy(item);
+  return out;
+}
+
+function schemaOptions(written: BridgeOptionsConfig["schema"]): ResolvedSchemaOptions | undefined {
+  const sources = completeSchemaSources(written);
+  if (sources === undefined || (sources.descriptorSets.length === 0 && sources.reflection === false)) return undefined;
   return {
-    allowedOrigins: origins,
-    allowedHeaders: cors.allowedHeaders ?? [],
-    exposedHeaders: cors.exposedHeaders ?? [],
-    maxAgeSeconds: cors.maxAgeSeconds ?? 7200,
-    credentials: cors.credentials ?? false,
+    descriptorSets: sources.descriptorSets,
+    reflection: sources.reflection === false ? undefined : sources.reflection,
+    allowGetForAllMethods: sources.allowGetForAllMethods,
   };
 }
 
-function positiveInteger(name: string, value: number | undefined, fallback: number): number {
-  const n = value ?? fallback;
-  if (!Number.isSafeInteger(n) || n <= 0) {
-    throw new TypeError(`connect-grpc-bridge: option "${name}" must be a positive integer, got ${value}`);
-  }
-  return n;
+function optionsError(lines: string[]): TypeError {
+  return new TypeError(
+    lines.length === 1 ? `connect-grpc-bridge: ${lines[0]}` : `connect-grpc-bridge: invalid options:\n  ${lines.join("\n  ")}`,
+  );
 }
 
-function codings(name: string, list: readonly string[]): string[] {
-  const lower = list.map((e) => e.toLowerCase());
-  for (const coding of lower) {
-    if (!/^[a-z0-9_-]+$/.test(coding) || coding === "identity") {
-      throw new TypeError(`connect-grpc-bridge: option "${name}" has an invalid coding "${coding}"`);
-    }
-  }
-  return lower;
+/** A list with something in it; anything else not a list is the schema's to name. */
+function isList(value: unknown): boolean {
+  return value !== undefined && (!Array.isArray(value) || value.length > 0);
 }
 
 function isUpstream(value: unknown): value is Upstream {

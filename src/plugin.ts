@@ -164,7 +164,7 @@ function dispatch(
       writeUnimplemented(exchange, grpcCodec, error);
       return;
     }
-    if (reflectionRefused(base.options, procedure)) {
+    if (reflectionRefused(base.options.reflectionPassthrough, procedure)) {
       const error = new ConnectError(
         `${exchange.path}: server reflection is not served through this bridge (option reflectionPassthrough)`,
         Code.Unimplemented,

@@ -8,7 +8,8 @@
 import { readFileSync } from "node:fs";
 import type { ClusterOptions, UpstreamTlsOptions } from "../upstream/cluster-options.js";
 import type { ClusterConfig, ClusterConfigInput, RouteConfig } from "./schema.js";
-import { ClustersSchema, ConfigError, RoutesSchema, show, validate } from "./validate.js";
+import { ClusterSchema } from "./schema.js";
+import { check, ClustersSchema, ConfigError, configLine, RoutesSchema, show, validate } from "./validate.js";
 
 export interface Deployment {
   clusters: ClusterOptions[];
@@ -32,6 +33,16 @@ export function resolveDeployment(
   // Copies: ajv fills defaults in place, and the caller's objects stay theirs.
   const clusters = validate<ClusterConfig[]>(ClustersSchema, structuredClone(clustersInput), at("clusters"));
   const routes = validate<RouteConfig[]>(RoutesSchema, structuredClone(routesInput ?? []), at("routes"));
+  return deploymentOf(clusters, routes, root, readFiles);
+}
+
+/**
+ * {@link resolveDeployment} for clusters and routes validated already (as
+ * part of a whole config or plugin options): the rules, then ClusterOptions.
+ * A single cluster without routes gets its default route added to `routes`.
+ */
+export function deploymentOf(clusters: ClusterConfig[], routes: RouteConfig[], root = "", readFiles = true): Deployment {
+  const at = (key: string) => (root === "" ? key : `${root}.${key}`);
   const issues = [...checkClusters(clusters, at), ...checkRoutes(routes, clusters, at)];
   if (issues.length > 0) throw new ConfigError(issues);
   if (routes.length === 0 && clusters.length === 1) {
@@ -43,6 +54,19 @@ export function resolveDeployment(
     options.push(clusterOptions(cluster, at(`clusters[${i}]`), readFiles));
   }
   return { clusters: options, routes };
+}
+
+/**
+ * ClusterOptions for one endpoint with every other key at its default (the
+ * schema's): what a zero-config `upstream: "host:port"` amounts to. Throws
+ * ConfigError when `endpoint` is no HOST:PORT.
+ */
+export function defaultClusterOptions(endpoint: string, name = "upstream"): ClusterOptions {
+  const cluster = { name, endpoints: [endpoint] };
+  const issues = check(ClusterSchema, cluster);
+  // Named as the caller knows it: the address is the upstream.
+  if (issues !== undefined) throw new ConfigError(issues.map((issue) => configLine({ ...issue, at: issue.at.replace(/^endpoints\[0\]/, "upstream") })));
+  return clusterOptions(cluster as ClusterConfig, "upstream", false);
 }
 
 function checkClusters(clusters: ClusterConfig[], at: (key: string) => string): string[] {

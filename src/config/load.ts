@@ -8,8 +8,9 @@ import { readFileSync } from "node:fs";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { parseUpstreamTarget } from "../upstream/target.js";
 import { BridgeConfigSchema, type BridgeConfig } from "./schema.js";
-import { ConfigError, show, validate } from "./validate.js";
-import { resolveDeployment, type Deployment } from "./deployment.js";
+import { ConfigError, configLine, show, validate } from "./validate.js";
+import { deploymentOf, type Deployment } from "./deployment.js";
+import { completeSchemaSources, corsIssues } from "./rules.js";
 import { fromEnvoy } from "./envoy.js";
 
 /** Prefix of every environment variable the bridge reads. */
@@ -111,6 +112,8 @@ export function loadConfig(flags: FlagValues, env: NodeJS.ProcessEnv, options: {
   let deployment: Deployment | undefined;
   try {
     config = validate<BridgeConfig>(BridgeConfigSchema, base);
+    const corsProblems = corsIssues(config.cors, "cors");
+    if (corsProblems.length > 0) throw new ConfigError(corsProblems.map(configLine));
     deployment = checkTargets(config, options.readFiles ?? true);
   } catch (error) {
     if (error instanceof ConfigError) throw new ConfigError(error.issues.map((line) => withOrigin(line, origins)));
@@ -126,10 +129,12 @@ export function printConfig(loaded: LoadedConfig): string {
     head.push("# Not supported by the bridge, NOT applied:");
     for (const item of loaded.unsupported) head.push(`#   ${item}`);
   }
-  // In the schema's order, whatever order the sources set keys in.
+  // In the schema's order, whatever order the sources set keys in; `schema`
+  // completed too (its defaults are applied at start, see rules.ts).
   const ordered: Record<string, unknown> = {};
+  const config = { ...loaded.config, schema: completeSchemaSources(loaded.config.schema) };
   for (const key of Object.keys(BridgeConfigSchema.properties)) {
-    const value = (loaded.config as Record<string, unknown>)[key];
+    const value = (config as Record<string, unknown>)[key];
     if (value !== undefined) ordered[key] = value;
   }
   return `${head.join("\n")}\n${stringifyYaml(ordered)}`;
@@ -151,7 +156,7 @@ function checkTargets(config: BridgeConfig, readFiles: boolean): Deployment | un
   if (config.clusters.length === 0) {
     throw new ConfigError(["--upstream is required (or a config file with clusters): expected HOST:PORT, e.g. --upstream localhost:50051"]);
   }
-  const deployment = resolveDeployment(config.clusters, config.routes, "", readFiles);
+  const deployment = deploymentOf(config.clusters, config.routes, "", readFiles);
   // Show the implied defaults too: the authority and the single cluster's route.
   for (const [i, cluster] of config.clusters.entries()) cluster.authority ??= deployment.clusters[i]!.authority;
   config.routes = deployment.routes;

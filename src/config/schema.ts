@@ -8,13 +8,45 @@
  * Defaults live here (`default:`), applied by ajv while validating, so
  * `--print-config` shows exactly what runs.
  */
-import { Type, type Static, type TSchema } from "@sinclair/typebox";
+import { Type, type Static, type TSchema, type TUnsafe } from "@sinclair/typebox";
 
 /** What an error message says was expected, for unions (ajv's own wording is per branch). */
 const expected = (text: string) => ({ "x-expected": text });
 
 const positiveInt = (def: number, description: string) => Type.Integer({ minimum: 1, default: def, description });
 const nonNegativeInt = (def: number, description: string) => Type.Integer({ minimum: 0, default: def, description });
+
+/**
+ * The same schema with every `default` taken out (and the keys that had one
+ * optional): checked where it stands, completed later. Defaults inside a
+ * union would be ignored, and ajv's strict mode refuses them.
+ */
+function withoutDefaults<T extends TSchema>(schema: T): TUnsafe<Loose<Static<T>>> {
+  const strip = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(strip);
+    if (typeof node !== "object" || node === null) return node;
+    const out: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(node)) if (key !== "default") out[key] = strip(value);
+    const properties = (node as { properties?: Record<string, { default?: unknown }> }).properties;
+    if (properties !== undefined && Array.isArray(out.required)) {
+      out.required = (out.required as string[]).filter((key) => properties[key]?.default === undefined);
+    }
+    return out;
+  };
+  return Type.Unsafe<Loose<Static<T>>>(strip(schema) as object);
+}
+
+/** A value as it may be written: every key of every object optional. */
+export type Loose<T> = T extends Uint8Array
+  ? T
+  : T extends readonly (infer E)[]
+    ? Loose<E>[]
+    : T extends object
+      ? { [K in keyof T]?: Loose<T[K]> }
+      : T;
+
+/** A content coding; "identity" is no coding and is always accepted. */
+const coding = Type.String({ pattern: "^(?!identity$)[a-z0-9_-]+$", description: 'a lower-case coding name like "gzip" (not "identity")' });
 
 /** `host:port`, `[v6]:port`, optionally prefixed with http:// or h2c://. */
 export const endpointPattern = "^(?:(?:http|h2c)://)?(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9_.-]+):[0-9]{1,5}$";
@@ -110,25 +142,40 @@ export const CorsSchema = Type.Object(
 
 export const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
-/** Where the schema for JSON transcoding comes from (the plugin's `schema` option). */
-const SchemaSourcesSchema = Type.Object(
+/**
+ * Server reflection's timings (`schema.reflection` as an object; `true` is
+ * `{}`). Its defaults are applied when the bridge starts, not while a config
+ * is loaded: ajv applies no defaults inside a union.
+ */
+export const ReflectionSchema = Type.Object(
   {
-    descriptorSets: Type.Optional(Type.Array(Type.String({ minLength: 1, description: "a descriptor set file (buf build -o FILE)" }))),
-    reflection: Type.Optional(
-      Type.Union([
-        Type.Boolean(),
-        Type.Object(
-          {
-            refreshIntervalMs: Type.Optional(Type.Integer({ minimum: 1 })),
-            timeoutMs: Type.Optional(Type.Integer({ minimum: 1 })),
-            maxBackoffMs: Type.Optional(Type.Integer({ minimum: 1 })),
-            unknownMethodRefetchMs: Type.Optional(Type.Integer({ minimum: 1 })),
-          },
-          { additionalProperties: false },
-        ),
-      ]),
+    refreshIntervalMs: positiveInt(300_000, "a schema older than this is refetched (in the background) by the next call"),
+    timeoutMs: positiveInt(10_000, "how long one reflection exchange may take"),
+    maxBackoffMs: positiveInt(60_000, "longest wait between attempts after failures"),
+    unknownMethodRefetchMs: positiveInt(2000, "a call naming a method the schema lacks refetches it, at most this often"),
+  },
+  { additionalProperties: false },
+);
+
+/** Bytes of a descriptor set: what the plugin's `schema.descriptorSets` may hold besides file paths (checked by the `x-bytes` keyword). */
+const DescriptorBytes = Type.Unsafe<Uint8Array>({ "x-bytes": true });
+
+/**
+ * Where the schema for JSON transcoding comes from (the plugin's `schema`
+ * option). A config keeps what was written (`reflection: true` stays
+ * `true`); `completeSchemaSources` fills the defaults in when the bridge
+ * starts and when the config is printed.
+ */
+export const SchemaSourcesSchema = Type.Object(
+  {
+    descriptorSets: Type.Array(
+      Type.Union([Type.String({ minLength: 1 }), DescriptorBytes], {
+        ...expected("a descriptor set file (buf build -o FILE), or its bytes (Uint8Array)"),
+      }),
+      { default: [] },
     ),
-    allowGetForAllMethods: Type.Optional(Type.Boolean()),
+    reflection: Type.Union([Type.Boolean(), withoutDefaults(ReflectionSchema)], { default: false, ...expected("a boolean or an object") }),
+    allowGetForAllMethods: Type.Boolean({ default: false }),
   },
   { additionalProperties: false },
 );
@@ -163,14 +210,16 @@ export const BridgeConfigSchema = Type.Object(
     maxRequestBytes: Type.Integer({ minimum: 1, maximum: 0xffffffff, default: 4 * 1024 * 1024 }),
     maxResponseBytes: Type.Integer({ minimum: 1, maximum: 0xffffffff, default: 4 * 1024 * 1024 }),
     maxHeaderEntries: positiveInt(200, "most request headers a call may carry"),
+    maxStreamsPerConnection: positiveInt(100, "streams on one connection to `upstream` before another is opened"),
     unaryBodyTimeoutMs: positiveInt(30_000, "time a unary body may take to arrive"),
     codecs: Type.Array(Type.String({ pattern: "^[a-z0-9][a-z0-9.+-]*$", description: 'a lower-case codec name like "proto"' }), { default: ["proto", "json"] }),
-    acceptCompression: Type.Array(Type.String({ pattern: "^[a-z0-9_-]+$", description: 'a lower-case coding name like "gzip"' }), { default: ["gzip", "br"] }),
-    upstreamCompression: Type.Array(Type.String({ pattern: "^[a-z0-9_-]+$", description: 'a lower-case coding name like "gzip"' }), { default: ["gzip"] }),
+    acceptCompression: Type.Array(coding, { default: ["gzip", "br"] }),
+    // Every gRPC implementation has gzip.
+    upstreamCompression: Type.Array(coding, { default: ["gzip"] }),
     compressMinBytes: nonNegativeInt(1024, "unary responses this large get compressed"),
     requireConnectProtocolHeader: Type.Boolean({ default: false }),
-    // JSON transcoding (src/schema/); checked again, with defaults, by resolveSchemaOptions.
-    schema: Type.Optional(SchemaSourcesSchema),
+    // JSON transcoding (src/schema/); completed by completeSchemaSources.
+    schema: Type.Optional(withoutDefaults(SchemaSourcesSchema)),
     reflectionPassthrough: Type.Boolean({ default: false }),
   },
   { additionalProperties: false },
@@ -178,6 +227,26 @@ export const BridgeConfigSchema = Type.Object(
 
 /** A validated config with defaults applied. */
 export type BridgeConfig = Static<typeof BridgeConfigSchema>;
+
+/** Keys only a bridge process has (the CLI): where to listen, front-door TLS files, logging, processes. */
+export const processKeys = ["listen", "tls", "logLevel", "workers"] as const;
+
+/**
+ * The plugin's options: the config without the process's own keys. What
+ * `grpcBridge` validates its options with, defaults and all.
+ */
+export const BridgeOptionsSchema = Type.Omit(BridgeConfigSchema, processKeys);
+/** Plugin options validated, defaults applied (the JSON part: see GrpcBridgeOptions for the rest). */
+export type BridgeOptionsConfig = Static<typeof BridgeOptionsSchema>;
+
+/** `cors` validated: every key but allowedOrigins defaulted. */
+export type CorsConfig = Static<typeof CorsSchema>;
+
+/** `schema` with its defaults filled in (completeSchemaSources). */
+export type SchemaSources = Static<typeof SchemaSourcesSchema>;
+/** `schema.reflection` as an object with its defaults filled in. */
+export type ReflectionConfig = Static<typeof ReflectionSchema>;
+
 /** A cluster as written in a config file or passed to the plugin (defaults applied once validated). */
 export type ClusterConfig = Static<typeof ClusterSchema>;
 /** One routing rule: a matcher (prefix, path or service; none matches every call), optionally an authority, and a cluster or `deny: true`. */

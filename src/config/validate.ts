@@ -17,6 +17,8 @@ export class ConfigError extends Error {
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true });
 ajv.addKeyword({ keyword: "x-expected" });
+// Descriptor set bytes handed to the plugin: the one value of the schema JSON cannot hold.
+ajv.addKeyword({ keyword: "x-bytes", errors: false, validate: (_: unknown, data: unknown) => data instanceof Uint8Array });
 
 const compiled = new Map<TSchema, ValidateFunction>();
 
@@ -33,26 +35,84 @@ export const ClustersSchema = Type.Array(ClusterSchema);
 export const RoutesSchema = Type.Array(RouteSchema);
 
 /**
+ * One problem with one key: `at` is its path (`clusters[0].lbPolicy`), and
+ * either the value was missing, the key is unknown, or `got` is not `expected`.
+ */
+export type Issue =
+  | { at: string; kind: "missing" }
+  | { at: string; kind: "unknown"; known: string }
+  | { at: string; kind: "value"; got: string; expected: string };
+
+/**
  * Validates `data` against `schema`, filling in defaults in place. Throws a
  * ConfigError naming each bad key as `root.path[0].key`.
  */
 export function validate<T>(schema: TSchema, data: unknown, root = ""): T {
-  const fn = validator(schema);
-  if (fn(data)) return data as T;
-  throw new ConfigError(describeErrors(fn.errors ?? [], root));
+  const issues = check(schema, data, root);
+  if (issues === undefined) return data as T;
+  throw new ConfigError(issues.map(configLine));
 }
 
-export function describeErrors(errors: ErrorObject[], root: string): string[] {
-  // A union reports every branch's complaint and then its own; keep the
-  // union's (worded by its x-expected), drop the branches'.
-  const unions = errors.filter((e) => e.keyword === "anyOf").map((e) => e.schemaPath + "/");
-  const lines = new Set<string>();
-  for (const error of errors) {
-    if (unions.some((u) => error.schemaPath.startsWith(u))) continue;
-    lines.add(describe(error, root));
-  }
-  return [...lines];
+/** Validates like {@link validate}; answers the issues instead of throwing, undefined when there are none. */
+export function check(schema: TSchema, data: unknown, root = ""): Issue[] | undefined {
+  const fn = validator(schema);
+  return fn(data) ? undefined : describeErrors(fn.errors ?? [], root);
 }
+
+/** An issue as a config file's reader wants it: `clusters[0].lbPolicy: got "random"; expected ...`. */
+export function configLine(issue: Issue): string {
+  switch (issue.kind) {
+    case "missing":
+      return `${issue.at}: missing; it is required`;
+    case "unknown":
+      return `${issue.at}: unknown key; expected one of: ${issue.known}`;
+    case "value":
+      return `${issue.at}: got ${issue.got}; expected ${issue.expected}`;
+  }
+}
+
+/** An issue as a caller of the plugin wants it: `option "maxRequestBytes" must be ..., got ...`. */
+export function optionLine(issue: Issue): string {
+  switch (issue.kind) {
+    case "missing":
+      return `option "${issue.at}" is required`;
+    case "unknown":
+      return `unknown option "${issue.at}"; expected one of: ${issue.known}`;
+    case "value":
+      return `option "${issue.at}" must be ${issue.expected}, got ${issue.got}`;
+  }
+}
+
+export function describeErrors(errors: ErrorObject[], root: string): Issue[] {
+  const dropped = new Set<ErrorObject>();
+  for (const union of errors) {
+    if (union.keyword !== "anyOf") continue;
+    // A union reports every branch's complaints and then its own. When the
+    // value has the shape of exactly one branch (an object where one branch
+    // is an object), that branch's complaints say what is wrong; otherwise
+    // the union's own, worded by its x-expected.
+    const prefix = union.schemaPath + "/";
+    const branches = new Map<string, ErrorObject[]>();
+    for (const error of errors) {
+      if (!error.schemaPath.startsWith(prefix)) continue;
+      const branch = error.schemaPath.slice(prefix.length).split("/")[0]!;
+      branches.set(branch, [...(branches.get(branch) ?? []), error]);
+    }
+    const fits = [...branches.values()].filter((list) => list.every((e) => e.instancePath !== union.instancePath || !shapeKeywords.has(e.keyword)));
+    for (const list of branches.values()) if (fits.length !== 1 || list !== fits[0]) for (const error of list) dropped.add(error);
+    if (fits.length === 1) dropped.add(union);
+  }
+  const issues = new Map<string, Issue>();
+  for (const error of errors) {
+    if (dropped.has(error)) continue;
+    const issue = describe(error, root);
+    issues.set(configLine(issue), issue);
+  }
+  return [...issues.values()];
+}
+
+/** Complaints about the shape of a value itself: a union branch that makes them was not the one meant. */
+const shapeKeywords = new Set(["type", "const", "enum", "x-bytes"]);
 
 /** `/clusters/0/lbPolicy` -> `clusters[0].lbPolicy` (JSON pointer unescaped). */
 export function keyPath(pointer: string, root: string): string {
@@ -65,40 +125,40 @@ export function keyPath(pointer: string, root: string): string {
 }
 
 export function show(value: unknown): string {
-  const text = value === undefined ? "nothing" : JSON.stringify(value);
+  const text = value === undefined ? "nothing" : value instanceof Uint8Array ? `${value.byteLength} bytes` : JSON.stringify(value);
   return text.length > 80 ? text.slice(0, 77) + "..." : text;
 }
 
-function describe(error: ErrorObject, root: string): string {
+function describe(error: ErrorObject, root: string): Issue {
   const at = keyPath(error.instancePath, root);
   const parent = (error.parentSchema ?? {}) as Record<string, unknown>;
-  const got = `got ${show(error.data)}`;
   const p = error.params as Record<string, unknown>;
+  const value = (expected: string): Issue => ({ at, kind: "value", got: show(error.data), expected });
   switch (error.keyword) {
     case "required":
-      return `${join(at, String(p.missingProperty))}: missing; it is required`;
-    case "additionalProperties": {
-      const known = Object.keys((parent.properties as object | undefined) ?? {}).join(", ");
-      return `${join(at, String(p.additionalProperty))}: unknown key; expected one of: ${known}`;
-    }
+      return { at: join(at, String(p.missingProperty)), kind: "missing" };
+    case "additionalProperties":
+      return { at: join(at, String(p.additionalProperty)), kind: "unknown", known: Object.keys((parent.properties as object | undefined) ?? {}).join(", ") };
     case "anyOf":
-      return `${at}: ${got}; expected ${String(parent["x-expected"] ?? "one of the allowed forms")}`;
+      return value(String(parent["x-expected"] ?? "one of the allowed forms"));
     case "type":
-      return `${at}: ${got}; expected ${article(String(p.type))}`;
+      return value(article(String(p.type)));
     case "const":
     case "enum":
-      return `${at}: ${got}; expected ${show(p.allowedValue ?? p.allowedValues)}`;
+      return value(show(p.allowedValue ?? p.allowedValues));
     case "pattern":
-      return `${at}: ${got}; expected ${String(parent.description ?? `a string matching /${String(p.pattern)}/`)}`;
+      return value(String(parent.description ?? `a string matching /${String(p.pattern)}/`));
     case "minimum":
     case "maximum":
-      return `${at}: ${got}; expected a number ${String(p.comparison)} ${String(p.limit)}`;
+      // The common case in words; the limit itself otherwise.
+      if (parent.type === "integer" && p.comparison === ">=" && p.limit === 1) return value("a positive integer");
+      return value(`a number ${String(p.comparison)} ${String(p.limit)}`);
     case "minItems":
-      return `${at}: ${got}; expected at least ${String(p.limit)} item(s)`;
+      return value(`a list of at least ${String(p.limit)} item(s)`);
     case "minLength":
-      return `${at}: ${got}; expected a non-empty string`;
+      return value("a non-empty string");
     default:
-      return `${at}: ${got}; ${error.message ?? "invalid"}`;
+      return value(error.message ?? "valid");
   }
 }
 

@@ -9,10 +9,6 @@ import * as zlib from "node:zlib";
 import { promisify } from "node:util";
 import { Code, ConnectError } from "./status.js";
 
-/** Codings a client may use unless the options say otherwise. */
-export const defaultEncodings: readonly string[] = ["gzip", "br"];
-/** Codings the upstream is assumed to accept: every gRPC implementation has gzip. */
-export const defaultUpstreamEncodings: readonly string[] = ["gzip"];
 /** Codings the bridge itself can compress and decompress. */
 export const convertibleEncodings: readonly string[] = ["gzip", "deflate", "br"];
 

@@ -188,43 +188,9 @@ class ReflectionCache {
   }
 }
 
+/** The `schema` option validated, every default applied (by the config layer, src/config/rules.ts). */
 export interface ResolvedSchemaOptions {
   descriptorSets: (string | Uint8Array)[];
   reflection: ResolvedReflectionOptions | undefined;
   allowGetForAllMethods: boolean;
-}
-
-/** Checks and completes the `schema` option; undefined when no source is configured. */
-export function resolveSchemaOptions(schema: SchemaOptions | undefined): ResolvedSchemaOptions | undefined {
-  if (schema === undefined) return undefined;
-  if (schema === null || typeof schema !== "object") {
-    throw new TypeError(`connect-grpc-bridge: option "schema" must be an object, got ${JSON.stringify(schema)}`);
-  }
-  const descriptorSets = schema.descriptorSets ?? [];
-  if (!Array.isArray(descriptorSets) || descriptorSets.some((s) => typeof s !== "string" && !(s instanceof Uint8Array))) {
-    throw new TypeError('connect-grpc-bridge: option "schema.descriptorSets" must be a list of file paths or Uint8Arrays');
-  }
-  const r = schema.reflection;
-  let reflection: ResolvedReflectionOptions | undefined;
-  if (r === true || (typeof r === "object" && r !== null)) {
-    const o = r === true ? {} : r;
-    reflection = {
-      refreshIntervalMs: positive("schema.reflection.refreshIntervalMs", o.refreshIntervalMs, 300_000),
-      timeoutMs: positive("schema.reflection.timeoutMs", o.timeoutMs, 10_000),
-      maxBackoffMs: positive("schema.reflection.maxBackoffMs", o.maxBackoffMs, 60_000),
-      unknownMethodRefetchMs: positive("schema.reflection.unknownMethodRefetchMs", o.unknownMethodRefetchMs, 2000),
-    };
-  } else if (r !== undefined && r !== false) {
-    throw new TypeError(`connect-grpc-bridge: option "schema.reflection" must be a boolean or an object, got ${JSON.stringify(r)}`);
-  }
-  if (descriptorSets.length === 0 && reflection === undefined) return undefined;
-  return { descriptorSets, reflection, allowGetForAllMethods: schema.allowGetForAllMethods ?? false };
-}
-
-function positive(name: string, value: number | undefined, fallback: number): number {
-  const n = value ?? fallback;
-  if (!Number.isSafeInteger(n) || n <= 0) {
-    throw new TypeError(`connect-grpc-bridge: option "${name}" must be a positive integer, got ${value}`);
-  }
-  return n;
 }
