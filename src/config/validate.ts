@@ -93,12 +93,14 @@ export function describeErrors(errors: ErrorObject[], root: string): Issue[] {
     // the union's own, worded by its x-expected.
     const prefix = union.schemaPath + "/";
     const branches = new Map<string, ErrorObject[]>();
+    const here = union.instancePath;
     for (const error of errors) {
-      if (!error.schemaPath.startsWith(prefix)) continue;
+      // This union's branches, for this value (a union in a list is one schema path for every item).
+      if (!error.schemaPath.startsWith(prefix) || (error.instancePath !== here && !error.instancePath.startsWith(here + "/"))) continue;
       const branch = error.schemaPath.slice(prefix.length).split("/")[0]!;
       branches.set(branch, [...(branches.get(branch) ?? []), error]);
     }
-    const fits = [...branches.values()].filter((list) => list.every((e) => e.instancePath !== union.instancePath || !shapeKeywords.has(e.keyword)));
+    const fits = [...branches.values()].filter((list) => list.every((e) => e.instancePath !== here || !shapeKeywords.has(e.keyword)));
     for (const list of branches.values()) if (fits.length !== 1 || list !== fits[0]) for (const error of list) dropped.add(error);
     if (fits.length === 1) dropped.add(union);
   }
