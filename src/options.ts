@@ -8,17 +8,24 @@ import type { Upstream } from "./upstream/upstream.js";
 import type { ResolvedSchemaOptions, SchemaOptions } from "./schema/schema.js";
 import { deploymentOf, type Deployment } from "./config/deployment.js";
 import {
+  BridgeConfigSchema,
   BridgeOptionsSchema,
+  processKeys,
   type BridgeOptionsConfig,
   type ClusterConfigInput,
   type Loose,
   type RouteConfig,
   type SchemaSources,
 } from "./config/schema.js";
-import { check, ConfigError, optionLine } from "./config/validate.js";
+import { check, ConfigError, optionLine, type Issue } from "./config/validate.js";
 import { completeSchemaSources, corsIssues } from "./config/rules.js";
 
-/** Options for {@link grpcBridge} and {@link createBridge}. */
+/**
+ * Options for {@link grpcBridge} and {@link createBridge}: the keys of the
+ * config file's schema but the process's own (listen, tls, logLevel,
+ * workers), validated against it with its defaults. A bad or unknown key is
+ * a TypeError naming it.
+ */
 export interface GrpcBridgeOptions {
   /**
    * The gRPC server to forward to, over cleartext HTTP/2 (h2c):
@@ -105,8 +112,9 @@ export interface GrpcBridgeOptions {
   /**
    * CORS for browser clients (Connect and gRPC-Web), through @fastify/cors,
    * applied to the bridge's routes only. Default: off — a host app may have
-   * its own policy. `createBridge` and the CLI turn on a permissive policy
-   * for local development only (see README).
+   * its own policy; `false` and `allowedOrigins: []` are off too.
+   * `createBridge` and the CLI turn on a permissive policy for local
+   * development only (see README).
    */
   cors?: BridgeCorsOptions | false;
   /**
@@ -188,8 +196,13 @@ export function resolveOptions(options: GrpcBridgeOptions): ResolvedOptions {
     throw new TypeError('connect-grpc-bridge: option "routes" needs "clusters" to route to');
   }
   const { json, upstream } = jsonPart(options);
-  const issues = check(BridgeOptionsSchema, json);
-  if (issues !== undefined) throw optionsError(issues.map(optionLine));
+  // The config file's own validator (compiled once per process, shared with
+  // the CLI); the process's keys are no options, whatever the schema allows.
+  const issues: Issue[] = processKeys.filter((key) => key in json).map((key) => ({ at: key, kind: "unknown", known: optionKeys }));
+  for (const issue of check(BridgeConfigSchema, json) ?? []) {
+    issues.push(issue.kind === "unknown" && !/[.[]/.test(issue.at) ? { ...issue, known: optionKeys } : issue);
+  }
+  if (issues.length > 0) throw optionsError(issues.map(optionLine));
   const config = json as BridgeOptionsConfig;
   const corsProblems = corsIssues(config.cors, "cors");
   if (corsProblems.length > 0) throw optionsError(corsProblems.map(optionLine));
@@ -230,6 +243,9 @@ export function resolveOptions(options: GrpcBridgeOptions): ResolvedOptions {
     reflectionPassthrough: config.reflectionPassthrough,
   };
 }
+
+/** The options, as an unknown one's message lists them. */
+const optionKeys = Object.keys(BridgeOptionsSchema.properties).join(", ");
 
 /** Keys Fastify's `register` takes for itself and leaves in the plugin's options. */
 const fastifyKeys = ["prefix", "logLevel", "logSerializers"];

@@ -232,8 +232,9 @@ export type BridgeConfig = Static<typeof BridgeConfigSchema>;
 export const processKeys = ["listen", "tls", "logLevel", "workers"] as const;
 
 /**
- * The plugin's options: the config without the process's own keys. What
- * `grpcBridge` validates its options with, defaults and all.
+ * The plugin's options: the config without the process's own keys. Their
+ * keys and type; `resolveOptions` validates them with the config's own
+ * (compiled) validator, defaults and all.
  */
 export const BridgeOptionsSchema = Type.Omit(BridgeConfigSchema, processKeys);
 /** Plugin options validated, defaults applied (the JSON part: see GrpcBridgeOptions for the rest). */
