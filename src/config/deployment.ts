@@ -7,8 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import type { ClusterOptions, UpstreamTlsOptions } from "../upstream/cluster-options.js";
-import type { ClusterConfig, ClusterConfigInput, RouteConfig } from "./schema.js";
-import { ClusterSchema } from "./schema.js";
+import { ClusterSchema, type ClusterConfig, type ClusterConfigInput, type RouteConfig } from "./schema.js";
 import { check, ClustersSchema, ConfigError, configLine, RoutesSchema, show, validate } from "./validate.js";
 
 export interface Deployment {
