@@ -9,6 +9,8 @@ import assert from "node:assert/strict";
 import { request } from "node:http";
 import * as http2 from "node:http2";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
+import type { Socket } from "node:net";
 import { startBridge, type RunningBridge } from "../support/bridge.js";
 import { startFlowUpstream, type FlowUpstream } from "../support/flow-upstream.js";
 
@@ -17,6 +19,27 @@ const total = 64 * 1024 * 1024;
 const bound = 24 * 1024 * 1024;
 const flood = "/flow.v1.Flow/Flood";
 const streamFrame = Buffer.from([0, 0, 0, 0, 0]); // one empty request message
+const frameBytes = 64 * 1024;
+/** node:http2's default initial stream window, which the Sink upstream never reopens. */
+const upstreamWindow = 65535;
+
+/**
+ * What may sit between a client and an upstream that reads nothing, once
+ * backpressure holds: the client's socket send buffer and the bridge's
+ * receive buffer at their largest (the kernel autotunes up to these), the
+ * upstream's stream window, and Node's stream buffers and a frame in
+ * progress on the way (1 MiB covers them many times over).
+ */
+function requestBound(): number {
+  const max = (file: string, fallback: number) => {
+    try {
+      return Number(readFileSync(file, "latin1").trim().split(/\s+/)[2]) || fallback;
+    } catch {
+      return fallback;
+    }
+  };
+  return max("/proc/sys/net/ipv4/tcp_wmem", 4 << 20) + max("/proc/sys/net/ipv4/tcp_rmem", 6 << 20) + upstreamWindow + (1 << 20);
+}
 
 /** Waits until `read` stops growing (two samples 100 ms apart agree). */
 async function settled(read: () => number): Promise<number> {
@@ -78,34 +101,80 @@ describe("flow control", () => {
     session.close();
   });
 
-  it("a fast client sending into an upstream that does not read is held back", async (t) => {
+  it("a fast client sending into an upstream that does not read is held back", { timeout: 20_000 }, async (t) => {
+    // Frames well within maxRequestBytes (4 MiB), so the bridge forwards them
+    // and only flow control can stop the client.
+    const frame = Buffer.alloc(frameBytes);
+    frame.writeUInt32BE(frameBytes - 5, 1);
+    const limit = requestBound();
+    let bridgeSocket: Socket | undefined; // the bridge's end of this client's connection
+    let check = () => {};
+    const onConnection = (socket: Socket) => {
+      bridgeSocket ??= socket;
+      if (socket === bridgeSocket) socket.on("pause", () => check());
+    };
+    bridge.app.server.on("connection", onConnection);
+    upstream.onSink(() => check()); // the call may reach the upstream after the client is already blocked
     const req = request(`${bridge.baseUrl}/flow.v1.Flow/Sink`, {
       method: "POST",
+      agent: false,
       headers: { "content-type": "application/connect+proto" },
     });
     req.on("error", () => {});
-    const chunk = Buffer.alloc(64 * 1024);
-    chunk.writeUInt32BE(1 << 30, 1); // one huge frame header, then payload bytes
-    let accepted = 0;
-    let blocked = false;
-    const deadline = Date.now() + 1500;
-    while (Date.now() < deadline) {
-      accepted += chunk.byteLength;
-      if (!req.write(chunk)) {
-        const drained = await Promise.race([
-          once(req, "drain").then(() => true),
-          new Promise((resolve) => setTimeout(() => resolve(false), 500)),
-        ]);
-        if (!drained) {
-          blocked = true;
-          break;
+    let written = 0; // handed to req.write
+    let accepted = 0; // write callbacks: flushed to the kernel (Node 20) or handed to the socket (Node 24)
+    const received = () => upstream.sinkState()?.buffered ?? 0;
+    /**
+     * Held back for good: the upstream's stream window is used up (it reads
+     * nothing, so it never opens it again), the bridge has stopped reading the
+     * client's socket, and the client's last write is waiting for a drain.
+     * Nothing can move after that, so no clock is needed to see it.
+     */
+    const stalled = () => {
+      const sink = upstream.sinkState();
+      return sink !== undefined && sink.windowLeft === 0 && bridgeSocket?.isPaused() === true && req.writableNeedDrain;
+    };
+    const outcome = await new Promise<"stalled" | "overflowed">((resolve, reject) => {
+      let settled = false;
+      const settle = (how: "stalled" | "overflowed") => {
+        if (!settled) resolve(how);
+        settled = true;
+      };
+      let pinging = false;
+      check = () => {
+        if (settled) return;
+        if (stalled()) return settle("stalled");
+        // The bridge has stopped reading but the upstream's window is not shut
+        // yet: its frames are on their way. A PING answered by the bridge comes
+        // back behind them; look again then.
+        if (bridgeSocket?.isPaused() && req.writableNeedDrain && !pinging && upstream.sinkState() !== undefined) {
+          pinging = true;
+          upstream.pingSink().then(() => {
+            pinging = false;
+            check();
+          }, reject);
         }
-      }
-      chunk.writeUInt32BE(0, 1); // later chunks are plain payload
-    }
-    t.diagnostic(`client held back after ${accepted} bytes`);
-    assert.ok(blocked, `the client was never held back after ${accepted} bytes`);
-    assert.ok(accepted < bound * 2, `the bridge accepted ${accepted} bytes for an upstream reading nothing`);
+      };
+      const pump = () => {
+        while (!settled) {
+          if (written - received() > limit) return settle("overflowed");
+          written += frame.byteLength;
+          if (!req.write(frame, () => (accepted += frame.byteLength))) {
+            req.once("drain", pump);
+            return check();
+          }
+        }
+      };
+      pump();
+    });
+    bridge.app.server.off("connection", onConnection);
+    const inFlight = written - received();
+    t.diagnostic(`client held back: ${written} bytes written, ${accepted} handed to its socket, ${received()} at the upstream (read: ${upstream.sunk()}); bound ${limit}`);
+    assert.equal(outcome, "stalled", `the bridge kept taking bytes for an upstream reading nothing: ${inFlight} in flight, bound ${limit}`);
+    assert.equal(upstream.sunk(), 0, "the upstream read nothing");
+    assert.ok(received() <= upstreamWindow, `the upstream got no more than its window: ${received()}`);
+    assert.ok(inFlight < limit, `${inFlight} bytes between the client and the upstream, bound ${limit}`);
+    assert.ok(req.writableNeedDrain, "the client's last write is still waiting for a drain");
     req.destroy();
   });
 });

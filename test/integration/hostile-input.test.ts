@@ -36,7 +36,40 @@ const connectCodes = new Map<string, number>([
   ["data_loss", 15], ["unauthenticated", 16],
 ]);
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * Resolves once the bridge's own clock has moved `ms`: a unary call that
+ * stalls mid-body with Connect-Timeout-Ms `ms` gets its deadline_exceeded.
+ * Node fires timers in order, so any timer of the bridge armed before this
+ * call with a delay up to `ms` has fired by then: a "nothing happened in
+ * that time" check waits for this event, not for a sleep of the test's own.
+ */
+async function bridgeDeadlinePassed(port: number, ms: number): Promise<void> {
+  const res = await rawExchange(
+    port,
+    [rawRequest("POST", `${svc}/Unary`, [...unary, ["connect-timeout-ms", String(ms)]], Buffer.from("abc"), { contentLength: 100 })],
+    { timeoutMs: ms + 5000 },
+  );
+  assertConnectError(res, 504, "deadline_exceeded", `reference deadline of ${ms} ms`);
+}
+
+/**
+ * Resolves when the bridge in front of the fault server has forwarded a call
+ * that came after everything before it. The bridge sends calls to the fault
+ * server on one HTTP/2 connection, in order: if an earlier request had been
+ * forwarded, the fault server has seen it by now.
+ */
+let barriers = 0;
+async function afterEverythingForwarded(servers: { faultBridge: { port: number }; faults: { requests: Map<string, unknown> } }): Promise<void> {
+  const method = `Barrier${barriers++}`;
+  const res = await rawExchange(servers.faultBridge.port, [rawRequest("POST", `/f.F/${method}`, unary, echoRequest({ text: "barrier" }))]);
+  assert.ok(res.response !== undefined, "the barrier call was answered");
+  assert.ok(servers.faults.requests.has(method), "the barrier call reached the fault server");
+}
+
+/** Resolves when the bridge's end of the next connection accepted by `bridge` has closed. */
+function nextConnectionClosed(bridge: { app: { server: import("node:net").Server } }): Promise<void> {
+  return new Promise((resolve) => bridge.app.server.once("connection", (socket: import("node:net").Socket) => socket.once("close", () => resolve())));
+}
 
 function responseOf(outcome: RawOutcome, what: string): ParsedResponse {
   assert.ok(
@@ -283,7 +316,7 @@ describe("hostile input", () => {
         const method = `Control${index}`;
         const res = await rawExchange(servers.faultBridge.port, [rawRequest("POST", `/f.F/${method}`, [...unary, ["x-a", value]], message("x"))], closing);
         assertHttpRejection(res, 400, name);
-        await sleep(50);
+        await afterEverythingForwarded(servers);
         assert.equal(servers.faults.requests.has(method), false, "the upstream was not called");
       });
     }
@@ -466,7 +499,8 @@ describe("hostile input", () => {
         const res = await exchange(
           [
             Buffer.concat([requestHead("POST", `${svc}/ServerStream`, [...stream, ["content-length", String(body.byteLength)]]), body]),
-            { delayMs: 50 }, // the response head is out, the first message 50 ms away
+            // The response head is out; the upstream sends the first message 100 ms after it.
+            { received: (bytes) => bytes.includes("\r\n\r\n") },
             "garbage\r\n\r\n",
           ],
           { waitForClose: true, timeoutMs: 1500 },
@@ -512,12 +546,14 @@ describe("hostile input", () => {
 
   describe("bodies cut short", () => {
     it("unary: the client closes mid-body; nothing crashes and the upstream is never called", async () => {
+      const closed = nextConnectionClosed(servers.faultBridge);
       await rawExchange(servers.faultBridge.port, [
         rawRequest("POST", "/f.F/CutUnary", unary, Buffer.from("abc"), { contentLength: 100 }),
-        { delayMs: 50 },
+        { flushed: true },
         { destroy: true },
       ]);
-      await sleep(100);
+      await closed; // the bridge has seen the client leave
+      await afterEverythingForwarded(servers);
       assert.equal(servers.faults.requests.has("CutUnary"), false);
     });
 
@@ -537,9 +573,9 @@ describe("hostile input", () => {
         await exchange([
           requestHead("POST", `${svc}/BidiStream`, [...headers, ["transfer-encoding", "chunked"]]),
           chunk(envelope(0, message(id))),
-          { delayMs: 150 },
+          { received: (bytes) => bytes.includes(id) }, // the upstream echoed the first message
           chunk(half),
-          { delayMs: 50 },
+          { flushed: true },
           { destroy: true },
         ]);
         await withTimeout(servers.upstream.observations.cancelledCall(id), 2000, `${id} cancelled upstream`);
@@ -550,7 +586,7 @@ describe("hostile input", () => {
       await rawExchange(servers.faultBridge.port, [
         requestHead("POST", "/f.F/Silent", [...stream, ["content-length", "1000"]]),
         envelope(0, Buffer.from("x")),
-        { delayMs: 150 },
+        { until: servers.faults.arrived("Silent") },
         { destroy: true },
       ]);
       assert.equal(await withTimeout(servers.faults.closed("Silent"), 2000, "upstream stream closed"), 8 /* CANCEL */);
@@ -608,20 +644,40 @@ describe("hostile input", () => {
       // (README: "idle timeouts" not built yet), so a stalled stream holds an
       // upstream HTTP/2 stream until the client leaves or Node's requestTimeout.
       const id = "stall-no-deadline";
-      const pending = exchange(
-        [requestHead("POST", `${svc}/BidiStream`, [...stream, ["content-length", "1000"]]), envelope(0, message(id)), Buffer.from([0])],
-        { timeoutMs: 800, waitForClose: true },
+      let cancelledMeanwhile: boolean | undefined;
+      const res = await exchange(
+        [
+          requestHead("POST", `${svc}/BidiStream`, [...stream, ["content-length", "1000"]]),
+          envelope(0, message(id)),
+          Buffer.from([0]),
+          { received: (bytes) => bytes.includes(id) }, // echoed: the upstream call is open
+          // Once the call is open upstream, a 600 ms deadline of the bridge's own passes.
+          {
+            until: () =>
+              bridgeDeadlinePassed(servers.bridge.port, 600).then(() => (cancelledMeanwhile = servers.upstream.observations.wasCancelled(id))),
+          },
+          { destroy: true },
+        ],
+        { timeoutMs: 10_000, waitForClose: true },
       );
-      await sleep(600);
-      assert.equal(servers.upstream.observations.wasCancelled(id), false, "still open after 600 ms");
-      const res = await pending;
+      assert.equal(cancelledMeanwhile, false, "still open after a 600 ms deadline of the bridge passed");
       assert.equal(res.serverClosed, false);
       await withTimeout(servers.upstream.observations.cancelledCall(id), 2000, "cancelled once the client left");
     });
 
     it("a client that stalls inside the request head gets nothing yet (Node's headersTimeout applies)", async () => {
-      const res = await exchange(["POST /a.B/C HTTP/1.1\r\nhost: x\r\n", { delayMs: 300 }, "x-a: 1\r\n"], { timeoutMs: 700 });
-      assert.ok(res.timedOut && !res.serverClosed);
+      const res = await exchange(
+        [
+          "POST /a.B/C HTTP/1.1\r\nhost: x\r\n",
+          { flushed: true },
+          "x-a: 1\r\n",
+          { flushed: true },
+          { until: bridgeDeadlinePassed(servers.bridge.port, 700) },
+          { destroy: true },
+        ],
+        { timeoutMs: 10_000 },
+      );
+      assert.ok(res.response === undefined && res.bytes.byteLength === 0 && !res.serverClosed, `answered or closed: ${res.bytes.toString("latin1").slice(0, 80)}`);
     });
   });
 

@@ -15,6 +15,8 @@ export interface FaultServer {
   requests: Map<string, http2.IncomingHttpHeaders>;
   /** Resolves with the reset code once the stream for `method` has closed. */
   closed(method: string): Promise<number>;
+  /** Resolves once a stream for `method` has reached the server. */
+  arrived(method: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -28,10 +30,13 @@ export async function startFaultServer(): Promise<FaultServer> {
   const resets = new Map<string, number>();
   const requests = new Map<string, http2.IncomingHttpHeaders>();
   const waiters = new Map<string, ((code: number) => void)[]>();
+  const arrivals = new Map<string, (() => void)[]>();
   const server = http2.createServer();
   server.on("stream", (stream, headers) => {
     const method = String(headers[":path"]).split("/").pop() ?? "";
     requests.set(method, headers);
+    for (const resolve of arrivals.get(method) ?? []) resolve();
+    arrivals.delete(method);
     stream.on("close", () => {
       resets.set(method, stream.rstCode);
       for (const resolve of waiters.get(method) ?? []) resolve(stream.rstCode);
@@ -144,6 +149,10 @@ export async function startFaultServer(): Promise<FaultServer> {
       resets.has(method)
         ? Promise.resolve(resets.get(method)!)
         : new Promise((resolve) => waiters.set(method, [...(waiters.get(method) ?? []), resolve])),
+    arrived: (method) =>
+      requests.has(method)
+        ? Promise.resolve()
+        : new Promise((resolve) => arrivals.set(method, [...(arrivals.get(method) ?? []), resolve])),
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

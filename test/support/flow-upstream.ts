@@ -10,8 +10,18 @@ export interface FlowUpstream {
   address: string;
   /** Bytes Flood has handed to HTTP/2 (written and accepted by flow control), over all streams. */
   flooded(): number;
-  /** Bytes Sink has received. */
+  /** Bytes Sink has read (its application: none, it never reads). */
   sunk(): number;
+  /**
+   * The latest Sink stream as HTTP/2 sees it: bytes that arrived but sit
+   * unread, and how much more the peer may send before a WINDOW_UPDATE,
+   * which a stream that does not read never sends.
+   */
+  sinkState(): { buffered: number; windowLeft: number } | undefined;
+  /** Calls `listener` when a Sink stream arrives. */
+  onSink(listener: () => void): void;
+  /** A PING round trip on the latest Sink stream's connection: the peer has processed what it had queued before it. */
+  pingSink(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -21,14 +31,18 @@ export const floodFrameBytes = 64 * 1024;
 export async function startFlowUpstream(totalFloodBytes: number): Promise<FlowUpstream> {
   let flooded = 0;
   let sunk = 0;
+  let sink: http2.ServerHttp2Stream | undefined;
+  const sinkListeners: (() => void)[] = [];
   const server = http2.createServer();
   server.on("stream", (stream, headers) => {
     stream.on("error", () => {});
     const method = String(headers[":path"]).split("/").pop();
     if (method === "Sink") {
+      sink = stream;
       stream.pause(); // never reads: the window stays closed
       stream.on("data", (c: Buffer) => (sunk += c.byteLength));
       stream.respond({ ":status": 200, "content-type": "application/grpc" });
+      for (const listener of sinkListeners) listener();
       return;
     }
     stream.resume();
@@ -54,6 +68,14 @@ export async function startFlowUpstream(totalFloodBytes: number): Promise<FlowUp
     address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
     flooded: () => flooded,
     sunk: () => sunk,
+    sinkState: () =>
+      sink === undefined || sink.destroyed ? undefined : { buffered: sink.readableLength, windowLeft: sink.state.localWindowSize ?? Number.NaN },
+    onSink: (listener) => void sinkListeners.push(listener),
+    pingSink: () =>
+      new Promise<void>((resolve, reject) => {
+        if (sink === undefined || sink.session === undefined) return reject(new Error("no Sink stream"));
+        sink.session.ping((error) => (error ? reject(error) : resolve()));
+      }),
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

@@ -15,8 +15,22 @@ export interface ParsedResponse {
   wireLength: number;
 }
 
-/** One step of a raw exchange: bytes to write, a pause, or the client leaving. */
-export type RawStep = Buffer | string | { delayMs: number } | { destroy: true } | { end: true };
+/**
+ * One step of a raw exchange: bytes to write, a pause, the client leaving, or
+ * waiting for an event: everything written so far handed to the kernel
+ * (`flushed`), a promise (`until`; a function is called when the step is
+ * reached), or bytes from the server that satisfy
+ * `received`.
+ */
+export type RawStep =
+  | Buffer
+  | string
+  | { delayMs: number }
+  | { destroy: true }
+  | { end: true }
+  | { flushed: true }
+  | { until: Promise<unknown> | (() => Promise<unknown>) }
+  | { received: (bytes: Buffer) => boolean };
 
 export interface RawOutcome {
   /** The first complete response, if one arrived. */
@@ -138,9 +152,12 @@ export function rawExchange(port: number, steps: RawStep[], options: RawOptions 
       });
     };
     const timer = setTimeout(() => settle(true), timeoutMs);
+    let lastWrite: Promise<unknown> = Promise.resolve();
+    let onBytes: (() => void) | undefined;
     socket.on("data", (chunk: Buffer) => {
       chunks.push(chunk);
       received += chunk.byteLength;
+      onBytes?.();
       if (options.maxBytes !== undefined && received > options.maxBytes) {
         overflowed = true;
         clientGone = true;
@@ -168,7 +185,22 @@ export function rawExchange(port: number, steps: RawStep[], options: RawOptions 
       for (const step of steps) {
         if (settled || socket.destroyed) return;
         if (typeof step === "string" || Buffer.isBuffer(step)) {
-          socket.write(step);
+          lastWrite = new Promise((resolve) => socket.write(step, resolve));
+        } else if ("flushed" in step) {
+          await lastWrite;
+        } else if ("until" in step) {
+          await (typeof step.until === "function" ? step.until() : step.until);
+        } else if ("received" in step) {
+          const test = step.received;
+          await new Promise<void>((resolve) => {
+            const check = () => {
+              if (!test(Buffer.concat(chunks)) && !settled) return;
+              onBytes = undefined;
+              resolve();
+            };
+            onBytes = check;
+            check();
+          });
         } else if ("delayMs" in step) {
           await new Promise((r) => setTimeout(r, step.delayMs));
         } else if ("destroy" in step) {
