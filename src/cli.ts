@@ -51,6 +51,7 @@ Options:
                             (default info)
   --workers N               serve from N processes sharing the port, one per
                             core you give the bridge (default 1)
+  --version                 print the version and exit
   -h, --help                show this help
 
 Every option but --config/--from-envoy/--print-config/--help can also be set
@@ -94,6 +95,7 @@ async function main(): Promise<void> {
         "reflection-passthrough": { type: "boolean" },
         workers: { type: "string" },
         help: { type: "boolean", short: "h" },
+        version: { type: "boolean" },
       },
       strict: true,
     }));
@@ -102,6 +104,12 @@ async function main(): Promise<void> {
   }
   if (values.help) {
     process.stdout.write(usage + "\n");
+    return;
+  }
+  if (values.version) {
+    // package.json is two levels above dist/src/cli.js, in a clone and in an install alike.
+    const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+    process.stdout.write(`${version}\n`);
     return;
   }
   let loaded: LoadedConfig;
