@@ -65,7 +65,8 @@ Once listening it prints a line containing "listening on http://ADDR:PORT"
 SIGINT and SIGTERM stop it after in-flight calls finish. SIGHUP reloads the
 TLS certificate and key (so does a change to either file).`;
 
-function fail(message: string, showUsage = true): never {
+/** Exits with code 2 and `message`; the usage follows only a usage error (a flag parseArgs rejects), not a start-up failure. */
+function fail(message: string, showUsage = false): never {
   // Errors of the plugin's options carry the name already (they are also thrown to embedders).
   const text = message.startsWith("connect-grpc-bridge: ") ? message : `connect-grpc-bridge: ${message}`;
   process.stderr.write(`${text}\n${showUsage ? `\n${usage}\n` : ""}`);
@@ -100,7 +101,7 @@ async function main(): Promise<void> {
       strict: true,
     }));
   } catch (error) {
-    fail((error as Error).message);
+    fail((error as Error).message, true);
   }
   if (values.help) {
     process.stdout.write(usage + "\n");
@@ -117,7 +118,7 @@ async function main(): Promise<void> {
     // Printing a config for another machine must not need that machine's TLS files.
     loaded = loadConfig(values, process.env, { readFiles: !values["print-config"] });
   } catch (error) {
-    if (error instanceof ConfigError) fail(error.message, false);
+    if (error instanceof ConfigError) fail(error.message);
     throw error;
   }
   for (const item of loaded.unsupported) {
