@@ -65,6 +65,12 @@ Once listening it prints a line containing "listening on http://ADDR:PORT"
 SIGINT and SIGTERM stop it after in-flight calls finish. SIGHUP reloads the
 TLS certificate and key (so does a change to either file).`;
 
+/**
+ * The text of Fastify's own "Server listening at" log line (which says http://
+ * under TLS too): the logger drops it, the bridge prints its own line.
+ */
+const fastifyListening = "connect-grpc-bridge: Fastify listening";
+
 /** Exits with code 2 and `message`; the usage follows only a usage error (a flag parseArgs rejects), not a start-up failure. */
 function fail(message: string, showUsage = false): never {
   // Errors of the plugin's options carry the name already (they are also thrown to embedders).
@@ -158,11 +164,21 @@ async function main(): Promise<void> {
       reflectionPassthrough: config.reflectionPassthrough,
       // "silent" is no logger at all: not even a child logger per request.
       fastify: {
-        logger: config.logLevel === "silent" ? false : { level: config.logLevel },
+        logger:
+          config.logLevel === "silent"
+            ? false
+            : {
+                level: config.logLevel,
+                hooks: {
+                  logMethod(args, method) {
+                    if (args[0] !== fastifyListening) method.apply(this, args);
+                  },
+                },
+              },
         logController: new LogController({ disableRequestLogging: true }),
       },
     });
-    await app.listen({ port: config.listen.port, host: config.listen.host });
+    await app.listen({ port: config.listen.port, host: config.listen.host, listenTextResolver: () => fastifyListening });
   } catch (error) {
     fail((error as Error).message);
   }
