@@ -6,6 +6,7 @@
  */
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
+import { pathToFileURL } from "node:url";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { GreetService } from "../gen/example/v1/greet_pb.js";
 
@@ -26,4 +27,12 @@ export async function startGreetServer(port = 0): Promise<{ address: string; clo
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   const address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
   return { address, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+// `node dist/examples/greet-server.js 50051 50052`: one server per port, for examples/bridge.local.yaml.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  for (const port of process.argv.slice(2)) {
+    const server = await startGreetServer(Number(port));
+    process.stdout.write(`example GreetService (gRPC, h2c) on ${server.address}\n`);
+  }
 }

@@ -51,6 +51,7 @@ Options:
                             (default info)
   --workers N               serve from N processes sharing the port, one per
                             core you give the bridge (default 1)
+  --version                 print the version and exit
   -h, --help                show this help
 
 Every option but --config/--from-envoy/--print-config/--help can also be set
@@ -64,7 +65,14 @@ Once listening it prints a line containing "listening on http://ADDR:PORT"
 SIGINT and SIGTERM stop it after in-flight calls finish. SIGHUP reloads the
 TLS certificate and key (so does a change to either file).`;
 
-function fail(message: string, showUsage = true): never {
+/**
+ * The text of Fastify's own "Server listening at" log line (which says http://
+ * under TLS too): the logger drops it, the bridge prints its own line.
+ */
+const fastifyListening = "connect-grpc-bridge: Fastify listening";
+
+/** Exits with code 2 and `message`; the usage follows only a usage error (a flag parseArgs rejects), not a start-up failure. */
+function fail(message: string, showUsage = false): never {
   // Errors of the plugin's options carry the name already (they are also thrown to embedders).
   const text = message.startsWith("connect-grpc-bridge: ") ? message : `connect-grpc-bridge: ${message}`;
   process.stderr.write(`${text}\n${showUsage ? `\n${usage}\n` : ""}`);
@@ -94,14 +102,21 @@ async function main(): Promise<void> {
         "reflection-passthrough": { type: "boolean" },
         workers: { type: "string" },
         help: { type: "boolean", short: "h" },
+        version: { type: "boolean" },
       },
       strict: true,
     }));
   } catch (error) {
-    fail((error as Error).message);
+    fail((error as Error).message, true);
   }
   if (values.help) {
     process.stdout.write(usage + "\n");
+    return;
+  }
+  if (values.version) {
+    // package.json is two levels above dist/src/cli.js, in a clone and in an install alike.
+    const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+    process.stdout.write(`${version}\n`);
     return;
   }
   let loaded: LoadedConfig;
@@ -109,7 +124,7 @@ async function main(): Promise<void> {
     // Printing a config for another machine must not need that machine's TLS files.
     loaded = loadConfig(values, process.env, { readFiles: !values["print-config"] });
   } catch (error) {
-    if (error instanceof ConfigError) fail(error.message, false);
+    if (error instanceof ConfigError) fail(error.message);
     throw error;
   }
   for (const item of loaded.unsupported) {
@@ -137,11 +152,21 @@ async function main(): Promise<void> {
       tls,
       // "silent" is no logger at all: not even a child logger per request.
       fastify: {
-        logger: logLevel === "silent" ? false : { level: logLevel },
+        logger:
+          logLevel === "silent"
+            ? false
+            : {
+                level: logLevel,
+                hooks: {
+                  logMethod(args, method) {
+                    if (args[0] !== fastifyListening) method.apply(this, args);
+                  },
+                },
+              },
         logController: new LogController({ disableRequestLogging: true }),
       },
     });
-    await app.listen({ port: listen.port, host: listen.host });
+    await app.listen({ port: listen.port, host: listen.host, listenTextResolver: () => fastifyListening });
   } catch (error) {
     fail((error as Error).message);
   }

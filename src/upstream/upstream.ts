@@ -22,7 +22,7 @@ export interface Upstream {
    * Present when the upstream can retry calls that never reached an
    * application (a cluster); a single address has nowhere else to go.
    */
-  readonly retry?: UpstreamRetry;
+  readonly retry?: UpstreamRetry | undefined;
 }
 
 /** What GrpcCall needs to send a call again, elsewhere. */

@@ -24,7 +24,7 @@ import { resolveOptions } from "../../src/options.js";
 import { loadConfig } from "../../src/config/load.js";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { createBridge, type CreateBridgeOptions } from "../../src/index.js";
 import type { AddressInfo } from "node:net";
 import { envelope, splitFrames } from "../support/raw-http.js";
@@ -68,6 +68,8 @@ let descriptorSet: string;
 before(async () => {
   descriptorSet = await buildDescriptorSet();
 });
+// Regression: each run left its bridge-schema-* folder in the temp directory.
+after(() => rmSync(dirname(descriptorSet), { recursive: true, force: true }));
 
 const sources = [
   { name: "descriptor set", schema: () => ({ descriptorSets: [descriptorSet] }) },

@@ -30,7 +30,7 @@ export interface SchemaUpstream extends RunningServer {
 
 const root = new URL("../../../", import.meta.url).pathname;
 
-/** `buf build -o FILE` of the project's proto/ directory; returns FILE. */
+/** `buf build -o FILE` of the project's proto/ directory, FILE in a temporary folder of its own that the caller removes; returns FILE. */
 export async function buildDescriptorSet(): Promise<string> {
   const out = join(mkdtempSync(join(tmpdir(), "bridge-schema-")), "schema.binpb");
   await promisify(execFile)(join(root, "node_modules/.bin/buf"), ["build", "-o", out], { cwd: root });

@@ -1,0 +1,64 @@
+/**
+ * What the CLI prints when it starts, and when it cannot: one listening line,
+ * and start-up failures in one line without the usage text.
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { createServer, type AddressInfo } from "node:net";
+import { once } from "node:events";
+import { runCli } from "../support/cli-process.js";
+
+describe("CLI start-up output", () => {
+  it("a port in use is one line, without the usage (the 45-line usage followed it)", async () => {
+    const taken = createServer();
+    taken.listen(0, "127.0.0.1");
+    await once(taken, "listening");
+    try {
+      const p = runCli(["--upstream", "127.0.0.1:1", "--port", String((taken.address() as AddressInfo).port)]);
+      assert.equal(await p.exited, 2);
+      assert.match(p.err(), /^connect-grpc-bridge: listen EADDRINUSE: address already in use 127\.0\.0\.1:\d+\n$/);
+    } finally {
+      taken.close();
+    }
+  });
+
+  it("a missing TLS file is one line, without the usage", async () => {
+    const p = runCli(["--upstream", "127.0.0.1:1", "--port", "0", "--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem"]);
+    assert.equal(await p.exited, 2);
+    assert.match(p.err(), /^connect-grpc-bridge: cannot read the TLS files: ENOENT[^\n]*\/nonexistent\/cert\.pem'\n$/);
+  });
+
+  it("a missing descriptor set is one line, without the usage", async () => {
+    const p = runCli(["--upstream", "127.0.0.1:1", "--port", "0", "--descriptor-set", "/nonexistent/x.binpb"]);
+    assert.equal(await p.exited, 2);
+    assert.match(p.err(), /^connect-grpc-bridge: cannot read descriptor set "\/nonexistent\/x\.binpb"[^\n]*\n$/);
+  });
+
+  it("an unknown flag is a usage error: the message, then the usage", async () => {
+    const p = runCli(["--bogus"]);
+    assert.equal(await p.exited, 2);
+    assert.match(p.err(), /^connect-grpc-bridge: Unknown option '--bogus'[^\n]*\n\nUsage: connect-grpc-bridge/);
+  });
+
+  it("one listening line at the default log level (Fastify's own \"Server listening at\" was printed too)", async () => {
+    const p = runCli(["--upstream", "127.0.0.1:1", "--port", "0"]);
+    try {
+      await p.listening();
+      // The log line after the listening one: start-up output is complete.
+      await p.printed(/"msg":"CORS: allowed origins any"/);
+      const lines = p.out().split("\n").filter((line) => /listening/i.test(line));
+      assert.deepEqual(lines.length, 1, p.out());
+      assert.match(lines[0]!, /^connect-grpc-bridge listening on http:\/\/127\.0\.0\.1:\d+ -> upstream 127\.0\.0\.1:1$/);
+      assert.doesNotMatch(p.out(), /Server listening/);
+    } finally {
+      p.child.kill("SIGKILL");
+    }
+  });
+
+  it("--version prints the package's version", async () => {
+    const p = runCli(["--version"]);
+    assert.equal(await p.exited, 0);
+    assert.match(p.out(), /^\d+\.\d+\.\d+\n$/);
+    assert.equal(p.err(), "");
+  });
+});
