@@ -15,7 +15,7 @@ import { refusedCall, type StartCall } from "./call.js";
 import { Router } from "./routing/router.js";
 import { Code, ConnectError, codeFromUpstreamHttpStatus } from "./protocol/status.js";
 import { exchangeFor, type BridgeContext } from "./inbound/exchange.js";
-import { classifyRequest, negotiationFailure, refuse, unknownProcedure } from "./inbound/classify.js";
+import { classifyRequest, httpRefusal, negotiationFailure, refuse, unknownProcedure } from "./inbound/classify.js";
 import { BridgeSchema } from "./schema/schema.js";
 import { reflectionRefused } from "./schema/reflection-gate.js";
 import { withTranscoding } from "./schema/transcode.js";
@@ -113,8 +113,8 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
   fastify.setErrorHandler((error: FastifyError, request, reply) => {
     const status = error.statusCode ?? 500;
     reply.hijack();
-    const failure = refusedCall(new ConnectError(error.message, status === 415 ? Code.Unknown : codeFromUpstreamHttpStatus(status)));
-    refuse(exchangeFor(request, reply), classifyRequest(request.raw), { ...failure, http: { status } });
+    const failure = new ConnectError(error.message, status === 415 ? Code.Unknown : codeFromUpstreamHttpStatus(status));
+    refuse(exchangeFor(request, reply), classifyRequest(request.raw), httpRefusal(failure, status, resolved));
   });
   fastify.addHook("onClose", async () => {
     await Promise.all(owned.map((upstream) => upstream.close()));

@@ -169,6 +169,14 @@ export function unknownProcedure(message: string): CallEnd {
   return { ...refusedCall(new ConnectError(message, Code.Unimplemented)), unknownProcedure: true };
 }
 
+/**
+ * A refusal with an HTTP status of its own (an error Fastify raised before
+ * the handler ran): a 415 names what the bridge accepts, as negotiation does.
+ */
+export function httpRefusal(error: ConnectError, status: number, options: ResolvedOptions): CallEnd {
+  return withHttp(error, status, status === 415 ? { "accept-post": acceptedContentTypes(options) } : undefined);
+}
+
 function withHttp(error: ConnectError, status: number, headers?: Record<string, string>): CallEnd {
   return { ...refusedCall(error), http: { status, headers } };
 }
