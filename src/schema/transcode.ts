@@ -194,11 +194,17 @@ class TranscodingCall implements CallHandle {
     this.beneath = call;
     const pending = this.pending;
     this.pending = [];
-    for (const chunk of pending) call.write(chunk);
+    let ready = true;
+    for (const chunk of pending) ready = call.write(chunk);
     if (this.ended) call.end(this.lastChunk);
+    // The adapter paused when its first write was held: resume it now, or
+    // once the call beneath drains what it was just handed.
     const listeners = this.drainListeners;
     this.drainListeners = [];
-    for (const listener of listeners) call.onDrain(listener);
+    for (const listener of listeners) {
+      if (ready) listener();
+      else call.onDrain(listener);
+    }
   }
 }
 

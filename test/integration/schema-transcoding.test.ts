@@ -441,11 +441,19 @@ describe("schema with clusters and routes", () => {
 describe("reflection refetch on an unknown method", () => {
   it("a method the cached schema lacks refetches it, and a redeployed server's new service is transcoded", async () => {
     const upstream = await startSchemaUpstream({ reflection: true, reflectOnlyTestService: true });
-    const bridge = await startBridge(upstream.address, { schema: { reflection: { unknownMethodRefetchMs: 1 } } });
+    const log: { msg: string; method?: string }[] = [];
+    const bridge = await startBridge(upstream.address, {
+      schema: { reflection: { unknownMethodRefetchMs: 1 } },
+      fastify: { logger: { level: "warn", stream: { write: (line: string) => void log.push(JSON.parse(line)) } } },
+    });
     try {
       assert.equal((await postJson(bridge, "/bridge.test.v1.TestService/Unary", '{"text":"first"}')).status, 200);
       const before = await postJson(bridge, "/bridge.test.v1.WellKnownService/Echo", '{"plainInt64":"7"}');
-      assert.match(JSON.parse(before.body).message, /forwarded the JSON as application\/grpc\+json/, "not in the schema yet: passed through");
+      assert.equal(JSON.parse(before.body).code, "internal");
+      assert.ok(
+        log.some((w) => /has no schema for this method/.test(w.msg) && w.method === "/bridge.test.v1.WellKnownService/Echo"),
+        "not in the schema yet: passed through as application/grpc+json (the log says so)",
+      );
       upstream.reflectEverything();
       const after = await postJson(bridge, "/bridge.test.v1.WellKnownService/Echo", '{"plainInt64":"7"}');
       assert.equal(after.status, 200, after.body);
