@@ -9,8 +9,8 @@ import { grpcBridge } from "./plugin.js";
 import { frontDoorServerFactory, type FrontDoorTls } from "./front-door.js";
 import { connectClientErrorHandler } from "./client-error.js";
 import type { GrpcBridgeOptions } from "./options.js";
-import { connectErrorJson } from "./protocol/error-json.js";
-import { Code, ConnectError } from "./protocol/status.js";
+import { exchangeFor } from "./inbound/exchange.js";
+import { classifyRequest, methodNotAllowed, refuse, unknownProcedure } from "./inbound/classify.js";
 
 export { grpcBridge } from "./plugin.js";
 export { rejectCall, Code } from "./reject.js";
@@ -53,14 +53,14 @@ export function createBridge(options: CreateBridgeOptions): FastifyInstance {
   app.setNotFoundHandler((request, reply) => {
     // The plugin's route takes every path for the usual methods; what lands
     // here is a method Fastify does not route (TRACE, PROPFIND, ...).
+    reply.hijack();
+    const classified = classifyRequest(request.raw);
     const routed = request.method === "GET" || request.method === "POST";
-    const body = connectErrorJson(
-      routed
-        ? new ConnectError(`no procedure at ${request.method} ${request.url}`, Code.Unimplemented)
-        : new ConnectError(`HTTP method ${request.method} is not allowed: use POST (or GET for unary calls)`, Code.Unknown),
+    refuse(
+      exchangeFor(request, reply),
+      classified,
+      routed ? unknownProcedure(`no procedure at ${request.method} ${request.url}`) : methodNotAllowed(classified, request.method),
     );
-    if (!routed) reply.header("allow", "GET, POST");
-    reply.code(routed ? 404 : 405).type("application/json").send(Buffer.from(body));
   });
   return app;
 }

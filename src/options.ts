@@ -80,7 +80,9 @@ export interface GrpcBridgeOptions {
   unaryBodyTimeoutMs?: number;
   /**
    * Codecs clients may use (`application/<codec>`,
-   * `application/connect+<codec>`, GET `encoding=`); others get HTTP 415.
+   * `application/connect+<codec>`, GET `encoding=`, gRPC-Web and native
+   * gRPC `+<codec>`); others are refused (Connect: HTTP 415; gRPC and
+   * gRPC-Web: grpc-status 13).
    * Messages are never decoded: each codec is forwarded to the upstream as
    * `application/grpc+<codec>`. Default: `["proto", "json"]`.
    */

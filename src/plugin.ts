@@ -1,7 +1,7 @@
 /**
  * The Fastify plugin: one catch-all route per HTTP method the protocols use,
- * raw body streams (no parsing), and a dispatch on method and content type to
- * the inbound adapter that speaks the client's protocol.
+ * raw body streams (no parsing), a call pipeline per cluster, and a dispatch
+ * to the client protocol the request is classified as (src/inbound/classify.ts).
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from "fastify";
 import fastifyCors from "@fastify/cors";
@@ -11,24 +11,15 @@ import { UpstreamSession } from "./upstream/session.js";
 import type { Upstream } from "./upstream/upstream.js";
 import { createCluster } from "./upstream/cluster.js";
 import { GrpcCall } from "./upstream/grpc-call.js";
-import type { StartCall } from "./call.js";
+import { refusedCall, type StartCall } from "./call.js";
 import { Router } from "./routing/router.js";
-import {
-  connectContentTypeFor,
-  grpcWebContentTypeFor,
-  parseConnectContentType,
-  parseGrpcContentType,
-  parseGrpcWebContentType,
-} from "./protocol/content-type.js";
 import { Code, ConnectError, codeFromUpstreamHttpStatus } from "./protocol/status.js";
-import { exchangeFor, type BridgeContext, type Exchange } from "./inbound/exchange.js";
-import { writeConnectError } from "./inbound/connect-error-response.js";
-import { connectUnaryGet, connectUnaryPost } from "./inbound/connect-unary.js";
-import { connectStream } from "./inbound/connect-stream.js";
-import { grpcWebCall, writeGrpcWebError } from "./inbound/grpc-web.js";
-import { grpcCall, writeGrpcError } from "./inbound/grpc.js";
+import { exchangeFor, type BridgeContext } from "./inbound/exchange.js";
+import { classifyRequest, httpRefusal, negotiationFailure, refuse, unknownProcedure } from "./inbound/classify.js";
 import { BridgeSchema } from "./schema/schema.js";
 import { reflectionRefused } from "./schema/reflection-gate.js";
+import { withTranscoding } from "./schema/transcode.js";
+import { PassthroughHints, withPassthroughHints } from "./schema/passthrough-hint.js";
 
 /** `package.Service/Method`, package optional, as gRPC names procedures. */
 const procedurePath = /^[A-Za-z_][A-Za-z0-9_.]*\/[A-Za-z_][A-Za-z0-9_]*$/;
@@ -52,6 +43,15 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     resolved.schema === undefined
       ? undefined
       : new BridgeSchema(resolved.schema, (level, fields, message) => fastify.log[level](fields, message));
+  const hintLog = (fields: Record<string, unknown>, message: string) => fastify.log.warn(fields, message);
+  // One cluster's pipeline: transcoding only when a schema is configured
+  // (bound to the cluster's Upstream, whose reflection it asks), else a
+  // layer that names the missing schema in the log; then the upstream.
+  const callsTo = (upstream: Upstream): StartCall => {
+    const hints = new PassthroughHints(upstream.name, hintLog);
+    const layer = schema === undefined ? withPassthroughHints(hints) : withTranscoding(schema, upstream, hints, resolved.maxRequestBytes);
+    return layer(upstreamCalls(upstream, resolved.maxResponseBytes));
+  };
   let ctx: BridgeContext;
   let router: Router<BridgeContext> | undefined;
   if (target === undefined) {
@@ -61,12 +61,12 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     for (const cluster of resolved.deployment!.clusters) {
       const upstream = createCluster(cluster, fastify.log);
       owned.push(upstream);
-      contexts.set(cluster.name, { startCall: upstreamCalls(upstream, resolved.maxResponseBytes), upstream, options: resolved, schema });
+      contexts.set(cluster.name, { startCall: callsTo(upstream), options: resolved });
     }
     router = new Router(resolved.deployment!.routes, contexts);
     ctx = contexts.values().next().value!;
   } else if ("request" in target) {
-    ctx = { startCall: upstreamCalls(target, resolved.maxResponseBytes), upstream: target, options: resolved, schema };
+    ctx = { startCall: callsTo(target), options: resolved };
   } else {
     const upstream = new UpstreamSession(
       target,
@@ -74,7 +74,7 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
       resolved.maxStreamsPerConnection,
     );
     owned.push(upstream);
-    ctx = { startCall: upstreamCalls(upstream, resolved.maxResponseBytes), upstream, options: resolved, schema };
+    ctx = { startCall: callsTo(upstream), options: resolved };
   }
 
   // Bodies are streamed to the upstream as they arrive; nothing is parsed.
@@ -109,16 +109,12 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     handler: (request, reply) => dispatch(ctx, router, request, reply),
   });
   // Errors Fastify raises before the handler runs (a Content-Type it cannot
-  // even parse, ...) get a Connect error, not Fastify's own JSON.
+  // even parse, ...) are refused in the client's protocol, not in Fastify's own JSON.
   fastify.setErrorHandler((error: FastifyError, request, reply) => {
     const status = error.statusCode ?? 500;
     reply.hijack();
-    writeConnectError(
-      exchangeFor(request, reply),
-      new ConnectError(error.message, status === 415 ? Code.Unknown : codeFromUpstreamHttpStatus(status)),
-      undefined,
-      status,
-    );
+    const failure = new ConnectError(error.message, status === 415 ? Code.Unknown : codeFromUpstreamHttpStatus(status));
+    refuse(exchangeFor(request, reply), classifyRequest(request.raw), httpRefusal(failure, status, resolved));
   });
   fastify.addHook("onClose", async () => {
     await Promise.all(owned.map((upstream) => upstream.close()));
@@ -126,8 +122,10 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
 }
 
 /**
- * Hands the call to the adapter for its protocol. `router` is undefined with
- * a single upstream (`ctx`): then no per-call routing work is done at all.
+ * Hands the call to the protocol the request speaks, classified once; every
+ * answer that is not a call (bad path, no route, wrong verb or codec) is
+ * that protocol's refusal. `router` is undefined with a single upstream
+ * (`ctx`): then no per-call routing work is done at all.
  */
 function dispatch(
   base: BridgeContext,
@@ -153,23 +151,18 @@ function dispatch(
     "/" + procedure,
     base.options.cors !== undefined && req.headers.origin !== undefined,
   );
+  const classified = classifyRequest(req);
   try {
-    const contentTypeHeader = req.headers["content-type"];
-    const grpcCodec = req.httpVersionMajor === 2 ? parseGrpcContentType(contentTypeHeader) : undefined;
     if (!procedurePath.test(procedure)) {
-      const error = new ConnectError(
-        `no procedure at path "${exchange.path}": expected /package.Service/Method`,
-        Code.Unimplemented,
-      );
-      writeUnimplemented(exchange, grpcCodec, error);
+      refuse(exchange, classified, unknownProcedure(`no procedure at path "${exchange.path}": expected /package.Service/Method`));
       return;
     }
     if (reflectionRefused(base.options.reflectionPassthrough, procedure)) {
-      const error = new ConnectError(
-        `${exchange.path}: server reflection is not served through this bridge (option reflectionPassthrough)`,
-        Code.Unimplemented,
+      refuse(
+        exchange,
+        classified,
+        unknownProcedure(`${exchange.path}: server reflection is not served through this bridge (option reflectionPassthrough)`),
       );
-      writeUnimplemented(exchange, grpcCodec, error);
       return;
     }
     let ctx = base;
@@ -178,86 +171,21 @@ function dispatch(
       if (routed === undefined) {
         // Unrouted and denied calls get the same answer: a denied service is
         // indistinguishable from one that does not exist.
-        writeUnimplemented(exchange, grpcCodec, new ConnectError(`procedure ${exchange.path} is not served here`, Code.Unimplemented));
+        refuse(exchange, classified, unknownProcedure(`procedure ${exchange.path} is not served here`));
         return;
       }
       ctx = routed;
     }
-    if (req.method === "GET") {
-      connectUnaryGet(ctx, exchange, query < 0 ? "" : url.slice(query + 1));
+    const failure = negotiationFailure(classified, req, ctx.options);
+    if (failure !== undefined) {
+      refuse(exchange, classified, failure);
       return;
     }
-    if (req.method !== "POST") {
-      req.resume();
-      exchange.baseHeaders.allow = "GET, POST";
-      writeConnectError(
-        exchange,
-        new ConnectError(`HTTP method ${req.method} is not allowed: use POST (or GET for unary calls)`, Code.Unknown),
-        undefined,
-        405,
-      );
-      return;
-    }
-    if (grpcCodec !== undefined) {
-      // Native gRPC passes through whatever codec the upstream speaks.
-      grpcCall(ctx, exchange, grpcCodec);
-      return;
-    }
-    const grpcWeb = parseGrpcWebContentType(contentTypeHeader);
-    if (grpcWeb !== undefined && ctx.options.codecs.includes(grpcWeb.codec)) {
-      grpcWebCall(ctx, exchange, grpcWeb);
-      return;
-    }
-    if (parseGrpcContentType(contentTypeHeader) !== undefined) {
-      req.resume();
-      writeConnectError(
-        exchange,
-        new ConnectError("gRPC (application/grpc) needs HTTP/2: connect with h2c or TLS (ALPN h2)", Code.Unknown),
-        undefined,
-        415,
-      );
-      return;
-    }
-    const contentType = parseConnectContentType(contentTypeHeader);
-    if (contentType === undefined || !ctx.options.codecs.includes(contentType.codec)) {
-      req.resume();
-      writeConnectError(
-        exchange,
-        new ConnectError(
-          `unsupported content-type "${req.headers["content-type"] ?? ""}": expected one of ${acceptedContentTypes(ctx)}`,
-          Code.Unknown,
-        ),
-        { "accept-post": acceptedContentTypes(ctx) },
-        415,
-      );
-      return;
-    }
-    if (contentType.stream) connectStream(ctx, exchange, contentType.codec);
-    else connectUnaryPost(ctx, exchange, contentType.codec);
+    classified.protocol.start(ctx, exchange, classified, query < 0 ? "" : url.slice(query + 1));
   } catch (error) {
     request.log.error({ err: error }, "bridge failed to handle a call");
-    writeConnectError(exchange, new ConnectError("internal bridge error", Code.Internal));
+    refuse(exchange, classified, refusedCall(new ConnectError("internal bridge error", Code.Internal)));
   }
-}
-
-/**
- * `unimplemented` in the client's protocol, touching no upstream: Connect
- * gets HTTP 404 as for an unknown procedure; gRPC and gRPC-Web get
- * grpc-status 12.
- */
-function writeUnimplemented(exchange: Exchange, grpcCodec: string | undefined, error: ConnectError): void {
-  if (grpcCodec !== undefined) {
-    writeGrpcError(exchange, grpcCodec, error);
-    return;
-  }
-  const req = exchange.req;
-  const grpcWeb = req.method === "POST" ? parseGrpcWebContentType(req.headers["content-type"]) : undefined;
-  if (grpcWeb !== undefined) {
-    writeGrpcWebError(exchange, grpcWeb, error);
-    return;
-  }
-  req.resume();
-  writeConnectError(exchange, error, undefined, 404);
 }
 
 /** Calls that go straight to `upstream`, with the response size limit. */
@@ -269,14 +197,4 @@ function upstreamCalls(upstream: Upstream, maxResponseMessageBytes: number): Sta
 /** Length of the plugin's prefix plus the slash, from the route ("/rpc/*"). */
 function prefixLength(request: FastifyRequest): number {
   return request.routeOptions.url === undefined ? 1 : request.routeOptions.url.length - 1;
-}
-
-function acceptedContentTypes(ctx: BridgeContext): string {
-  const unary = ctx.options.codecs.map((codec) => connectContentTypeFor(false, codec));
-  const stream = ctx.options.codecs.map((codec) => connectContentTypeFor(true, codec));
-  const grpcWeb = ctx.options.codecs.flatMap((codec) => [
-    grpcWebContentTypeFor({ text: false, codec }),
-    grpcWebContentTypeFor({ text: true, codec }),
-  ]);
-  return [...unary, ...stream, ...grpcWeb].join(", ");
 }

@@ -4,12 +4,10 @@
  * native gRPC trailers-only status — whatever the request speaks.
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
+import { refusedCall } from "./call.js";
 import { Code, ConnectError } from "./protocol/status.js";
-import { parseGrpcContentType, parseGrpcWebContentType } from "./protocol/content-type.js";
 import { exchangeFor } from "./inbound/exchange.js";
-import { writeConnectError } from "./inbound/connect-error-response.js";
-import { writeGrpcWebError } from "./inbound/grpc-web.js";
-import { writeGrpcError } from "./inbound/grpc.js";
+import { classifyRequest, refuse } from "./inbound/classify.js";
 
 export { Code };
 
@@ -24,14 +22,5 @@ export { Code };
  */
 export function rejectCall(request: FastifyRequest, reply: FastifyReply, code: Code, message: string): void {
   reply.hijack();
-  const req = request.raw;
-  const exchange = exchangeFor(request, reply);
-  const error = new ConnectError(message, code);
-  const contentType = req.headers["content-type"];
-  const grpcCodec = req.httpVersionMajor === 2 ? parseGrpcContentType(contentType) : undefined;
-  if (grpcCodec !== undefined) return writeGrpcError(exchange, grpcCodec, error);
-  const grpcWeb = parseGrpcWebContentType(contentType);
-  if (grpcWeb !== undefined) return writeGrpcWebError(exchange, grpcWeb, error);
-  req.resume();
-  writeConnectError(exchange, error);
+  refuse(exchangeFor(request, reply), classifyRequest(request.raw), refusedCall(new ConnectError(message, code)));
 }

@@ -3,6 +3,7 @@
  * `application/json` body. Used for upstream errors and the bridge's own.
  */
 import type { OutgoingHttpHeaders } from "node:http";
+import type { CallEnd } from "../call.js";
 import { connectErrorJson } from "../protocol/error-json.js";
 import { codeToHttpStatus, type ConnectError } from "../protocol/status.js";
 import { exposeHeaders, responseClosed, type Exchange } from "./exchange.js";
@@ -28,4 +29,15 @@ export function writeConnectError(
   exposeHeaders(exchange, headers);
   res.writeHead(httpStatus, headers);
   res.end(body);
+}
+
+/**
+ * A call's error end as Connect answers it outside a stream: the HTTP
+ * status a layer asked for (`end.http`, e.g. 405 with Allow), 404 for a
+ * procedure nobody knows, else the code's own status.
+ */
+export function writeConnectErrorEnd(exchange: Exchange, end: CallEnd, metadata?: OutgoingHttpHeaders): void {
+  const http = end.http;
+  const status = http?.status ?? (end.unknownProcedure ? 404 : codeToHttpStatus(end.error!.code));
+  writeConnectError(exchange, end.error!, http?.headers === undefined ? metadata : { ...metadata, ...http.headers }, status);
 }

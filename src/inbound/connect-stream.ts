@@ -13,10 +13,21 @@ import { metadataToJsonRecord, responseMetadata } from "../protocol/metadata.js"
 import { ConnectError } from "../protocol/status.js";
 import { connectCallHead, headerValue } from "./call-head.js";
 import { startStreamingCall, writeStreamHead } from "./streaming-call.js";
-import { writeConnectError } from "./connect-error-response.js";
+import { writeConnectErrorEnd } from "./connect-error-response.js";
+import type { ClientProtocol } from "./client-protocol.js";
 import { responseClosed, writeChunk, type BridgeContext, type Exchange } from "./exchange.js";
 
-export function connectStream(ctx: BridgeContext, exchange: Exchange, codec: string): void {
+/** Connect streaming: refusals before the stream are Connect error JSON with an HTTP status, as for unary calls. */
+export const connectStreamProtocol: ClientProtocol = {
+  name: "connect",
+  start: (ctx, exchange, request) => connectStream(ctx, exchange, request.codec),
+  refuse: (exchange, _request, end) => {
+    exchange.req.resume();
+    writeConnectErrorEnd(exchange, end);
+  },
+};
+
+function connectStream(ctx: BridgeContext, exchange: Exchange, codec: string): void {
   const { req } = exchange;
   const head = connectCallHead(ctx, exchange, {
     codec,
@@ -57,9 +68,10 @@ class StreamResponder implements ResponseSink {
       res.destroy();
       return;
     }
-    if (!res.headersSent && end.unknownProcedure) {
-      // As a Connect server answers a path it has no route for, streaming or not.
-      writeConnectError(this.exchange, end.error!, responseMetadata(end.trailers ?? {}, {}), 404);
+    if (!res.headersSent && (end.unknownProcedure || end.http !== undefined)) {
+      // As a Connect server answers a path it has no route for, streaming or
+      // not; and a refusal that asks for an HTTP status of its own.
+      writeConnectErrorEnd(this.exchange, end, responseMetadata(end.trailers ?? {}, {}));
       return;
     }
     if (!res.headersSent) res.writeHead(200, this.baseHeaders());

@@ -3,7 +3,7 @@
  * (or a JSON error) out, trailers as `trailer-` headers.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
-import type { CallEnd, CallHandle, CallHead, ResponseSink } from "../call.js";
+import type { CallEnd, CallHead, ResponseSink } from "../call.js";
 import { connectContentTypeFor } from "../protocol/content-type.js";
 import { encodeEnvelope, envelopeHeaderLength, flagCompressed } from "../protocol/envelope.js";
 import { parseConnectGetQuery } from "../protocol/get-request.js";
@@ -12,13 +12,26 @@ import { compress, decompress, pickResponseCoding } from "../protocol/compressio
 import type { ResolvedOptions } from "../options.js";
 import { Code, ConnectError } from "../protocol/status.js";
 import { connectCallHead } from "./call-head.js";
-import { writeConnectError } from "./connect-error-response.js";
+import { writeConnectError, writeConnectErrorEnd } from "./connect-error-response.js";
 import { cancelOnDisconnect, exposeHeaders, responseClosed, type BridgeContext, type Exchange } from "./exchange.js";
 import { readFramedBody } from "./read-body.js";
-import { transcodeUnary } from "../schema/transcode.js";
+import type { ClientProtocol } from "./client-protocol.js";
+
+/** Connect unary, POST and GET: refusals are Connect error JSON with an HTTP status. */
+export const connectUnaryProtocol: ClientProtocol = {
+  name: "connect",
+  start: (ctx, exchange, request, rawQuery) => {
+    if (exchange.req.method === "GET") connectUnaryGet(ctx, exchange, rawQuery);
+    else connectUnaryPost(ctx, exchange, request.codec);
+  },
+  refuse: (exchange, _request, end) => {
+    exchange.req.resume();
+    writeConnectErrorEnd(exchange, end);
+  },
+};
 
 /** A unary POST with `Content-Type: application/<codec>`. */
-export function connectUnaryPost(ctx: BridgeContext, exchange: Exchange, codec: string): void {
+function connectUnaryPost(ctx: BridgeContext, exchange: Exchange, codec: string): void {
   const { req } = exchange;
   const head = connectCallHead(ctx, exchange, {
     codec,
@@ -53,7 +66,7 @@ export function connectUnaryPost(ctx: BridgeContext, exchange: Exchange, codec: 
 }
 
 /** A unary GET: the message and its encoding travel in the query. */
-export function connectUnaryGet(ctx: BridgeContext, exchange: Exchange, rawQuery: string): void {
+function connectUnaryGet(ctx: BridgeContext, exchange: Exchange, rawQuery: string): void {
   const query = parseConnectGetQuery(rawQuery);
   if ("error" in query) {
     writeConnectError(exchange, query.error, undefined, query.unsupportedMediaType ? 415 : undefined);
@@ -124,31 +137,9 @@ function startUnary(ctx: BridgeContext, exchange: Exchange, head: CallHead, fram
 
 function callUpstream(ctx: BridgeContext, exchange: Exchange, head: CallHead, frame: Buffer): void {
   if (responseClosed(exchange.res)) return;
-  const sink = new UnaryResponder(exchange, head, ctx.options, head.clientAccepts ?? []);
-  const isGet = exchange.req.method === "GET";
-  if (head.codec === "json" || (isGet && ctx.schema !== undefined)) {
-    // JSON transcoding and GET checks with a schema (src/schema/transcode.ts).
-    transcodeUnary(
-      ctx,
-      head,
-      frame,
-      sink,
-      isGet,
-      (error, status, headers) => writeConnectError(exchange, error, headers, status),
-      // The client may have left while the schema was looked up.
-      (upstreamHead, upstreamSink, upstreamFrame) =>
-        responseClosed(exchange.res) ? undefined : startCall(ctx, exchange, upstreamHead, upstreamSink, upstreamFrame),
-    );
-    return;
-  }
-  startCall(ctx, exchange, head, sink, frame);
-}
-
-function startCall(ctx: BridgeContext, exchange: Exchange, head: CallHead, sink: ResponseSink, frame: Buffer): CallHandle {
-  const call = ctx.startCall(head, sink);
+  const call = ctx.startCall(head, new UnaryResponder(exchange, head, ctx.options, head.clientAccepts ?? []));
   cancelOnDisconnect(exchange, call);
   call.end(frame);
-  return call;
 }
 
 /** Buffers the single response message and answers once the status is known. */
@@ -195,7 +186,7 @@ class UnaryResponder implements ResponseSink {
       );
     }
     if (error !== undefined) {
-      writeConnectError(exchange, error, metadata, end.unknownProcedure ? 404 : undefined);
+      writeConnectErrorEnd(exchange, error === end.error ? end : { ...end, error }, metadata);
       return;
     }
     const frame = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);

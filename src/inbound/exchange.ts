@@ -1,23 +1,22 @@
 /**
  * One HTTP request/response pair as an inbound adapter sees it, and what the
- * adapters share: the upstream, the options, and how a call gets cancelled
- * when the client goes away.
+ * adapters share: where calls go, the options, and how a call gets
+ * cancelled when the client goes away.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { ResolvedOptions } from "../options.js";
-import type { Upstream } from "../upstream/upstream.js";
 import type { CallHandle, StartCall } from "../call.js";
-import type { BridgeSchema } from "../schema/schema.js";
 import { Code, ConnectError } from "../protocol/status.js";
 
 export interface BridgeContext {
-  /** Where calls go: the pipeline of layers over the upstream. */
+  /**
+   * Where calls go: the pipeline of layers over the upstream (transcoding,
+   * when a schema is configured; the upstream attempt). Adapters never
+   * learn which layers are there.
+   */
   startCall: StartCall;
-  upstream: Upstream;
   options: ResolvedOptions;
-  /** Set when a schema source is configured (JSON transcoding, src/schema/). */
-  schema?: BridgeSchema;
 }
 
 export interface Exchange {

@@ -22,17 +22,23 @@ import {
 } from "./exchange.js";
 import { startStreamingCall, writeStreamHead } from "./streaming-call.js";
 import { grpcStatusBlock } from "./grpc-status.js";
+import type { ClientProtocol } from "./client-protocol.js";
 
-/** Answers a gRPC-Web request with an error of the bridge's own, trailers-only. */
-export function writeGrpcWebError(exchange: Exchange, type: GrpcWebContentType, error: ConnectError): void {
-  exchange.req.resume();
-  new GrpcWebResponder(exchange, type).onEnd(refusedCall(error));
-}
+/** gRPC-Web, binary and text: refusals are trailers-only, the status in the headers. */
+export const grpcWebProtocol: ClientProtocol = {
+  name: "grpc-web",
+  start: (ctx, exchange, request) => grpcWebCall(ctx, exchange, request),
+  refuse: (exchange, request, end) => {
+    exchange.req.resume();
+    new GrpcWebResponder(exchange, request).onEnd(end);
+  },
+};
 
-export function grpcWebCall(ctx: BridgeContext, exchange: Exchange, type: GrpcWebContentType): void {
+function grpcWebCall(ctx: BridgeContext, exchange: Exchange, type: GrpcWebContentType): void {
   const head = grpcWebCallHead(ctx, exchange, type.codec);
   if (head instanceof ConnectError) {
-    writeGrpcWebError(exchange, type, head);
+    exchange.req.resume();
+    new GrpcWebResponder(exchange, type).onEnd(refusedCall(head));
     return;
   }
   const responder = new GrpcWebResponder(exchange, type);
@@ -66,13 +72,14 @@ class GrpcWebResponder implements ResponseSink {
     }
     const status = grpcStatusBlock(end);
     if (!res.headersSent) {
-      // Trailers-only: status and metadata in the headers, no body.
+      // Trailers-only: status and metadata in the headers, no body. A
+      // refusal may ask for an HTTP status of its own (405 with Allow).
       const out = this.baseHeaders();
       if (end.trailers !== undefined) responseMetadata(end.trailers, out);
-      Object.assign(out, status);
+      Object.assign(out, status, end.http?.headers);
       out["content-length"] = 0;
       exposeHeaders(this.exchange, out);
-      res.writeHead(200, out);
+      res.writeHead(end.http?.status ?? 200, out);
       res.end();
       return;
     }

@@ -14,6 +14,7 @@ import { grpcCallHead } from "./call-head.js";
 import { responseClosed, writeChunk, type BridgeContext, type Exchange } from "./exchange.js";
 import { grpcStatusBlock } from "./grpc-status.js";
 import { startStreamingCall, writeStreamHead } from "./streaming-call.js";
+import type { ClientProtocol } from "./client-protocol.js";
 
 const { NGHTTP2_INTERNAL_ERROR } = http2.constants;
 
@@ -22,20 +23,25 @@ function streamOf(exchange: Exchange): http2.ServerHttp2Stream {
   return (exchange.req as unknown as http2.Http2ServerRequest).stream;
 }
 
-export function grpcCall(ctx: BridgeContext, exchange: Exchange, codec: string): void {
+/** Native gRPC over HTTP/2: refusals are trailers-only, one header block that ends the stream. */
+export const grpcProtocol: ClientProtocol = {
+  name: "grpc",
+  start: (ctx, exchange, request) => grpcCall(ctx, exchange, request.codec),
+  refuse: (exchange, request, end) => {
+    exchange.req.resume();
+    new GrpcResponder(exchange, request.codec).onEnd(end);
+  },
+};
+
+function grpcCall(ctx: BridgeContext, exchange: Exchange, codec: string): void {
   const responder = new GrpcResponder(exchange, codec);
   const head = grpcCallHead(ctx, exchange, codec);
   if (head instanceof ConnectError) {
-    writeGrpcError(exchange, codec, head);
+    exchange.req.resume();
+    responder.onEnd(refusedCall(head));
     return;
   }
   startStreamingCall(ctx, exchange, head, responder);
-}
-
-/** Answers a gRPC request with an error of the bridge's own, trailers-only. */
-export function writeGrpcError(exchange: Exchange, codec: string, error: ConnectError): void {
-  exchange.req.resume();
-  new GrpcResponder(exchange, codec).onEnd(refusedCall(error));
 }
 
 /**
@@ -82,9 +88,10 @@ class GrpcResponder implements ResponseSink {
     const block: OutgoingHttpHeaders = grpcStatusBlock(end);
     if (end.trailers !== undefined) responseMetadata(end.trailers, block);
     if (!res.headersSent) {
-      // Trailers-only: one header block that ends the stream.
+      // Trailers-only: one header block that ends the stream. A refusal may
+      // ask for an HTTP status of its own (405 with Allow, as grpc-go answers).
       stream.respond(
-        { ":status": 200, "content-type": grpcContentTypeFor(this.codec), ...block },
+        { ...block, ...end.http?.headers, ":status": end.http?.status ?? 200, "content-type": grpcContentTypeFor(this.codec) },
         { endStream: true },
       );
       return;

@@ -1,24 +1,26 @@
 /**
- * What streaming adapters (Connect streaming, gRPC-Web) share: starting the
- * call, piping the client's frames upstream, and writing response headers.
+ * What streaming adapters (Connect streaming, gRPC-Web, gRPC) share:
+ * starting the call, piping the client's frames upstream, converting
+ * response codings, and writing response headers.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
-import type { CallEnd, CallHead, ResponseSink } from "../call.js";
+import type { CallEnd, CallHandle, CallHead, ResponseSink, StartCall } from "../call.js";
+import type { ResolvedOptions } from "../options.js";
 import { responseMetadata } from "../protocol/metadata.js";
 import { FrameScanner, encodeEnvelope, envelopeHeaderLength, flagCompressed } from "../protocol/envelope.js";
 import { FrameAssembler } from "../protocol/frame-assembler.js";
 import { compress, decompress, pickResponseCoding } from "../protocol/compression.js";
 import { Code, ConnectError } from "../protocol/status.js";
-import { transcodeStreaming, type RequestWriter, type StreamTranscoding } from "../schema/transcode.js";
-import { cancelOnDisconnect, exposeHeaders, responseClosed, type BridgeContext, type Exchange } from "./exchange.js";
+import { cancelOnDisconnect, exposeHeaders, type BridgeContext, type Exchange } from "./exchange.js";
 
 type Decoder = { push(chunk: Buffer): Buffer | undefined; readonly complete: boolean };
 
 /**
- * Starts the upstream call and streams the request body into it. Messages
- * in a coding the upstream does not speak are decompressed on the way; those
- * in one it speaks pass through, inflated once only to enforce the
- * decompressed size limit.
+ * Starts the call and streams the request body into it. Messages in a
+ * coding the upstream does not speak are decompressed on the way; those in
+ * one it speaks pass through, inflated once only to enforce the
+ * decompressed size limit. JSON messages are always sent plain: a
+ * transcoding layer beneath may have to read every one.
  */
 export function startStreamingCall(
   ctx: BridgeContext,
@@ -28,61 +30,57 @@ export function startStreamingCall(
   /** Decodes the body into frames first (gRPC-Web text). */
   decoder?: Decoder,
 ): void {
-  if (head.codec === "json" && head.clientAccepts !== undefined) {
-    // JSON from Connect / gRPC-Web clients: transcoded when a schema has the method (src/schema/transcode.ts).
-    transcodeStreaming(ctx, exchange, head, responder, (r, transcoding) => {
-      // The client may have left while the schema was looked up.
-      if (!responseClosed(exchange.res)) startCall(ctx, exchange, head, r, decoder, transcoding);
-    });
-    return;
-  }
-  startCall(ctx, exchange, head, responder, decoder, undefined);
-}
-
-function startCall(
-  ctx: BridgeContext,
-  exchange: Exchange,
-  head: CallHead,
-  responder: ResponseSink,
-  decoder: Decoder | undefined,
-  transcoding: StreamTranscoding | undefined,
-): void {
   const clientCoding = head.requestEncoding;
   // Native gRPC names no client codings: everything passes untouched.
   const passthrough = head.clientAccepts === undefined;
-  // Transcoding reads every message, so compressed ones are always inflated.
   const convert =
-    !passthrough && clientCoding !== undefined && (transcoding !== undefined || !ctx.options.upstreamCompression.includes(clientCoding));
+    !passthrough && clientCoding !== undefined && (head.codec === "json" || !ctx.options.upstreamCompression.includes(clientCoding));
   if (convert) head.requestEncoding = undefined; // the upstream gets plain messages
-  const sink = passthrough ? responder : new ResponseCodingSink(responder, head.clientAccepts!, ctx);
-  const transcoder = transcoding?.wrapSink(sink);
-  const call = ctx.startCall(transcoding?.upstreamHead ?? head, transcoder ?? sink);
-  if (sink instanceof ResponseCodingSink) sink.fail = (error) => call.cancel(error);
-  if (transcoder !== undefined) transcoder.fail = (error) => call.cancel(error);
+  const call = passthrough ? ctx.startCall(head, responder) : new CodingCall(ctx.startCall, head, responder, head.clientAccepts!, ctx.options);
   cancelOnDisconnect(exchange, call);
-  const writer = transcoding === undefined ? call : transcoding.wrapCall(call);
-  forwardRequestFrames(ctx, exchange, clientCoding, writer, decoder, passthrough || clientCoding === undefined ? undefined : convert);
+  forwardRequestFrames(ctx, exchange, clientCoding, call, decoder, passthrough || clientCoding === undefined ? undefined : convert);
 }
 
 /**
- * Stands between the upstream call and a streaming responder when the
- * response messages need another coding: decompresses messages the client
- * cannot read, compresses large ones when the client accepts a coding the
- * upstream did not use. Otherwise it only passes things on.
+ * Stands between the call and a streaming responder when the response
+ * messages may need another coding: decompresses messages the client cannot
+ * read, compresses large ones when the client accepts a coding the upstream
+ * did not use. Otherwise it only passes things on. It is the sink of the
+ * call it starts, and fails that call itself when a message does not convert.
  */
-class ResponseCodingSink implements ResponseSink {
-  fail: (error: ConnectError) => void = () => {};
+class CodingCall implements CallHandle, ResponseSink {
+  private readonly call: CallHandle;
   private converter: FrameConverter | undefined;
   private drained: (() => void) | undefined;
 
   constructor(
+    start: StartCall,
+    head: CallHead,
     private readonly inner: ResponseSink,
     private readonly clientAccepts: readonly string[],
-    private readonly ctx: BridgeContext,
-  ) {}
+    private readonly options: ResolvedOptions,
+  ) {
+    this.call = start(head, this);
+  }
+
+  write(chunk: Uint8Array): boolean {
+    return this.call.write(chunk);
+  }
+
+  onDrain(listener: () => void): void {
+    this.call.onDrain(listener);
+  }
+
+  end(chunk?: Uint8Array): void {
+    this.call.end(chunk);
+  }
+
+  cancel(error: ConnectError): void {
+    this.call.cancel(error);
+  }
 
   onHeaders(headers: IncomingHttpHeaders, encoding: string | undefined): void {
-    const { options } = this.ctx;
+    const { options } = this;
     let out = encoding;
     let convert: ((frame: Buffer) => Promise<Buffer>) | undefined;
     if (encoding !== undefined && !this.clientAccepts.includes(encoding)) {
@@ -102,7 +100,7 @@ class ResponseCodingSink implements ResponseSink {
         convert,
         (frame) => this.inner.onData(frame, () => this.drained?.()),
         (resume) => (this.drained = resume),
-        (error) => this.fail(error),
+        (error) => this.call.cancel(error),
         // Compressing: only messages worth it; decompressing: every compressed one.
         out === undefined ? (frame) => (frame[0] & flagCompressed) !== 0 : (frame) => frame.byteLength - envelopeHeaderLength >= options.compressMinBytes && (frame[0] & flagCompressed) === 0,
       );
@@ -153,7 +151,7 @@ function forwardRequestFrames(
   ctx: BridgeContext,
   exchange: Exchange,
   clientCoding: string | undefined,
-  call: RequestWriter,
+  call: CallHandle,
   decoder: Decoder | undefined,
   /** Compressed messages: true to decompress them, false to only check their size, undefined if none. */
   convert: boolean | undefined,

@@ -1,147 +1,211 @@
 /**
- * JSON ↔ binary protobuf for calls whose client speaks JSON to a proto-only
+ * JSON <-> binary protobuf for calls whose client speaks JSON to a proto-only
  * upstream, with the schema's message descriptors (@bufbuild/protobuf's
  * canonical proto3 JSON mapping; `Any` resolved through the schema).
  *
- * Only calls that need it come here (JSON, and Connect GET when a schema is
- * configured); binary calls never touch this module. The adapters keep their
- * own CallHead and responder, which still speak the client's codec; the
- * upstream gets a copy of the head that says proto, and a sink in front of
- * the responder turns binary responses into JSON.
+ * A CallLayer, composed per cluster only when a schema is configured. Binary
+ * calls pay one test and go straight to the layer beneath; JSON calls (and
+ * Connect GETs, for the idempotency check) wait for the schema lookup, then
+ * are transcoded, passed through as application/grpc+json, or refused with
+ * an end of their own. The adapter's head and sink keep speaking the
+ * client's codec; the call beneath gets a head that says proto, and a sink
+ * in front of the adapter's turns binary responses into JSON.
  */
 import type { IncomingHttpHeaders } from "node:http";
 import { fromBinary, fromJsonString, toBinary, toJsonString, type DescMessage, type DescMethod, type Registry } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
-import { refusedCall, type CallEnd, type CallHandle, type CallHead, type ResponseSink } from "../call.js";
+import { refusedCall, type CallEnd, type CallHandle, type CallHead, type CallLayer, type ResponseSink, type StartCall } from "../call.js";
 import { decompress } from "../protocol/compression.js";
 import { encodeEnvelope, envelopeHeaderLength, flagCompressed } from "../protocol/envelope.js";
 import { Code, ConnectError } from "../protocol/status.js";
-import type { BridgeContext, Exchange } from "../inbound/exchange.js";
+import type { Upstream } from "../upstream/upstream.js";
 import { FrameAssembler } from "../protocol/frame-assembler.js";
-import type { MethodLookup } from "./schema.js";
-
-/** What a streaming adapter writes request frames into: the call, or a transcoder in front of it. */
-export type RequestWriter = CallHandle;
-
-/** How a streaming call is transcoded: the head the upstream gets, and wrappers for both directions. */
-export interface StreamTranscoding {
-  upstreamHead: CallHead;
-  wrapSink(sink: ResponseSink): ResponseSink & { fail?: (error: ConnectError) => void };
-  wrapCall(call: CallHandle): RequestWriter;
-}
-
-/** Answers a refused unary call with an HTTP status and headers of its own (GET on a method with side effects). */
-export type Refuse = (error: ConnectError, httpStatus?: number, headers?: Record<string, string>) => void;
+import type { BridgeSchema, MethodLookup } from "./schema.js";
+import type { PassthroughHints } from "./passthrough-hint.js";
 
 /**
- * A Connect unary call (POST with a JSON body, or any GET) when a schema may
- * apply. `start` runs the upstream call with the given head, sink and frame.
+ * Transcoding for the calls of one cluster: `upstream` is whose reflected
+ * schema is asked (bound here, so a call carries no reference to it);
+ * `hints` watches JSON calls passed through for lack of a schema.
  */
-export function transcodeUnary(
-  ctx: BridgeContext,
-  head: CallHead,
-  frame: Buffer,
-  sink: ResponseSink,
-  isGet: boolean,
-  refuse: Refuse,
-  /** Returns undefined when the client has gone meanwhile. */
-  start: (head: CallHead, sink: ResponseSink, frame: Buffer) => CallHandle | undefined,
-): void {
-  const schema = ctx.schema;
-  if (schema === undefined) {
-    start(head, withTranscodingHint(sink, undefined), frame);
-    return;
+export function withTranscoding(
+  schema: BridgeSchema,
+  upstream: Upstream,
+  hints: PassthroughHints,
+  maxRequestBytes: number,
+): CallLayer {
+  const scope: Scope = { schema, upstream, hints, maxRequestBytes };
+  return (next) => (head, sink) =>
+    // Native gRPC is never transcoded; binary calls only need the schema for a GET's idempotency check.
+    head.protocol === "grpc" || (head.codec !== "json" && !head.get) ? next(head, sink) : new TranscodingCall(scope, next, head, sink);
+}
+
+interface Scope {
+  schema: BridgeSchema;
+  upstream: Upstream;
+  hints: PassthroughHints;
+  maxRequestBytes: number;
+}
+
+/**
+ * One call waiting for its schema lookup. Request bytes written meanwhile
+ * are held (write answers false, so the adapter pauses its source) and
+ * handed on once the call beneath exists; a call cancelled meanwhile ends
+ * at once and never starts.
+ */
+class TranscodingCall implements CallHandle {
+  private beneath: CallHandle | undefined;
+  private done = false;
+  private pending: Uint8Array[] = [];
+  private ended = false;
+  private lastChunk: Uint8Array | undefined;
+  private drainListeners: (() => void)[] = [];
+  /** A unary call decided before its request ended waits here. */
+  private whenEnded: (() => void) | undefined;
+
+  constructor(
+    private readonly scope: Scope,
+    private readonly next: StartCall,
+    private readonly head: CallHead,
+    private readonly sink: ResponseSink,
+  ) {
+    scope.schema.lookup(scope.upstream, head.path).then(
+      (lookup) => this.decide(lookup),
+      (error: Error) => this.refuse(refusedCall(new ConnectError(`schema lookup failed: ${error.message}`, Code.Internal))),
+    ).catch((error: unknown) => {
+      const failure = error instanceof ConnectError ? error : new ConnectError(`transcoding failed: ${String(error)}`, Code.Internal);
+      if (this.beneath !== undefined) this.beneath.cancel(failure);
+      else this.refuse(refusedCall(failure));
+    });
   }
-  schema.lookup(ctx.upstream, head.path).then(
-    async (lookup) => {
-      if (lookup.kind !== "method") {
-        if (lookup.kind === "unknown-method") sink.onEnd(unknownMethod(head.path));
-        else start(head, head.codec === "json" ? withTranscodingHint(sink, lookup.note) : sink, frame);
-        return;
-      }
-      const { method } = lookup;
+
+  write(chunk: Uint8Array): boolean {
+    if (this.beneath !== undefined) return this.beneath.write(chunk);
+    // Refused: the rest of the body is read and dropped, so the connection drains.
+    if (this.done) return true;
+    this.pending.push(chunk);
+    return false;
+  }
+
+  onDrain(listener: () => void): void {
+    if (this.beneath !== undefined) this.beneath.onDrain(listener);
+    else this.drainListeners.push(listener);
+  }
+
+  end(chunk?: Uint8Array): void {
+    if (this.beneath !== undefined) {
+      this.beneath.end(chunk);
+      return;
+    }
+    this.ended = true;
+    this.lastChunk = chunk;
+    this.whenEnded?.();
+  }
+
+  cancel(error: ConnectError): void {
+    if (this.beneath !== undefined) {
+      this.beneath.cancel(error);
+      return;
+    }
+    this.refuse(refusedCall(error));
+  }
+
+  /** Fails a call that started: what the response transcoder calls on a message it cannot convert. */
+  fail(error: ConnectError): void {
+    this.beneath?.cancel(error);
+  }
+
+  private refuse(end: CallEnd): void {
+    if (this.done) return;
+    this.done = true;
+    this.pending = [];
+    this.sink.onEnd(end);
+    const listeners = this.drainListeners;
+    this.drainListeners = [];
+    for (const listener of listeners) listener();
+  }
+
+  private async decide(lookup: MethodLookup): Promise<void> {
+    if (this.done) return; // cancelled while the schema was looked up
+    const { head } = this;
+    if (lookup.kind === "unknown-method") return this.refuse(unknownMethod(head.path));
+    if (lookup.kind === "not-described") {
+      return this.pass(head, head.codec === "json" ? this.scope.hints.watch(head, this.sink, lookup.note) : this.sink);
+    }
+    const { method, types } = lookup;
+    if (head.unary) {
       if (method.methodKind !== "unary") {
-        refuse(
-          new ConnectError(
-            `${head.path} is a ${method.methodKind.replace("_", "-")} method: call it with the Connect streaming protocol (Content-Type: application/connect+${head.codec}) or gRPC-Web`,
-            Code.Unimplemented,
-          ),
-        );
-        return;
-      }
-      if (isGet && !schema.allowGetForAllMethods && method.idempotency !== MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS) {
-        refuse(
-          new ConnectError(
-            `${head.path} may have side effects (it is not declared idempotency_level = NO_SIDE_EFFECTS): call it with POST, not GET`,
-            Code.Unknown,
-          ),
-          405,
-          { allow: "POST" },
-        );
-        return;
-      }
-      if (head.codec !== "json") {
-        start(head, sink, frame);
-        return;
-      }
-      let payload = frame.subarray(envelopeHeaderLength);
-      if (frame[0] & flagCompressed) {
-        payload = await decompress(head.requestEncoding!, payload, ctx.options.maxRequestBytes, "request message", Code.InvalidArgument);
-      }
-      const binary = jsonToBinary(method.input, lookup.types, payload);
-      const responses = new TranscodingSink(sink, method, lookup.types);
-      const call = start(upstreamHead(head), responses, encodeEnvelope(0, binary));
-      if (call !== undefined) responses.fail = (error) => call.cancel(error);
-    },
-    (error: Error) => refuse(new ConnectError(`schema lookup failed: ${error.message}`, Code.Internal)),
-  ).catch((error: unknown) => {
-    refuse(error instanceof ConnectError ? error : new ConnectError(`transcoding failed: ${String(error)}`, Code.Internal));
-  });
-}
-
-/**
- * A streaming call (Connect streaming or gRPC-Web) with the JSON codec.
- * Calls `start` with the transcoding to apply, or with none (pass through
- * as application/grpc+json); answers unknown methods and shape mismatches
- * itself.
- */
-export function transcodeStreaming(
-  ctx: BridgeContext,
-  exchange: Exchange,
-  head: CallHead,
-  responder: ResponseSink,
-  start: (responder: ResponseSink, transcoding: StreamTranscoding | undefined) => void,
-): void {
-  const schema = ctx.schema;
-  if (schema === undefined) {
-    start(withTranscodingHint(responder, undefined), undefined);
-    return;
-  }
-  const refuse = (end: CallEnd) => {
-    exchange.req.resume();
-    responder.onEnd(end);
-  };
-  schema.lookup(ctx.upstream, head.path).then(
-    (lookup: MethodLookup) => {
-      if (lookup.kind === "unknown-method") return refuse(unknownMethod(head.path));
-      if (lookup.kind === "not-described") return start(withTranscodingHint(responder, lookup.note), undefined);
-      const { method, types } = lookup;
-      const connectStreaming = /^application\/connect\+/i.test(exchange.req.headers["content-type"] ?? "");
-      if (connectStreaming && method.methodKind === "unary") {
-        return refuse(
+        return this.refuse(
           refusedCall(
-            new ConnectError(`${head.path} is a unary method: call it with a Connect unary request (Content-Type: application/json)`, Code.Unimplemented),
+            new ConnectError(
+              `${head.path} is a ${method.methodKind.replace("_", "-")} method: call it with the Connect streaming protocol (Content-Type: application/connect+${head.codec}) or gRPC-Web`,
+              Code.Unimplemented,
+            ),
           ),
         );
       }
-      start(responder, {
-        upstreamHead: upstreamHead(head),
-        wrapSink: (sink) => new TranscodingSink(sink, method, types),
-        wrapCall: (call) => new TranscodingWriter(call, method.input, types),
-      });
-    },
-    (error: Error) => refuse(refusedCall(new ConnectError(`schema lookup failed: ${error.message}`, Code.Internal))),
-  );
+      if (head.get && !this.scope.schema.allowGetForAllMethods && method.idempotency !== MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS) {
+        return this.refuse({
+          ...refusedCall(
+            new ConnectError(
+              `${head.path} may have side effects (it is not declared idempotency_level = NO_SIDE_EFFECTS): call it with POST, not GET`,
+              Code.Unknown,
+            ),
+          ),
+          http: { status: 405, headers: { allow: "POST" } },
+        });
+      }
+      if (head.codec !== "json") return this.pass(head, this.sink);
+      return this.startUnary(method, types);
+    }
+    if (head.protocol === "connect" && method.methodKind === "unary") {
+      return this.refuse(
+        refusedCall(
+          new ConnectError(`${head.path} is a unary method: call it with a Connect unary request (Content-Type: application/json)`, Code.Unimplemented),
+        ),
+      );
+    }
+    const beneath = this.next(upstreamHead(head), new TranscodingSink(this.sink, method, types, this));
+    this.pass(undefined, undefined, new TranscodingWriter(beneath, method.input, types));
+  }
+
+  /** Unary: the whole request is here (or will be); decode it once. */
+  private async startUnary(method: DescMethod, types: Registry): Promise<void> {
+    if (!this.ended) await new Promise<void>((resolve) => (this.whenEnded = resolve));
+    if (this.done) return;
+    const chunk = this.lastChunk ?? new Uint8Array(envelopeHeaderLength);
+    const frame = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    let payload = frame.subarray(envelopeHeaderLength);
+    if (frame[0] & flagCompressed) {
+      payload = await decompress(this.head.requestEncoding!, payload, this.scope.maxRequestBytes, "request message", Code.InvalidArgument);
+      if (this.done) return;
+    }
+    const binary = jsonToBinary(method.input, types, payload);
+    this.beneath = this.next(upstreamHead(this.head), new TranscodingSink(this.sink, method, types, this));
+    this.beneath.end(encodeEnvelope(0, binary));
+  }
+
+  /**
+   * Hands the call on: to `next` with `head` and `sink`, or to `beneath`
+   * when it is built already. Held request bytes go first, in order.
+   */
+  private pass(head: CallHead | undefined, sink: ResponseSink | undefined, beneath?: CallHandle): void {
+    const call = beneath ?? this.next(head!, sink!);
+    this.beneath = call;
+    const pending = this.pending;
+    this.pending = [];
+    let ready = true;
+    for (const chunk of pending) ready = call.write(chunk);
+    if (this.ended) call.end(this.lastChunk);
+    // The adapter paused when its first write was held: resume it now, or
+    // once the call beneath drains what it was just handed.
+    const listeners = this.drainListeners;
+    this.drainListeners = [];
+    for (const listener of listeners) {
+      if (ready) listener();
+      else call.onDrain(listener);
+    }
+  }
 }
 
 /** The head the upstream sees: binary messages, no compression either way (the bridge reads every message). */
@@ -168,7 +232,7 @@ function jsonToBinary(input: DescMessage, types: Registry, json: Uint8Array): Ui
 }
 
 /** Request frames: JSON in, binary out, one whole message at a time. */
-class TranscodingWriter implements RequestWriter {
+class TranscodingWriter implements CallHandle {
   private readonly frames = new FrameAssembler();
 
   constructor(
@@ -215,7 +279,6 @@ class TranscodingWriter implements RequestWriter {
  * their JSON form (Connect's `debug`).
  */
 class TranscodingSink implements ResponseSink {
-  fail: (error: ConnectError) => void = () => {};
   private readonly frames = new FrameAssembler();
   private failed = false;
 
@@ -223,6 +286,8 @@ class TranscodingSink implements ResponseSink {
     private readonly inner: ResponseSink,
     private readonly method: DescMethod,
     private readonly types: Registry,
+    /** The call to fail when a response message does not convert. */
+    private readonly owner: { fail(error: ConnectError): void },
   ) {}
 
   onHeaders(headers: IncomingHttpHeaders): void {
@@ -241,7 +306,7 @@ class TranscodingSink implements ResponseSink {
         json = toJsonString(output, fromBinary(output, frame.subarray(envelopeHeaderLength)), { registry: this.types });
       } catch (error) {
         this.failed = true;
-        this.fail(new ConnectError(`upstream response message cannot be transcoded to JSON ${output.typeName}: ${(error as Error).message}`, Code.Internal));
+        this.owner.fail(new ConnectError(`upstream response message cannot be transcoded to JSON ${output.typeName}: ${(error as Error).message}`, Code.Internal));
         return true;
       }
       ready = this.inner.onData(encodeEnvelope(0, Buffer.from(json)), resume);
@@ -267,32 +332,4 @@ class TranscodingSink implements ResponseSink {
     // Only whole messages were passed on, whatever the upstream cut off.
     this.inner.onEnd(end.midMessage ? { ...end, midMessage: false } : end);
   }
-}
-
-/**
- * A JSON call passed through as application/grpc+json: when the upstream
- * rejects it the way proto-only servers do, the error says how to get
- * transcoding.
- */
-function withTranscodingHint(inner: ResponseSink, note: string | undefined): ResponseSink {
-  return {
-    onHeaders: (headers, encoding) => inner.onHeaders(headers, encoding),
-    onData: (chunk, resume) => inner.onData(chunk, resume),
-    onEnd: (end) => {
-      const error = end.error;
-      // A procedure the upstream does not know is not a codec problem.
-      if (error === undefined || end.unknownProcedure || (error.code !== Code.Internal && error.code !== Code.Unknown && error.code !== Code.Unimplemented)) {
-        inner.onEnd(end);
-        return;
-      }
-      const why = note === undefined ? "" : ` (server reflection failed: ${note})`;
-      const hint =
-        ` [the bridge has no schema for this method${why}, so it forwarded the JSON as application/grpc+json, which most gRPC servers reject;` +
-        " give the bridge a schema to transcode JSON to protobuf: a descriptor set (--descriptor-set FILE, option schema.descriptorSets)" +
-        " or the upstream's server reflection (--reflection, option schema.reflection)]";
-      const hinted = new ConnectError(error.rawMessage + hint, error.code, error.metadata, undefined, error.cause);
-      hinted.details.push(...error.details);
-      inner.onEnd({ ...end, error: hinted });
-    },
-  };
 }

@@ -91,6 +91,18 @@ function assertConnectError(outcome: RawOutcome, httpStatus: number, code: strin
   return json;
 }
 
+/**
+ * A refusal before any protocol is known, as connect-go's Handler answers
+ * one: the bare HTTP status with its negotiation header, and no body.
+ */
+function assertBareRefusal(outcome: RawOutcome, httpStatus: number, header: "accept-post" | "allow", what: string): void {
+  const res = responseOf(outcome, what);
+  assert.equal(res.status, httpStatus, `${what}: HTTP status (body ${res.body.toString("latin1").slice(0, 200)})`);
+  assert.ok((res.headers[header] ?? "").length > 0, `${what}: ${header}`);
+  assert.equal(res.headers["content-type"], undefined, `${what}: no content-type`);
+  assert.equal(res.body.byteLength, 0, `${what}: no body`);
+}
+
 /** Connect streaming: HTTP 200, frames that end on a boundary, an end-stream frame last. */
 function connectEndStream(outcome: RawOutcome, what = "end-stream"): { frames: { flags: number; data: Buffer }[]; end: { error?: { code: string; message?: string }; metadata?: unknown } } {
   const res = responseOf(outcome, what);
@@ -420,8 +432,16 @@ describe("hostile input", () => {
         assertConnectError(res, 405, "unknown", method);
         assert.equal(res.response!.headers.allow, "GET, POST", method);
       }
-      // gRPC-Web content type, wrong method: still a Connect 405 (nothing tells us it is gRPC-Web before the method).
-      assertConnectError(await exchange([rawRequest("DELETE", `${svc}/Unary`, web, envelope(0, message("m")))]), 405, "unknown", "DELETE gRPC-Web");
+      // gRPC-Web content type, wrong method: a 405 in gRPC-Web's form (status in
+      // the headers, no body), since gRPC-Web clients read no body on a non-200.
+      const deleted = responseOf(await exchange([rawRequest("DELETE", `${svc}/Unary`, web, envelope(0, message("m")))]), "DELETE gRPC-Web");
+      assert.equal(deleted.status, 405);
+      assert.equal(deleted.headers.allow, "POST");
+      assert.equal(deleted.headers["grpc-status"], "2");
+      assert.equal(deleted.headers["content-type"], "application/grpc-web+proto");
+      assert.equal(deleted.body.byteLength, 0);
+      // No Content-Type at all: nothing says which protocol, so a bare 405.
+      assertBareRefusal(await exchange([rawRequest("DELETE", `${svc}/Unary`, [], message("m"))]), 405, "allow", "DELETE, no content type");
       const head = await exchange([rawRequest("HEAD", `${svc}/Unary?encoding=proto&message=`, [])], { waitForClose: true });
       assert.match(head.bytes.toString("latin1"), /^HTTP\/1\.1 405 /);
       assert.ok(head.bytes.toString("latin1").endsWith("\r\n\r\n"), "no body after a HEAD answer");
@@ -478,16 +498,16 @@ describe("hostile input", () => {
 
   describe("content types", () => {
     it(
-      "a Content-Type that is not a media type at all is a Connect 415, not Fastify's",
+      "a Content-Type that is not a media type at all is a bare 415 with Accept-Post, not Fastify's JSON",
       async () => {
         for (const contentType of ["", "x", "application", "a/b/c", "application/proto, application/json"]) {
-          assertConnectError(await post(`${svc}/Unary`, [["content-type", contentType]], message("ct")), 415, "unknown", JSON.stringify(contentType));
+          assertBareRefusal(await post(`${svc}/Unary`, [["content-type", contentType]], message("ct")), 415, "accept-post", JSON.stringify(contentType));
         }
       },
     );
 
-    it("a missing Content-Type is a Connect 415", async () => {
-      assertConnectError(await post(`${svc}/Unary`, [], message("ct")), 415, "unknown");
+    it("a missing Content-Type is a bare 415 with Accept-Post", async () => {
+      assertBareRefusal(await post(`${svc}/Unary`, [], message("ct")), 415, "accept-post", "no content type");
     });
   });
 

@@ -106,12 +106,21 @@ describe("wire format through the bridge to grpc-js", () => {
     assert.equal(res.headers["content-type"], "application/json");
   });
 
-  it("an unsupported content type is 415 with a Connect error body", async () => {
-    for (const contentType of ["text/plain", "application/grpc-web+cbor", "application/xml; charset=latin1"]) {
+  it("a content type of no protocol is a bare 415 with Accept-Post and no body", async () => {
+    for (const contentType of ["text/plain", "application/xml; charset=latin1"]) {
       const res = await post(`${svc}/Unary`, { "content-type": contentType }, Buffer.from("x"));
       assert.equal(res.status, 415, contentType);
-      assert.match(json(res).message, /unsupported content-type/);
+      assert.match(res.headers["accept-post"] ?? "", /application\/proto, /, contentType);
+      assert.equal(res.body.byteLength, 0, contentType);
     }
+  });
+
+  it("gRPC-Web with a codec the bridge does not take is a gRPC-Web internal error, trailers-only", async () => {
+    const res = await post(`${svc}/Unary`, { "content-type": "application/grpc-web+cbor" }, Buffer.from("x"));
+    assert.equal(res.status, 200);
+    assert.equal(res.headers["grpc-status"], "13");
+    assert.match(decodeURIComponent(res.headers["grpc-message"] ?? ""), /unsupported codec "cbor"/);
+    assert.equal(res.body.byteLength, 0);
   });
 
   it("an unknown Connect-Protocol-Version is invalid_argument", async () => {
