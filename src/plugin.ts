@@ -6,12 +6,13 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from "fastify";
 import fastifyCors from "@fastify/cors";
 import { cors as connectCors } from "@connectrpc/connect";
-import { resolveOptions, type GrpcBridgeOptions } from "./options.js";
-import { UpstreamSession } from "./upstream/session.js";
+import { resolveOptions, type GrpcBridgeOptions, type ResolvedOptions } from "./options.js";
 import type { Upstream } from "./upstream/upstream.js";
+import type { UpstreamTarget } from "./upstream/target.js";
+import type { ClusterOptions } from "./upstream/cluster-options.js";
 import { createCluster } from "./upstream/cluster.js";
-import { GrpcCall } from "./upstream/grpc-call.js";
-import type { StartCall } from "./call.js";
+import { upstreamStartCall } from "./upstream/start-call.js";
+import { resolveDeployment } from "./config/deployment.js";
 import { Router } from "./routing/router.js";
 import {
   connectContentTypeFor,
@@ -51,7 +52,8 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
   const schema =
     resolved.schema === undefined
       ? undefined
-      : new BridgeSchema(resolved.schema, (level, fields, message) => fastify.log[level](fields, message));
+      : new BridgeSchema(resolved.schema, (level, fields, message) => fastify.log[level](fields, message), resolved.maxResponseBytes);
+  const limits = { maxResponseMessageBytes: resolved.maxResponseBytes };
   let ctx: BridgeContext;
   let router: Router<BridgeContext> | undefined;
   if (target === undefined) {
@@ -59,22 +61,18 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     // call allocates nothing.
     const contexts = new Map<string, BridgeContext>();
     for (const cluster of resolved.deployment!.clusters) {
-      const upstream = createCluster(cluster, fastify.log);
+      const upstream = createCluster(cluster, fastify.log, limits);
       owned.push(upstream);
-      contexts.set(cluster.name, { startCall: upstreamCalls(upstream, resolved.maxResponseBytes), upstream, options: resolved, schema });
+      contexts.set(cluster.name, { startCall: upstreamStartCall(upstream, limits), upstream, options: resolved, schema });
     }
     router = new Router(resolved.deployment!.routes, contexts);
     ctx = contexts.values().next().value!;
   } else if ("request" in target) {
-    ctx = { startCall: upstreamCalls(target, resolved.maxResponseBytes), upstream: target, options: resolved, schema };
+    ctx = { startCall: upstreamStartCall(target, limits), upstream: target, options: resolved, schema };
   } else {
-    const upstream = new UpstreamSession(
-      target,
-      (error) => fastify.log.warn({ err: error, upstream: target.origin }, "upstream connection error"),
-      resolved.maxStreamsPerConnection,
-    );
+    const upstream = createCluster(singleEndpointCluster(target, resolved), fastify.log, limits);
     owned.push(upstream);
-    ctx = { startCall: upstreamCalls(upstream, resolved.maxResponseBytes), upstream, options: resolved, schema };
+    ctx = { startCall: upstreamStartCall(upstream, limits), upstream, options: resolved, schema };
   }
 
   // Bodies are streamed to the upstream as they arrive; nothing is parsed.
@@ -260,10 +258,18 @@ function writeUnimplemented(exchange: Exchange, grpcCodec: string | undefined, e
   writeConnectError(exchange, error, undefined, 404);
 }
 
-/** Calls that go straight to `upstream`, with the response size limit. */
-function upstreamCalls(upstream: Upstream, maxResponseMessageBytes: number): StartCall {
-  const limits = { maxResponseMessageBytes };
-  return (head, sink) => new GrpcCall(upstream, head, sink, limits);
+/**
+ * `upstream: "host:port"` as a cluster of one endpoint, with the config
+ * layer's cluster defaults (connect timeout, keepalive, backoff, retries),
+ * named after the address as errors and logs have always named it.
+ */
+function singleEndpointCluster(target: UpstreamTarget, resolved: ResolvedOptions): ClusterOptions {
+  const [cluster] = resolveDeployment(
+    [{ name: "upstream", endpoints: [target.authority], maxStreamsPerConnection: resolved.maxStreamsPerConnection }],
+    undefined,
+    "options",
+  ).clusters;
+  return { ...cluster!, name: target.authority };
 }
 
 /** Length of the plugin's prefix plus the slash, from the route ("/rpc/*"). */

@@ -19,7 +19,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { TestService, EchoResponseSchema } from "../../gen/bridge/test/v1/test_pb.js";
 import { createCluster, type Cluster } from "../../src/upstream/cluster.js";
 import type { ClusterOptions } from "../../src/upstream/cluster-options.js";
-import { GrpcCall } from "../../src/upstream/grpc-call.js";
+import { RetryingCall } from "../../src/upstream/retrying.js";
 import type { CallEnd, CallHead, ResponseSink } from "../../src/call.js";
 import { clusterOptions, recordingLog, startClusterBridge, startReplica, until } from "../support/replicas.js";
 import { startTcpProxy } from "../support/tcp-proxy.js";
@@ -177,12 +177,12 @@ describe("safe retries", () => {
   });
 });
 
-/** Drives a GrpcCall directly, to control exactly when request bytes are written. */
-function runCall(cluster: Cluster, send: (call: GrpcCall) => void): Promise<CallEnd> {
+/** Drives a RetryingCall directly, to control exactly when request bytes are written. */
+function runCall(cluster: Cluster, send: (call: RetryingCall) => void): Promise<CallEnd> {
   return new Promise((resolve) => {
     const sink: ResponseSink = { onHeaders: () => {}, onData: () => true, onEnd: resolve };
-    const head = { path: "/bridge.test.v1.TestService/Unary", codec: "proto", metadata: {} } as unknown as CallHead;
-    send(new GrpcCall(cluster, head, sink, { maxResponseMessageBytes: 1 << 20 }));
+    const head: CallHead = { protocol: "grpc", unary: false, get: false, path: "/bridge.test.v1.TestService/Unary", codec: "proto", metadata: {} };
+    send(new RetryingCall(cluster, head, sink, { maxResponseMessageBytes: 1 << 20 }));
   });
 }
 
