@@ -117,9 +117,15 @@ export class UpstreamConnection {
     this.events.onReady(this);
   }
 
-  /** Whether a new stream may start here now. */
+  /**
+   * Whether a new stream may start here now. A session Node destroyed on a
+   * socket error is not usable even before its 'error' event reaches us:
+   * Node 24 closes the session's pending streams first (a retry then runs
+   * at once), and a stream requested on it fails with "The session has
+   * been destroyed".
+   */
   get hasRoom(): boolean {
-    return this.usable && this.active < this.limit;
+    return this.usable && this.active < this.limit && !this.session.destroyed;
   }
 
   /** Starts a stream; throws when the session began closing (GOAWAY just arrived). */

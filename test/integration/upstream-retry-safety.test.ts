@@ -123,6 +123,21 @@ describe("safe retries", () => {
     assert.ok(first! <= 30_000 && second! <= first! - 50, `grpc-timeout ${server.stats.timeouts.join(" then ")}`);
   });
 
+  it("a retry right after a refused connection opens a new connection, not a stream on the destroyed one (Node 24: \"The session has been destroyed\")", async () => {
+    const dead = net.createServer();
+    await new Promise<void>((resolve) => dead.listen(0, "127.0.0.1", resolve));
+    const deadAddress = `127.0.0.1:${(dead.address() as net.AddressInfo).port}`;
+    await new Promise<void>((resolve) => dead.close(() => resolve()));
+    const { lines, log } = recordingLog();
+    const cluster = createCluster(clusterOptions({ endpoints: [deadAddress], retry: { maxAttempts: 2, budgetPercent: 20, minRetriesPerSecond: 10 } }), log) as Cluster;
+    cleanups.push(() => cluster.close(true));
+    const end = await runCall(cluster, (call) => call.end(Buffer.from([0, 0, 0, 0, 0])));
+    assert.equal(end.error?.code, Code.Unavailable);
+    assert.match(end.error!.rawMessage, new RegExp(`^upstream "test" unavailable: ${deadAddress}: connect ECONNREFUSED ${deadAddress}$`));
+    // Both attempts dialled: the retry did not reuse the connection that had failed.
+    assert.equal(lines.filter((l) => /connection to .* failed/.test(l.message)).length, 2, JSON.stringify(lines));
+  });
+
   it("attempts are bounded by maxAttempts: an endpoint that refuses everything sees exactly that many", async () => {
     const server = await scriptedServer((stream) => stream.close(NGHTTP2_REFUSED_STREAM));
     const client = await clientFor(clusterOptions({ endpoints: [server.address], retry: { maxAttempts: 3, budgetPercent: 20, minRetriesPerSecond: 10 } }));
