@@ -20,7 +20,7 @@ export { connectClientErrorHandler } from "./client-error.js";
 export { createCluster, type ClusterLog, type ClusterHooks } from "./upstream/cluster.js";
 export type { Lookup } from "./upstream/resolver.js";
 export type { ClusterOptions, UpstreamTlsOptions, HealthCheckOptions, RetryOptions } from "./upstream/cluster-options.js";
-export type { Upstream, UpstreamRetry } from "./upstream/upstream.js";
+export type { Upstream, UpstreamRetry, UpstreamStream, UpstreamEndpoint, CallTarget } from "./upstream/upstream.js";
 export type { SchemaOptions, ReflectionOptions } from "./schema/schema.js";
 export type { ClusterConfigInput, RouteConfig, BridgeConfig } from "./config/schema.js";
 export { loadConfig, printConfig, type LoadedConfig } from "./config/load.js";

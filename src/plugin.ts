@@ -6,12 +6,14 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from "fastify";
 import fastifyCors from "@fastify/cors";
 import { cors as connectCors } from "@connectrpc/connect";
-import { resolveOptions, type GrpcBridgeOptions } from "./options.js";
-import { UpstreamSession } from "./upstream/session.js";
+import { resolveOptions, type GrpcBridgeOptions, type ResolvedOptions } from "./options.js";
 import type { Upstream } from "./upstream/upstream.js";
+import type { UpstreamTarget } from "./upstream/target.js";
+import type { ClusterOptions } from "./upstream/cluster-options.js";
 import { createCluster } from "./upstream/cluster.js";
-import { GrpcCall } from "./upstream/grpc-call.js";
 import { refusedCall, type StartCall } from "./call.js";
+import { upstreamStartCall } from "./upstream/start-call.js";
+import { defaultClusterOptions } from "./config/deployment.js";
 import { Router } from "./routing/router.js";
 import { Code, ConnectError, codeFromUpstreamHttpStatus } from "./protocol/status.js";
 import { exchangeFor, type BridgeContext } from "./inbound/exchange.js";
@@ -42,7 +44,8 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
   const schema =
     resolved.schema === undefined
       ? undefined
-      : new BridgeSchema(resolved.schema, (level, fields, message) => fastify.log[level](fields, message));
+      : new BridgeSchema(resolved.schema, (level, fields, message) => fastify.log[level](fields, message), resolved.maxResponseBytes);
+  const limits = { maxResponseMessageBytes: resolved.maxResponseBytes };
   const hintLog = (fields: Record<string, unknown>, message: string) => fastify.log.warn(fields, message);
   // One cluster's pipeline: transcoding only when a schema is configured
   // (bound to the cluster's Upstream, whose reflection it asks), else a
@@ -50,7 +53,7 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
   const callsTo = (upstream: Upstream): StartCall => {
     const hints = new PassthroughHints(upstream.name, hintLog);
     const layer = schema === undefined ? withPassthroughHints(hints) : withTranscoding(schema, upstream, hints, resolved.maxRequestBytes);
-    return layer(upstreamCalls(upstream, resolved.maxResponseBytes));
+    return layer(upstreamStartCall(upstream, limits));
   };
   let ctx: BridgeContext;
   let router: Router<BridgeContext> | undefined;
@@ -59,7 +62,7 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     // call allocates nothing.
     const contexts = new Map<string, BridgeContext>();
     for (const cluster of resolved.deployment!.clusters) {
-      const upstream = createCluster(cluster, fastify.log);
+      const upstream = createCluster(cluster, fastify.log, limits);
       owned.push(upstream);
       contexts.set(cluster.name, { startCall: callsTo(upstream), options: resolved });
     }
@@ -68,11 +71,7 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
   } else if ("request" in target) {
     ctx = { startCall: callsTo(target), options: resolved };
   } else {
-    const upstream = new UpstreamSession(
-      target,
-      (error) => fastify.log.warn({ err: error, upstream: target.origin }, "upstream connection error"),
-      resolved.maxStreamsPerConnection,
-    );
+    const upstream = createCluster(singleEndpointCluster(target, resolved), fastify.log, limits);
     owned.push(upstream);
     ctx = { startCall: callsTo(upstream), options: resolved };
   }
@@ -188,10 +187,14 @@ function dispatch(
   }
 }
 
-/** Calls that go straight to `upstream`, with the response size limit. */
-function upstreamCalls(upstream: Upstream, maxResponseMessageBytes: number): StartCall {
-  const limits = { maxResponseMessageBytes };
-  return (head, sink) => new GrpcCall(upstream, head, sink, limits);
+/**
+ * `upstream: "host:port"` as a cluster of one endpoint, with the config
+ * layer's cluster defaults (connect timeout, keepalive, backoff, retries),
+ * named after the address as errors and logs have always named it.
+ */
+function singleEndpointCluster(target: UpstreamTarget, resolved: ResolvedOptions): ClusterOptions {
+  const cluster = defaultClusterOptions(target.authority, target.authority);
+  return { ...cluster, maxStreamsPerConnection: resolved.maxStreamsPerConnection };
 }
 
 /** Length of the plugin's prefix plus the slash, from the route ("/rpc/*"). */

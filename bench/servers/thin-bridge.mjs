@@ -7,7 +7,7 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
 
-// The same connection settings as the bridge's (src/upstream/session.ts): with
+// The same connection settings as the bridge's (src/upstream/connection.ts): with
 // Node's 64 KiB default window a 64 KiB message waits for a WINDOW_UPDATE.
 const upstream = http2.connect(`http://${process.env.UPSTREAM ?? "127.0.0.1:50051"}`, {
   settings: { initialWindowSize: 1 << 20 },

@@ -1,9 +1,10 @@
 /**
  * A gRPC server reflection client (grpc.reflection.v1, falling back to
- * v1alpha) that runs over the same Upstream as the bridged calls, and
- * fetches every file descriptor the upstream's services need.
+ * v1alpha) that runs over the same Upstream as the bridged calls, as one of
+ * the bridge's own calls (upstream/own-call.ts: same attempts, deadline and
+ * response-size limit), and fetches every file descriptor the upstream's
+ * services need.
  */
-import * as http2 from "node:http2";
 import { create, fromBinary, toBinary, type FileRegistry } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import {
@@ -12,12 +13,11 @@ import {
   type ServerReflectionRequest,
   type ServerReflectionResponse,
 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
-import { encodeEnvelope, envelopeHeaderLength } from "../protocol/envelope.js";
-import { grpcTimeoutHeader } from "../protocol/timeout.js";
-import { grpcStatusError } from "../protocol/error-json.js";
-import { toHeaders } from "../protocol/metadata.js";
+import type { CallEnd, StartCall } from "../call.js";
+import { Code } from "../protocol/status.js";
 import type { Upstream } from "../upstream/upstream.js";
-import { FrameAssembler } from "../protocol/frame-assembler.js";
+import { OwnCall, OwnCallError } from "../upstream/own-call.js";
+import { upstreamStartCall } from "../upstream/start-call.js";
 import { missingImports, registryFromFiles } from "./files.js";
 
 /** v1alpha's messages are wire-identical to v1's: only the path differs. */
@@ -26,11 +26,16 @@ const reflectionPaths = [
   "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
 ];
 
-/** Fetches the upstream's services and the files that define them. */
-export async function fetchReflectedSchema(upstream: Upstream, timeoutMs: number): Promise<FileRegistry> {
+/**
+ * Fetches the upstream's services and the files that define them.
+ *
+ * @param maxResponseMessageBytes largest reflection answer accepted (the bridge's maxResponseBytes).
+ */
+export async function fetchReflectedSchema(upstream: Upstream, timeoutMs: number, maxResponseMessageBytes: number): Promise<FileRegistry> {
+  const start = upstreamStartCall(upstream, { maxResponseMessageBytes });
   let lastError: unknown;
   for (const path of reflectionPaths) {
-    const stream = new ReflectionStream(upstream, path, timeoutMs);
+    const stream = new ReflectionStream(start, upstream.name, path, timeoutMs);
     try {
       return await fetchWith(stream, upstream);
     } catch (error) {
@@ -97,67 +102,26 @@ class ReflectionError extends Error {
 
 /**
  * One ServerReflectionInfo stream: requests go out one at a time, each
- * answered by the next response. Written on the raw HTTP/2 stream the
- * Upstream hands out, so reflection takes the same path (and connection
+ * answered by the next response, over the same Upstream (and connection
  * pool) as the calls it describes.
  */
 class ReflectionStream {
-  private readonly stream: http2.ClientHttp2Stream | undefined;
   private readonly waiting: { resolve(r: ServerReflectionResponse): void; reject(e: Error): void }[] = [];
-  private readonly frames = new FrameAssembler();
   private failure: Error | undefined;
-  private readonly timer: NodeJS.Timeout;
+  private readonly call: OwnCall;
 
-  constructor(
-    upstream: Upstream,
-    path: string,
-    timeoutMs: number,
-  ) {
-    this.timer = setTimeout(() => this.fail(new ReflectionError(`reflection of ${upstream.name} timed out after ${timeoutMs} ms`, false)), timeoutMs);
-    try {
-      this.stream = upstream.request({
-        ":method": "POST",
-        ":path": path,
-        ":authority": upstream.authority,
-        "content-type": "application/grpc",
-        te: "trailers",
-        "grpc-timeout": grpcTimeoutHeader(timeoutMs),
-      });
-    } catch (error) {
-      this.stream = undefined;
-      this.fail(new ReflectionError(`reflection of ${upstream.name}: ${(error as Error).message}`, false));
-      return;
-    }
-    const stream = this.stream;
-    let status: string | undefined;
-    let message = "";
-    const readStatus = (headers: http2.IncomingHttpHeaders) => {
-      if (headers["grpc-status"] !== undefined) {
-        status = String(headers["grpc-status"]);
-        message = grpcStatusError(toHeaders(headers))?.rawMessage ?? "";
-      }
-    };
-    stream.on("response", readStatus);
-    stream.on("trailers", readStatus);
-    stream.on("data", (chunk: Buffer) => {
-      for (const frame of this.frames.push(chunk)) {
+  constructor(start: StartCall, name: string, path: string, timeoutMs: number) {
+    this.call = new OwnCall(start, path, timeoutMs, {
+      onMessage: (bytes) => {
         const next = this.waiting.shift();
-        if (next === undefined) continue;
+        if (next === undefined) return;
         try {
-          next.resolve(fromBinary(ServerReflectionResponseSchema, frame.subarray(envelopeHeaderLength)));
+          next.resolve(fromBinary(ServerReflectionResponseSchema, bytes));
         } catch (error) {
-          next.reject(new Error(`reflection of ${upstream.name} sent a message that does not decode: ${(error as Error).message}`));
+          next.reject(new Error(`reflection of ${name} sent a message that does not decode: ${(error as Error).message}`));
         }
-      }
-    });
-    stream.on("error", () => {}); // reported through 'close'
-    stream.on("close", () => {
-      const where = `reflection of ${upstream.name} (${path})`;
-      if (status === undefined || status === "0") {
-        this.fail(new ReflectionError(`${where} ended before answering (HTTP/2 code ${stream.rstCode})`, false));
-      } else {
-        this.fail(new ReflectionError(`${where} failed: grpc-status ${status} ${message}`, status === "12"));
-      }
+      },
+      onEnd: (end: CallEnd) => this.fail(endError(end, name, path, timeoutMs)),
     });
   }
 
@@ -166,22 +130,28 @@ class ReflectionStream {
     const message = create(ServerReflectionRequestSchema, { messageRequest: request });
     return new Promise((resolve, reject) => {
       this.waiting.push({ resolve, reject });
-      this.stream!.write(encodeEnvelope(0, toBinary(ServerReflectionRequestSchema, message)));
+      this.call.send(toBinary(ServerReflectionRequestSchema, message));
     });
   }
 
   close(): void {
-    clearTimeout(this.timer);
-    const stream = this.stream;
-    if (stream !== undefined && !stream.destroyed) {
-      if (stream.writable) stream.end();
-      stream.close(http2.constants.NGHTTP2_CANCEL);
-    }
+    this.call.cancel("reflection done");
   }
 
   private fail(error: Error): void {
-    clearTimeout(this.timer);
     this.failure ??= error;
     for (const waiter of this.waiting.splice(0)) waiter.reject(this.failure);
   }
+}
+
+/** Why the reflection stream ended: it never ends well while the bridge still asks. */
+function endError(end: CallEnd, name: string, path: string, timeoutMs: number): ReflectionError {
+  const where = `reflection of ${name} (${path})`;
+  const error = end.error;
+  if (error === undefined) return new ReflectionError(`${where} ended before answering`, false);
+  if (error.code === Code.DeadlineExceeded) {
+    return new ReflectionError(`reflection of ${name} timed out after ${timeoutMs} ms`, false);
+  }
+  const described = new OwnCallError({ ...end, error });
+  return new ReflectionError(`${where} failed: ${described.message}`, error.code === Code.Unimplemented);
 }

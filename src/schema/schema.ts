@@ -79,7 +79,14 @@ export class BridgeSchema {
   private readonly caches = new WeakMap<Upstream, ReflectionCache>();
   readonly allowGetForAllMethods: boolean;
 
-  constructor(options: ResolvedSchemaOptions, private readonly log: Log) {
+  /**
+   * @param maxResponseMessageBytes largest reflection answer accepted (the bridge's maxResponseBytes).
+   */
+  constructor(
+    options: ResolvedSchemaOptions,
+    private readonly log: Log,
+    private readonly maxResponseMessageBytes: number,
+  ) {
     this.fixedRegistries = options.descriptorSets.map((source, i) => loadDescriptorSet(source, i));
     this.fixed = this.fixedRegistries.length > 0 ? new Snapshot(this.fixedRegistries) : undefined;
     this.reflection = options.reflection;
@@ -108,7 +115,7 @@ export class BridgeSchema {
   private cacheFor(upstream: Upstream): ReflectionCache {
     let cache = this.caches.get(upstream);
     if (cache === undefined) {
-      cache = new ReflectionCache(upstream, this.reflection!, this.fixedRegistries, this.log);
+      cache = new ReflectionCache(upstream, this.reflection!, this.fixedRegistries, this.log, this.maxResponseMessageBytes);
       this.caches.set(upstream, cache);
     }
     return cache;
@@ -137,6 +144,7 @@ class ReflectionCache {
     private readonly options: ResolvedReflectionOptions,
     private readonly fixed: readonly FileRegistry[],
     private readonly log: Log,
+    private readonly maxResponseMessageBytes: number,
   ) {}
 
   async current(): Promise<Snapshot | undefined> {
@@ -158,7 +166,7 @@ class ReflectionCache {
   }
 
   private refresh(): Promise<void> {
-    this.inflight ??= fetchReflectedSchema(this.upstream, this.options.timeoutMs)
+    this.inflight ??= fetchReflectedSchema(this.upstream, this.options.timeoutMs, this.maxResponseMessageBytes)
       .then(
         (registry) => {
           const first = this.snapshot === undefined;

@@ -6,25 +6,31 @@
  * ones. The list of usable endpoints is rebuilt when an endpoint's state
  * changes, so a call costs one pick and one connection lookup.
  */
-import type * as http2 from "node:http2";
 import type { OutgoingHttpHeaders } from "node:http";
 import type { FastifyBaseLogger } from "fastify";
 import type { ClusterOptions } from "./cluster-options.js";
-import type { Upstream, UpstreamRetry } from "./upstream.js";
+import type { Upstream, UpstreamEndpoint, UpstreamRetry, UpstreamStream } from "./upstream.js";
 import { LeastRequestsPicker, RoundRobinPicker, type Picker } from "./balancer.js";
-import { Endpoint, endpointOf, type EndpointEvents } from "./endpoint.js";
+import { Endpoint, type EndpointEvents } from "./endpoint.js";
 import { HealthChecker } from "./health-check.js";
 import { Resolver, systemLookup, type Lookup, type ResolvedAddress } from "./resolver.js";
 import { RetryBudget } from "./retry-budget.js";
 import { tlsConnectOptions } from "./upstream-tls.js";
+import type { AttemptLimits } from "./attempt.js";
 
 /** What a cluster logs with: the host app's Fastify logger, or any pino-like one. */
 export type ClusterLog = Pick<FastifyBaseLogger, "debug" | "info" | "warn" | "error">;
 
-/** Replaceable parts, for tests. */
+/** Replaceable parts, for tests, and what the cluster shares with the bridge around it. */
 export interface ClusterHooks {
   /** DNS lookup (all addresses of a hostname); default `dns.lookup`. */
   lookup?: Lookup;
+  /**
+   * Largest response message the cluster's own calls (health checks)
+   * accept, in bytes; the plugin passes its `maxResponseBytes`. Default:
+   * 4 MiB, gRPC's default receive limit.
+   */
+  maxResponseMessageBytes?: number;
 }
 
 /**
@@ -38,7 +44,7 @@ export interface ClusterHooks {
  * app.addHook("onClose", () => users.close());
  */
 export function createCluster(options: ClusterOptions, log: ClusterLog, hooks: ClusterHooks = {}): Upstream {
-  return new Cluster(options, log, hooks.lookup ?? systemLookup);
+  return new Cluster(options, log, hooks.lookup ?? systemLookup, { maxResponseMessageBytes: hooks.maxResponseMessageBytes ?? 4 * 1024 * 1024 });
 }
 
 export class Cluster implements Upstream, UpstreamRetry, EndpointEvents {
@@ -59,6 +65,7 @@ export class Cluster implements Upstream, UpstreamRetry, EndpointEvents {
     private readonly options: ClusterOptions,
     private readonly log: ClusterLog,
     lookup: Lookup,
+    private readonly ownCallLimits: AttemptLimits,
   ) {
     this.name = options.name;
     this.authority = options.authority;
@@ -81,15 +88,15 @@ export class Cluster implements Upstream, UpstreamRetry, EndpointEvents {
     this.resolver.start();
   }
 
-  request(headers: OutgoingHttpHeaders): http2.ClientHttp2Stream {
+  request(headers: OutgoingHttpHeaders): UpstreamStream {
     const endpoint = this.picker.pick(this.usable);
     if (endpoint === undefined) throw this.noEndpoint();
     return endpoint.request(headers);
   }
 
-  requestAvoiding(headers: OutgoingHttpHeaders, failed: http2.Http2Session | undefined): http2.ClientHttp2Stream {
-    const avoid = failed === undefined ? undefined : endpointOf.get(failed);
-    const endpoint = this.picker.pick(this.usable, avoid);
+  requestAvoiding(headers: OutgoingHttpHeaders, failed: UpstreamEndpoint): UpstreamStream {
+    // Compared by identity only: an endpoint of another cluster is never picked anyway.
+    const endpoint = this.picker.pick(this.usable, failed as Endpoint);
     if (endpoint === undefined) throw this.noEndpoint();
     return endpoint.request(headers);
   }
@@ -165,7 +172,7 @@ export class Cluster implements Upstream, UpstreamRetry, EndpointEvents {
       this,
     );
     if (options.healthCheck !== undefined) {
-      const checker = new HealthChecker(endpoint, options.healthCheck, this.authority);
+      const checker = new HealthChecker(endpoint, options.healthCheck, this.name, this.authority, this.ownCallLimits);
       this.checkers.set(endpoint, checker);
       checker.start();
     }

@@ -12,9 +12,6 @@ import * as tls from "node:tls";
 import type { OutgoingHttpHeaders } from "node:http";
 import { recordGoaway } from "./retry-safety.js";
 
-/** The address each cluster connection dials, so a call's error can name it. */
-export const dialledAddress = new WeakMap<http2.Http2Session, string>();
-
 export interface ConnectionSettings {
   /** `http://host:port` or `https://host:port`. */
   origin: string;
@@ -76,7 +73,6 @@ export class UpstreamConnection {
       settings: { initialWindowSize: 1 << 20 },
     });
     this.session = session;
-    dialledAddress.set(session, `${host.includes(":") ? `[${host}]` : host}:${port}`);
     if (settings.connectTimeoutMs > 0) {
       this.connectTimer = setTimeout(
         () => this.fail(new Error(`connect timeout after ${settings.connectTimeoutMs} ms`)),
@@ -121,9 +117,15 @@ export class UpstreamConnection {
     this.events.onReady(this);
   }
 
-  /** Whether a new stream may start here now. */
+  /**
+   * Whether a new stream may start here now. A session Node destroyed on a
+   * socket error is not usable even before its 'error' event reaches us:
+   * Node 24 closes the session's pending streams first (a retry then runs
+   * at once), and a stream requested on it fails with "The session has
+   * been destroyed".
+   */
   get hasRoom(): boolean {
-    return this.usable && this.active < this.limit;
+    return this.usable && this.active < this.limit && !this.session.destroyed;
   }
 
   /** Starts a stream; throws when the session began closing (GOAWAY just arrived). */

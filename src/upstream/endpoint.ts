@@ -10,15 +10,12 @@
  * because DNS no longer lists it. The cluster is told whenever that changes,
  * so picking an endpoint never has to evaluate it per call.
  */
-import type * as http2 from "node:http2";
 import type { OutgoingHttpHeaders } from "node:http";
 import { backoffDelay } from "./backoff.js";
 import type { Pickable } from "./balancer.js";
 import type { ClusterOptions } from "./cluster-options.js";
 import { UpstreamConnection, type ConnectionEvents, type ConnectionSettings } from "./connection.js";
-
-/** Which endpoint a connection belongs to: a retry goes to another one. */
-export const endpointOf = new WeakMap<http2.Http2Session, Endpoint>();
+import type { UpstreamEndpoint, UpstreamStream } from "./upstream.js";
 
 export interface EndpointEvents {
   /** `usable` changed. */
@@ -27,7 +24,7 @@ export interface EndpointEvents {
   onConnectionFailure(endpoint: Endpoint, error: Error): void;
 }
 
-export class Endpoint implements Pickable, ConnectionEvents {
+export class Endpoint implements Pickable, ConnectionEvents, UpstreamEndpoint {
   inFlight = 0;
   /** Whether calls may be sent here; kept up to date by `update()`. */
   usable = true;
@@ -55,9 +52,9 @@ export class Endpoint implements Pickable, ConnectionEvents {
   ) {}
 
   /** Starts a stream on a connection with room for it, connecting if needed. */
-  request(headers: OutgoingHttpHeaders): http2.ClientHttp2Stream {
+  request(headers: OutgoingHttpHeaders): UpstreamStream {
     let connection = this.pickConnection();
-    let stream: http2.ClientHttp2Stream;
+    let stream;
     try {
       stream = connection.request(headers);
     } catch {
@@ -69,7 +66,7 @@ export class Endpoint implements Pickable, ConnectionEvents {
     }
     this.inFlight++;
     stream.once("close", this.onStreamClose);
-    return stream;
+    return { stream, endpoint: this };
   }
 
   private pickConnection(): UpstreamConnection {
@@ -77,7 +74,6 @@ export class Endpoint implements Pickable, ConnectionEvents {
       if (connection.hasRoom) return connection;
     }
     const connection = new UpstreamConnection(this.settings, this);
-    endpointOf.set(connection.session, this);
     this.connections.push(connection);
     return connection;
   }

@@ -4,20 +4,22 @@
  * check also proves that the path calls take works). Consecutive failures
  * (NOT_SERVING, an error status, unreachable, too slow) past the threshold
  * take the endpoint out of rotation; consecutive SERVING answers bring it back.
+ * Checks are the bridge's own calls (own-call.ts): one attempt each (never
+ * retried elsewhere: the check is about this endpoint), with the deadline and
+ * response-size limit of client calls.
  */
-import * as http2 from "node:http2";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   HealthCheckRequestSchema,
   HealthCheckResponseSchema,
   HealthCheckResponse_ServingStatus as ServingStatus,
 } from "../../gen/grpc/health/v1/health_pb.js";
+import type { StartCall } from "../call.js";
 import type { HealthCheckOptions } from "./cluster-options.js";
 import type { Endpoint } from "./endpoint.js";
-import { encodeEnvelope, envelopeHeaderLength } from "../protocol/envelope.js";
-import { grpcStatusError } from "../protocol/error-json.js";
-import { toHeaders } from "../protocol/metadata.js";
-import { grpcTimeoutHeader } from "../protocol/timeout.js";
+import type { AttemptLimits } from "./attempt.js";
+import { ownUnary } from "./own-call.js";
+import { upstreamStartCall } from "./start-call.js";
 
 const checkPath = "/grpc.health.v1.Health/Check";
 
@@ -26,14 +28,18 @@ export class HealthChecker {
   private stopped = false;
   private successes = 0;
   private failures = 0;
-  private readonly requestFrame: Buffer;
+  private readonly request: Uint8Array;
+  private readonly startCall: StartCall;
 
   constructor(
     private readonly endpoint: Endpoint,
     private readonly options: HealthCheckOptions,
-    private readonly authority: string,
+    clusterName: string,
+    authority: string,
+    limits: AttemptLimits,
   ) {
-    this.requestFrame = encodeEnvelope(0, toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema, { service: options.service })));
+    this.request = toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema, { service: options.service }));
+    this.startCall = upstreamStartCall({ name: clusterName, authority, request: (headers) => endpoint.request(headers) }, limits);
   }
 
   /** Checks now, then every `intervalMs` after each check ends. */
@@ -62,60 +68,18 @@ export class HealthChecker {
   }
 
   /** One Check call: undefined when SERVING, else what was wrong. */
-  private check(): Promise<string | undefined> {
-    return new Promise((resolve) => {
-      let stream: http2.ClientHttp2Stream;
-      try {
-        stream = this.endpoint.request({
-          ":method": "POST",
-          ":path": checkPath,
-          ":authority": this.authority,
-          "content-type": "application/grpc",
-          te: "trailers",
-          "grpc-timeout": grpcTimeoutHeader(this.options.timeoutMs),
-        });
-      } catch (error) {
-        resolve(error instanceof Error ? error.message : String(error));
-        return;
-      }
-      const chunks: Buffer[] = [];
-      let status: string | undefined;
-      let message: string | undefined;
-      const timeout = setTimeout(() => {
-        done(`no answer within ${this.options.timeoutMs} ms`);
-        stream.close(http2.constants.NGHTTP2_CANCEL);
-      }, this.options.timeoutMs);
-      timeout.unref();
-      let settled = false;
-      const done = (problem: string | undefined) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timeout);
-        resolve(problem);
-      };
-      const takeStatus = (headers: http2.IncomingHttpHeaders) => {
-        if (headers["grpc-status"] !== undefined) {
-          status = String(headers["grpc-status"]);
-          message = grpcStatusError(toHeaders(headers))?.rawMessage;
-        }
-      };
-      stream.on("response", takeStatus);
-      stream.on("trailers", takeStatus);
-      stream.on("data", (chunk: Buffer) => chunks.push(chunk));
-      stream.on("error", (error) => done(error.message));
-      stream.on("close", () => {
-        if (status === undefined) return done(`stream closed without grpc-status (reset code ${stream.rstCode})`);
-        if (status !== "0") return done(`grpc-status ${status}${message ? `: ${message}` : ""}`);
-        const body = Buffer.concat(chunks);
-        if (body.length < envelopeHeaderLength) return done("empty response");
-        try {
-          const answer = fromBinary(HealthCheckResponseSchema, body.subarray(envelopeHeaderLength));
-          done(answer.status === ServingStatus.SERVING ? undefined : ServingStatus[answer.status] ?? `status ${answer.status}`);
-        } catch (error) {
-          done(`undecodable response: ${(error as Error).message}`);
-        }
-      });
-      stream.end(this.requestFrame);
-    });
+  private async check(): Promise<string | undefined> {
+    let response: Uint8Array;
+    try {
+      response = await ownUnary(this.startCall, checkPath, this.request, this.options.timeoutMs);
+    } catch (error) {
+      return (error as Error).message;
+    }
+    try {
+      const answer = fromBinary(HealthCheckResponseSchema, response);
+      return answer.status === ServingStatus.SERVING ? undefined : ServingStatus[answer.status] ?? `status ${answer.status}`;
+    } catch (error) {
+      return `undecodable response: ${(error as Error).message}`;
+    }
   }
 }

@@ -4,6 +4,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import * as net from "node:net";
 import { startFaultServer, type FaultServer } from "../support/fault-server.js";
 import { startBridge, type RunningBridge } from "../support/bridge.js";
 import { endStream, envelope, send } from "../support/raw-http.js";
@@ -160,4 +161,41 @@ describe("unreachable upstream", () => {
       await bridge.close();
     }
   });
+});
+
+describe("silent upstream", () => {
+  it(
+    "an upstream that accepts TCP and never speaks HTTP/2 fails a zero-config call without a deadline after the connect timeout, logged (it hung 60 s and more, with no log line)",
+    { timeout: 30_000 },
+    async () => {
+      const accepted: net.Socket[] = [];
+      const silent = net.createServer((socket) => accepted.push(socket));
+      await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+      const address = `127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
+      const logged: { level: number; msg: string }[] = [];
+      const bridge = await startBridge(address, {
+        fastify: { logger: { level: "warn", stream: { write: (line: string) => void logged.push(JSON.parse(line)) } } },
+      });
+      try {
+        const started = performance.now();
+        const res = await send(`${bridge.baseUrl}/a.B/C`, { headers: unary, body: Buffer.from([]) });
+        const elapsed = performance.now() - started;
+        assert.equal(res.status, 503);
+        const error = JSON.parse(res.body.toString("utf8"));
+        assert.equal(error.code, "unavailable");
+        assert.match(error.message, new RegExp(`${address}: connect timeout after 5000 ms`));
+        // The config layer's default connect timeout, not TCP's minutes.
+        assert.ok(elapsed >= 4900 && elapsed < 15_000, `failed after ${Math.round(elapsed)} ms`);
+        assert.ok(accepted.length >= 1, "the bridge did connect");
+        assert.ok(
+          logged.some((line) => line.level === 40 && line.msg.includes(`connection to ${address} failed`)),
+          JSON.stringify(logged),
+        );
+      } finally {
+        await bridge.close();
+        for (const socket of accepted) socket.destroy();
+        await new Promise<void>((resolve) => silent.close(() => resolve()));
+      }
+    },
+  );
 });

@@ -12,16 +12,17 @@ import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as http2 from "node:http2";
 import * as net from "node:net";
-import { once } from "node:events";
+import { EventEmitter, once } from "node:events";
+import { setTimeout as sleep } from "node:timers/promises";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { TestService, EchoResponseSchema } from "../../gen/bridge/test/v1/test_pb.js";
 import { createCluster, type Cluster } from "../../src/upstream/cluster.js";
 import type { ClusterOptions } from "../../src/upstream/cluster-options.js";
-import { GrpcCall } from "../../src/upstream/grpc-call.js";
+import { RetryingCall } from "../../src/upstream/retrying.js";
 import type { CallEnd, CallHead, ResponseSink } from "../../src/call.js";
-import { clusterOptions, recordingLog, startClusterBridge, startReplica, until } from "../support/replicas.js";
+import { clusterOptions, recordingLog, startClusterBridge, startReplica } from "../support/replicas.js";
 import { startTcpProxy } from "../support/tcp-proxy.js";
 
 const { NGHTTP2_REFUSED_STREAM, NGHTTP2_NO_ERROR, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
@@ -44,11 +45,19 @@ function answer(stream: http2.ServerHttp2Stream, text: string): void {
   stream.end(frame);
 }
 
-/** A node:http2 server whose `onStream` decides each stream's fate; counts streams and connections. */
+/**
+ * A node:http2 server whose `onStream` decides each stream's fate; counts
+ * streams and connections, and lets a test wait for the nth stream.
+ */
 async function scriptedServer(onStream: (stream: http2.ServerHttp2Stream, n: number) => void) {
   const server = http2.createServer();
   const stats = { streams: 0, sessions: 0, timeouts: [] as (string | undefined)[] };
   const sessions = new Set<http2.ServerHttp2Session>();
+  const arrivals = new EventEmitter();
+  /** Resolves once `n` streams have arrived. */
+  const streamArrived = async (n: number): Promise<void> => {
+    while (stats.streams < n) await once(arrivals, "stream");
+  };
   server.on("session", (session) => {
     stats.sessions++;
     // A server session that sent GOAWAY lingers after the client left (Node v20).
@@ -60,6 +69,7 @@ async function scriptedServer(onStream: (stream: http2.ServerHttp2Stream, n: num
     stream.on("error", () => {});
     stream.resume();
     onStream(stream, ++stats.streams);
+    arrivals.emit("stream");
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const address = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
@@ -70,7 +80,7 @@ async function scriptedServer(onStream: (stream: http2.ServerHttp2Stream, n: num
         for (const session of sessions) session.destroy();
       }),
   );
-  return { address, stats };
+  return { address, stats, streamArrived, sessions };
 }
 
 async function clientFor(options: ClusterOptions) {
@@ -103,13 +113,29 @@ describe("safe retries", () => {
     const client = await clientFor(clusterOptions({ endpoints: [server.address] }));
     const start = performance.now();
     const call = client.unary({ text: "x" }, { timeoutMs: 30_000 });
-    await until(() => refused !== undefined, "the first attempt");
-    // Some time passes before the refusal (100 ms from before the call began).
-    await until(() => performance.now() > start + 100, "100 ms");
+    await server.streamArrived(1);
+    // Time must pass before the refusal for less of the deadline to be
+    // left: this wait is what the test measures, not a synchronisation.
+    await sleep(Math.max(0, start + 100 - performance.now()));
     refused!();
     assert.equal((await call).text, "second");
     const [first, second] = server.stats.timeouts.map((t) => Number(/^(\d+)m$/.exec(t ?? "")?.[1]));
     assert.ok(first! <= 30_000 && second! <= first! - 50, `grpc-timeout ${server.stats.timeouts.join(" then ")}`);
+  });
+
+  it("a retry right after a refused connection opens a new connection, not a stream on the destroyed one (Node 24: \"The session has been destroyed\")", async () => {
+    const dead = net.createServer();
+    await new Promise<void>((resolve) => dead.listen(0, "127.0.0.1", resolve));
+    const deadAddress = `127.0.0.1:${(dead.address() as net.AddressInfo).port}`;
+    await new Promise<void>((resolve) => dead.close(() => resolve()));
+    const { lines, log } = recordingLog();
+    const cluster = createCluster(clusterOptions({ endpoints: [deadAddress], retry: { maxAttempts: 2, budgetPercent: 20, minRetriesPerSecond: 10 } }), log) as Cluster;
+    cleanups.push(() => cluster.close(true));
+    const end = await runCall(cluster, (call) => call.end(Buffer.from([0, 0, 0, 0, 0])));
+    assert.equal(end.error?.code, Code.Unavailable);
+    assert.match(end.error!.rawMessage, new RegExp(`^upstream "test" unavailable: ${deadAddress}: connect ECONNREFUSED ${deadAddress}$`));
+    // Both attempts dialled: the retry did not reuse the connection that had failed.
+    assert.equal(lines.filter((l) => /connection to .* failed/.test(l.message)).length, 2, JSON.stringify(lines));
   });
 
   it("attempts are bounded by maxAttempts: an endpoint that refuses everything sees exactly that many", async () => {
@@ -137,7 +163,7 @@ describe("safe retries", () => {
     });
     const client = await clientFor(clusterOptions({ endpoints: [server.address] }));
     const a = client.unary({ text: "a" });
-    await until(() => server.stats.streams === 1, "the first call to arrive");
+    await server.streamArrived(1);
     const b = client.unary({ text: "b" });
     assert.equal((await a).text, "in flight");
     assert.equal((await b).text, "retried");
@@ -152,7 +178,7 @@ describe("safe retries", () => {
     });
     const client = await clientFor(clusterOptions({ endpoints: [server.address] }));
     const a = client.unary({ text: "a" });
-    await until(() => server.stats.streams === 1, "the first call to arrive");
+    await server.streamArrived(1);
     const b = client.unary({ text: "b" });
     await assert.rejects(a, isUnavailable);
     assert.equal((await b).text, "retried");
@@ -177,12 +203,12 @@ describe("safe retries", () => {
   });
 });
 
-/** Drives a GrpcCall directly, to control exactly when request bytes are written. */
-function runCall(cluster: Cluster, send: (call: GrpcCall) => void): Promise<CallEnd> {
+/** Drives a RetryingCall directly, to control exactly when request bytes are written. */
+function runCall(cluster: Cluster, send: (call: RetryingCall) => void): Promise<CallEnd> {
   return new Promise((resolve) => {
     const sink: ResponseSink = { onHeaders: () => {}, onData: () => true, onEnd: resolve };
-    const head = { path: "/bridge.test.v1.TestService/Unary", codec: "proto", metadata: {} } as unknown as CallHead;
-    send(new GrpcCall(cluster, head, sink, { maxResponseMessageBytes: 1 << 20 }));
+    const head: CallHead = { protocol: "grpc", unary: false, get: false, path: "/bridge.test.v1.TestService/Unary", codec: "proto", metadata: {} };
+    send(new RetryingCall(cluster, head, sink, { maxResponseMessageBytes: 1 << 20 }));
   });
 }
 
@@ -249,12 +275,19 @@ describe("connection lifetime", () => {
   });
 
   it("maxConnectionAgeMs: an old connection finishes its call and the next call opens a new one", async () => {
-    const { client, proxy } = await proxiedClient({ maxConnectionAgeMs: 50 });
-    // The age timer starts before the server's 200 ms delay does, so it fires first.
-    assert.equal((await client.unary({ text: "slow", delayMs: 200 })).text, "life");
-    await once(proxy.sockets[0]!, "close");
-    assert.equal((await client.unary({ text: "next" })).text, "life");
-    assert.equal(proxy.sockets.length, 2);
+    // The first call is answered only once its connection reached its age:
+    // the bridge's GOAWAY (graceful close) is what the server waits for.
+    const server = await scriptedServer((stream, n) => {
+      if (n === 1) stream.session!.once("goaway", () => answer(stream, "old"));
+      else answer(stream, "new");
+    });
+    const client = await clientFor(clusterOptions({ endpoints: [server.address], maxConnectionAgeMs: 50 }));
+    // Without the age limit nothing answers: the deadline turns that into a failure, not a hang.
+    assert.equal((await client.unary({ text: "slow" }, { timeoutMs: 5000 })).text, "old");
+    const [first] = server.sessions;
+    if (!first!.destroyed) await once(first!, "close");
+    assert.equal((await client.unary({ text: "next" })).text, "new");
+    assert.equal(server.stats.sessions, 2);
   });
 
   it("a grpc-js server's max connection age (GOAWAY): the call in flight finishes, later calls go to a new connection", async () => {
