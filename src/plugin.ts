@@ -105,7 +105,7 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     // Every method, so that the wrong one gets a 405 in the client's protocol, not a 404.
     method: methods,
     url: "/*",
-    handler: (request, reply) => dispatch(ctx, router, request, reply),
+    handler: (request, reply) => dispatch(resolved, ctx, router, request, reply),
   });
   // Errors Fastify raises before the handler runs (a Content-Type it cannot
   // even parse, ...) are refused in the client's protocol, not in Fastify's own JSON.
@@ -127,6 +127,7 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
  * (`ctx`): then no per-call routing work is done at all.
  */
 function dispatch(
+  options: ResolvedOptions,
   base: BridgeContext,
   router: Router<BridgeContext> | undefined,
   request: FastifyRequest,
@@ -148,7 +149,7 @@ function dispatch(
     request,
     reply,
     "/" + procedure,
-    base.options.cors !== undefined && req.headers.origin !== undefined,
+    options.cors !== undefined && req.headers.origin !== undefined,
   );
   const classified = classifyRequest(req);
   try {
@@ -156,7 +157,7 @@ function dispatch(
       refuse(exchange, classified, unknownProcedure(`no procedure at path "${exchange.path}": expected /package.Service/Method`));
       return;
     }
-    if (reflectionRefused(base.options.reflectionPassthrough, procedure)) {
+    if (reflectionRefused(options.reflectionPassthrough, procedure)) {
       refuse(
         exchange,
         classified,

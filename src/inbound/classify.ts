@@ -8,7 +8,6 @@
  */
 import type { IncomingMessage } from "node:http";
 import { refusedCall, type CallEnd } from "../call.js";
-import type { ResolvedOptions } from "../options.js";
 import {
   connectContentTypeFor,
   grpcContentTypeFor,
@@ -24,7 +23,7 @@ import { connectStreamProtocol } from "./connect-stream.js";
 import { grpcWebProtocol } from "./grpc-web.js";
 import { grpcProtocol } from "./grpc.js";
 import { writeConnectErrorEnd } from "./connect-error-response.js";
-import type { Exchange } from "./exchange.js";
+import type { AdapterOptions, Exchange } from "./exchange.js";
 
 /**
  * A request no protocol recognises (a Content-Type such as image/jpeg, or
@@ -120,7 +119,7 @@ function classifyContentType(contentType: string, http2: boolean): ClassifiedReq
  * a codec the bridge does not take, gRPC over HTTP/1.1), as the error end
  * to refuse it with; undefined when it can.
  */
-export function negotiationFailure(request: ClassifiedRequest, req: IncomingMessage, options: ResolvedOptions): CallEnd | undefined {
+export function negotiationFailure(request: ClassifiedRequest, req: IncomingMessage, options: AdapterOptions): CallEnd | undefined {
   const protocol = request.protocol;
   const method = req.method;
   if (method !== "POST" && !(method === "GET" && protocol === connectUnaryProtocol)) return methodNotAllowed(request, method);
@@ -173,7 +172,7 @@ export function unknownProcedure(message: string): CallEnd {
  * A refusal with an HTTP status of its own (an error Fastify raised before
  * the handler ran): a 415 names what the bridge accepts, as negotiation does.
  */
-export function httpRefusal(error: ConnectError, status: number, options: ResolvedOptions): CallEnd {
+export function httpRefusal(error: ConnectError, status: number, options: AdapterOptions): CallEnd {
   return withHttp(error, status, status === 415 ? { "accept-post": acceptedContentTypes(options) } : undefined);
 }
 
@@ -186,7 +185,7 @@ export function refuse(exchange: Exchange, request: ClassifiedRequest, end: Call
   request.protocol.refuse(exchange, request, end);
 }
 
-function acceptedContentTypes(options: ResolvedOptions): string {
+function acceptedContentTypes(options: AdapterOptions): string {
   const { codecs } = options;
   return [
     ...codecs.map((codec) => connectContentTypeFor(false, codec)),

@@ -9,11 +9,10 @@ import { encodeEnvelope, envelopeHeaderLength, flagCompressed } from "../protoco
 import { parseConnectGetQuery } from "../protocol/get-request.js";
 import { responseMetadata } from "../protocol/metadata.js";
 import { compress, decompress, pickResponseCoding } from "../protocol/compression.js";
-import type { ResolvedOptions } from "../options.js";
 import { Code, ConnectError } from "../protocol/status.js";
 import { connectCallHead } from "./call-head.js";
 import { writeConnectError, writeConnectErrorEnd } from "./connect-error-response.js";
-import { cancelOnDisconnect, exposeHeaders, responseClosed, type BridgeContext, type Exchange } from "./exchange.js";
+import { cancelOnDisconnect, exposeHeaders, responseClosed, type AdapterOptions, type BridgeContext, type Exchange } from "./exchange.js";
 import { readFramedBody } from "./read-body.js";
 import type { ClientProtocol } from "./client-protocol.js";
 
@@ -151,7 +150,7 @@ class UnaryResponder implements ResponseSink {
   constructor(
     private readonly exchange: Exchange,
     private readonly head: CallHead,
-    private readonly options: ResolvedOptions,
+    private readonly options: AdapterOptions,
     /** Codings the client takes, in its order of preference. */
     private readonly clientAccepts: readonly string[],
   ) {}

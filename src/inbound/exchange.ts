@@ -5,7 +5,6 @@
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { ResolvedOptions } from "../options.js";
 import type { CallHandle, StartCall } from "../call.js";
 import { Code, ConnectError } from "../protocol/status.js";
 
@@ -16,7 +15,24 @@ export interface BridgeContext {
    * learn which layers are there.
    */
   startCall: StartCall;
-  options: ResolvedOptions;
+  options: AdapterOptions;
+}
+
+/**
+ * The options adapters read. Declared here, not imported from options.ts
+ * (whose ResolvedOptions has all of them), so that inbound/ depends on the
+ * seam and protocol/ only.
+ */
+export interface AdapterOptions {
+  readonly maxRequestBytes: number;
+  readonly maxResponseBytes: number;
+  readonly maxHeaderEntries: number;
+  readonly unaryBodyTimeoutMs: number;
+  readonly codecs: readonly string[];
+  readonly acceptCompression: readonly string[];
+  readonly upstreamCompression: readonly string[];
+  readonly compressMinBytes: number;
+  readonly requireConnectProtocolHeader: boolean;
 }
 
 export interface Exchange {

@@ -5,13 +5,12 @@
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import type { CallEnd, CallHandle, CallHead, ResponseSink, StartCall } from "../call.js";
-import type { ResolvedOptions } from "../options.js";
 import { responseMetadata } from "../protocol/metadata.js";
 import { FrameScanner, encodeEnvelope, envelopeHeaderLength, flagCompressed } from "../protocol/envelope.js";
 import { FrameAssembler } from "../protocol/frame-assembler.js";
 import { compress, decompress, pickResponseCoding } from "../protocol/compression.js";
 import { Code, ConnectError } from "../protocol/status.js";
-import { cancelOnDisconnect, exposeHeaders, type BridgeContext, type Exchange } from "./exchange.js";
+import { cancelOnDisconnect, exposeHeaders, type AdapterOptions, type BridgeContext, type Exchange } from "./exchange.js";
 
 type Decoder = { push(chunk: Buffer): Buffer | undefined; readonly complete: boolean };
 
@@ -58,7 +57,7 @@ class CodingCall implements CallHandle, ResponseSink {
     head: CallHead,
     private readonly inner: ResponseSink,
     private readonly clientAccepts: readonly string[],
-    private readonly options: ResolvedOptions,
+    private readonly options: AdapterOptions,
   ) {
     this.call = start(head, this);
   }
