@@ -194,8 +194,8 @@ function dispatch(
  * named after the address as errors and logs have always named it.
  */
 function singleEndpointCluster(target: UpstreamTarget, resolved: ResolvedOptions): ClusterOptions {
-  const cluster = defaultClusterOptions(target.authority, target.authority);
-  return { ...cluster, maxStreamsPerConnection: resolved.maxStreamsPerConnection };
+  const cluster = defaultClusterOptions(target.authority);
+  return { ...cluster, name: target.authority, maxStreamsPerConnection: resolved.maxStreamsPerConnection };
 }
 
 /** Length of the plugin's prefix plus the slash, from the route ("/rpc/*"). */
