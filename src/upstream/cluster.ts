@@ -60,6 +60,8 @@ export class Cluster implements Upstream, UpstreamRetry, EndpointEvents {
   private readonly picker: Picker<Endpoint>;
   private readonly resolver: Resolver;
   private readonly budget: RetryBudget;
+  /** The failure last logged as a warning, per endpoint address or DNS name. */
+  private readonly lastLogged = new Map<string, string>();
 
   constructor(
     private readonly options: ClusterOptions,
@@ -82,7 +84,7 @@ export class Cluster implements Upstream, UpstreamRetry, EndpointEvents {
       lookup,
       options.dnsRefreshMs,
       (addresses) => this.setAddresses(addresses),
-      (_hostname, error) => log.warn({ err: error, cluster: options.name }, error.message),
+      (hostname, error) => this.logFailure(`dns ${hostname}`, error.message, { cluster: options.name, hostname }),
     );
     this.setAddresses(this.resolver.current());
     this.resolver.start();
@@ -132,7 +134,32 @@ export class Cluster implements Upstream, UpstreamRetry, EndpointEvents {
   }
 
   onConnectionFailure(endpoint: Endpoint, error: Error): void {
-    this.log.warn({ err: error, cluster: this.name, endpoint: endpoint.address }, `cluster "${this.name}": connection to ${endpoint.address} failed`);
+    this.logFailure(endpoint.address, `cluster "${this.name}": connection to ${endpoint.address} failed: ${error.message}`, {
+      cluster: this.name,
+      endpoint: endpoint.address,
+    });
+  }
+
+  onConnected(endpoint: Endpoint): void {
+    if (this.lastLogged.delete(endpoint.address)) {
+      this.log.info({ cluster: this.name, endpoint: endpoint.address }, `cluster "${this.name}": connected to ${endpoint.address} again`);
+    }
+  }
+
+  /**
+   * A failure is a warning when it is news: the first time, or when its
+   * cause changed. The same failure again (every reconnect attempt, every DNS
+   * refresh) is debug; an unreachable replica used to print a warning with a
+   * full stack trace on each of them. The cause is in the message: a
+   * connection error's stack says nothing an operator can act on.
+   */
+  private logFailure(key: string, message: string, fields: Record<string, unknown>): void {
+    if (this.lastLogged.get(key) === message) {
+      this.log.debug(fields, message);
+      return;
+    }
+    this.lastLogged.set(key, message);
+    this.log.warn(fields, message);
   }
 
   private setAddresses(addresses: Map<string, ResolvedAddress>): void {

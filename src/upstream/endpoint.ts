@@ -22,6 +22,8 @@ export interface EndpointEvents {
   onStateChange(endpoint: Endpoint): void;
   /** A connection failed (logged by the cluster, with its name). */
   onConnectionFailure(endpoint: Endpoint, error: Error): void;
+  /** A connection became ready: whatever failed before has recovered. */
+  onConnected(endpoint: Endpoint): void;
 }
 
 export class Endpoint implements Pickable, ConnectionEvents, UpstreamEndpoint {
@@ -86,6 +88,7 @@ export class Endpoint implements Pickable, ConnectionEvents, UpstreamEndpoint {
   onReady(): void {
     this.consecutiveFailures = 0;
     this.lastError = undefined;
+    this.events.onConnected(this);
   }
 
   onFailure(connection: UpstreamConnection, error: Error, beforeReady: boolean): void {
@@ -157,7 +160,8 @@ export class Endpoint implements Pickable, ConnectionEvents, UpstreamEndpoint {
           : this.backingOff
             ? "backing off after a failed connection"
             : "usable";
-    return `${this.address} ${state}${this.lastError === undefined ? "" : ` (${this.lastError})`}`;
+    // A usable endpoint's last error is history, not its state: "usable (ENOTFOUND)" read as a contradiction.
+    return `${this.address} ${state}${this.lastError === undefined || state === "usable" ? "" : ` (${this.lastError})`}`;
   }
 
   private update(): void {

@@ -264,3 +264,45 @@ describe("upstream cluster: connection pool", () => {
     assert.equal(sessions, 3);
   });
 });
+
+describe("upstream cluster: what failures log", () => {
+  after(cleanUp);
+
+  it("an unreachable replica logs one warning with its cause, not one (with a stack trace) per reconnect attempt; 'usable' never quotes a stale error", async () => {
+    const dead = await deadAddress();
+    const { log, lines } = recordingLog();
+    const cluster = createCluster(
+      clusterOptions({ endpoints: [dead], reconnectBaseMs: 5, reconnectMaxMs: 10, outlierConsecutiveFailures: 0 }),
+      log,
+    ) as Cluster;
+    cleanups.push(() => cluster.close(true));
+    const failures = () => lines.filter((l) => l.message.includes(`connection to ${dead} failed`)).length;
+    for (let attempt = 1; attempt <= 4; attempt++) {
+      await until(() => cluster.usableAddresses().length === 1, "the endpoint to be tried again");
+      const { stream } = cluster.request({ ":method": "POST", ":path": "/bridge.test.v1.TestService/Unary" });
+      stream.on("error", () => {});
+      await until(() => failures() === attempt, `connection failure ${attempt}`);
+    }
+    const warnings = lines.filter((l) => l.level === "warn");
+    assert.equal(warnings.length, 1, JSON.stringify(lines));
+    assert.match(warnings[0]!.message, new RegExp(`connection to ${dead.replace(/\./g, "\\.")} failed: .*ECONNREFUSED`));
+    assert.equal(lines.filter((l) => l.level === "debug" && l.message === warnings[0]!.message).length, 3);
+    assert.ok(!lines.some((l) => /usable \(/.test(l.message)), JSON.stringify(lines));
+  });
+
+  it("a DNS name that does not resolve is one warning, not one per refresh", async () => {
+    const { log, lines } = recordingLog();
+    let lookups = 0;
+    const cluster = createCluster(clusterOptions({ endpoints: ["users-1.users.svc:50051"], dnsRefreshMs: 5 }), log, {
+      lookup: async () => {
+        lookups++;
+        throw new Error("getaddrinfo ENOTFOUND users-1.users.svc");
+      },
+    }) as Cluster;
+    cleanups.push(() => cluster.close(true));
+    await until(() => lookups >= 4, "four DNS rounds");
+    const warnings = lines.filter((l) => l.level === "warn");
+    assert.equal(warnings.length, 1, JSON.stringify(lines));
+    assert.match(warnings[0]!.message, /DNS lookup of "users-1\.users\.svc" failed: getaddrinfo ENOTFOUND/);
+  });
+});
