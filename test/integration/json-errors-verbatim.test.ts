@@ -17,7 +17,7 @@ import { Code } from "@connectrpc/connect";
 import { startConnectGrpcServer, startConnectOracle } from "../support/connect-service.js";
 import type { RunningServer } from "../support/grpc-js-server.js";
 import { startBridge, type RunningBridge } from "../support/bridge.js";
-import { envelope, send, splitFrames } from "../support/raw-http.js";
+import { envelope, h2Exchange, send, splitFrames } from "../support/raw-http.js";
 
 const unaryPath = "/bridge.test.v1.TestService/Unary";
 const json = (value: unknown) => Buffer.from(JSON.stringify(value));
@@ -32,30 +32,9 @@ async function grpcExchange(
   contentType: string,
   body: Buffer,
 ): Promise<{ headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders; data: Buffer }> {
-  const session = http2.connect(`http://${address}`);
-  try {
-    const stream = session.request({
-      ":method": "POST",
-      ":path": unaryPath,
-      "content-type": contentType,
-      te: "trailers",
-      "x-echo-k": "v1",
-    });
-    let headers: http2.IncomingHttpHeaders = {};
-    let trailers: http2.IncomingHttpHeaders = {};
-    const chunks: Buffer[] = [];
-    stream.on("response", (h) => (headers = h));
-    stream.on("trailers", (t) => (trailers = t));
-    stream.on("data", (chunk: Buffer) => chunks.push(chunk));
-    stream.end(body);
-    await new Promise<void>((resolve, reject) => {
-      stream.on("close", resolve);
-      stream.on("error", reject);
-    });
-    return { headers, trailers, data: Buffer.concat(chunks) };
-  } finally {
-    session.close();
-  }
+  const headers = { ":method": "POST", ":path": unaryPath, "content-type": contentType, te: "trailers", "x-echo-k": "v1" };
+  const answer = await h2Exchange(address, headers, body);
+  return { headers: answer.headers, trailers: answer.trailers, data: answer.body };
 }
 
 /** The status fields of a gRPC answer, wherever they came (trailers, or headers when trailers-only). */

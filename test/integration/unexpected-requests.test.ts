@@ -12,10 +12,9 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import * as http2 from "node:http2";
 import { startGrpcJsServer, type RunningServer } from "../support/grpc-js-server.js";
 import { startBridge, type RunningBridge } from "../support/bridge.js";
-import { echoRequest, envelope, send, type RawResponse } from "../support/raw-http.js";
+import { echoRequest, envelope, h2Exchange, send, type RawResponse } from "../support/raw-http.js";
 
 const unaryPath = "/bridge.test.v1.TestService/Unary";
 
@@ -41,31 +40,9 @@ function assertBare(res: { status: number; headers: Record<string, string | stri
   assert.equal(res.body.byteLength, 0, `${what}: no body`);
 }
 
-async function h2Exchange(
-  port: number,
-  method: string,
-  headers: Record<string, string>,
-  body: Buffer,
-): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; trailers: Record<string, string | string[] | undefined>; body: Buffer }> {
-  const session = http2.connect(`http://127.0.0.1:${port}`);
-  try {
-    // endStream false: Node would end a DELETE at once, before its body.
-    const stream = session.request({ ":method": method, ":path": unaryPath, te: "trailers", ...headers }, { endStream: false });
-    let response: http2.IncomingHttpHeaders = {};
-    let trailers: http2.IncomingHttpHeaders = {};
-    const chunks: Buffer[] = [];
-    stream.on("response", (h) => (response = h));
-    stream.on("trailers", (t) => (trailers = t));
-    stream.on("data", (chunk: Buffer) => chunks.push(chunk));
-    stream.end(body);
-    await new Promise<void>((resolve, reject) => {
-      stream.on("close", resolve);
-      stream.on("error", reject);
-    });
-    return { status: Number(response[":status"]), headers: response, trailers, body: Buffer.concat(chunks) };
-  } finally {
-    session.close();
-  }
+/** A call of `method` to the unary procedure over h2c. */
+function h2Call(port: number, method: string, headers: Record<string, string>, body: Buffer) {
+  return h2Exchange(`127.0.0.1:${port}`, { ":method": method, ":path": unaryPath, te: "trailers", ...headers }, body);
 }
 
 describe("conformance refusal cases (bridge in front of grpc-js)", () => {
@@ -96,7 +73,7 @@ describe("conformance refusal cases (bridge in front of grpc-js)", () => {
   });
 
   it("Unexpected Requests/unexpected-content-type (gRPC, HTTP/2): bare 415, no body, read as unknown", async () => {
-    const res = await h2Exchange(bridge.port, "POST", { "content-type": "image/jpeg" }, Buffer.from("12345678", "hex"));
+    const res = await h2Call(bridge.port, "POST", { "content-type": "image/jpeg" }, Buffer.from("12345678", "hex"));
     assertBare(res, 415, "accept-post", "image/jpeg over h2");
     assert.equal(grpcClientCode(res.status, res.headers), 2);
   });
@@ -122,7 +99,7 @@ describe("conformance refusal cases (bridge in front of grpc-js)", () => {
   });
 
   it("gRPC Unexpected Requests/unexpected-verb: DELETE over HTTP/2 is 405 with Allow and a trailers-only grpc-status, never reaching the upstream", async () => {
-    const res = await h2Exchange(bridge.port, "DELETE", { "content-type": "application/grpc" }, envelope(0, echoRequest({ text: "grpc-delete" })));
+    const res = await h2Call(bridge.port, "DELETE", { "content-type": "application/grpc" }, envelope(0, echoRequest({ text: "grpc-delete" })));
     assert.equal(res.status, 405);
     assert.equal(res.headers.allow, "POST");
     assertNoJsonBody(res.headers, "DELETE gRPC");
@@ -133,7 +110,7 @@ describe("conformance refusal cases (bridge in front of grpc-js)", () => {
   });
 
   it("gRPC Unexpected Requests/unexpected-codec: application/grpc+foo is a gRPC error (internal), trailers-only, never reaching the upstream", async () => {
-    const res = await h2Exchange(bridge.port, "POST", { "content-type": "application/grpc+foo" }, envelope(0, echoRequest({ text: "grpc-foo" })));
+    const res = await h2Call(bridge.port, "POST", { "content-type": "application/grpc+foo" }, envelope(0, echoRequest({ text: "grpc-foo" })));
     assert.equal(res.status, 200);
     assertNoJsonBody(res.headers, "grpc+foo");
     assert.equal(res.headers["grpc-status"], "13");
@@ -151,7 +128,7 @@ describe("conformance refusal cases (bridge in front of grpc-js)", () => {
   });
 
   it("native gRPC with a configured codec still passes through (proto, json)", async () => {
-    const res = await h2Exchange(bridge.port, "POST", { "content-type": "application/grpc+proto" }, envelope(0, echoRequest({ text: "grpc-ok" })));
+    const res = await h2Call(bridge.port, "POST", { "content-type": "application/grpc+proto" }, envelope(0, echoRequest({ text: "grpc-ok" })));
     assert.equal(res.status, 200);
     assert.equal(res.trailers["grpc-status"], "0");
   });

@@ -1,6 +1,7 @@
 /**
- * Raw HTTP/1.1 exchanges and Connect envelope helpers for wire-level tests.
+ * Raw HTTP/1.1 and HTTP/2 exchanges and Connect envelope helpers for wire-level tests.
  */
+import * as http2 from "node:http2";
 import { create, toBinary, fromBinary } from "@bufbuild/protobuf";
 import {
   EchoRequestSchema,
@@ -24,6 +25,33 @@ export async function send(
   const headers: Record<string, string> = {};
   res.headers.forEach((value, key) => (headers[key] = value));
   return { status: res.status, headers, body: Buffer.from(await res.arrayBuffer()) };
+}
+
+/** One HTTP/2 exchange over h2c, as sent on the wire: status, headers, trailers (as Node gives them) and body. */
+export async function h2Exchange(
+  address: string,
+  headers: http2.OutgoingHttpHeaders,
+  body: Buffer,
+): Promise<{ status: number; headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders; body: Buffer }> {
+  const session = http2.connect(`http://${address}`);
+  try {
+    // endStream false: Node would end a DELETE or GET at once, before its body.
+    const stream = session.request(headers, { endStream: false });
+    let response: http2.IncomingHttpHeaders = {};
+    let trailers: http2.IncomingHttpHeaders = {};
+    const chunks: Buffer[] = [];
+    stream.on("response", (h) => (response = h));
+    stream.on("trailers", (t) => (trailers = t));
+    stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+    stream.end(body);
+    await new Promise<void>((resolve, reject) => {
+      stream.on("close", resolve);
+      stream.on("error", reject);
+    });
+    return { status: Number(response[":status"]), headers: response, trailers, body: Buffer.concat(chunks) };
+  } finally {
+    session.close();
+  }
 }
 
 export function echoRequest(init: MessageInitShape<typeof EchoRequestSchema>): Buffer {
