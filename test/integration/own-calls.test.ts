@@ -46,19 +46,25 @@ after(async () => {
   for (let cleanup = cleanups.pop(); cleanup !== undefined; cleanup = cleanups.pop()) await cleanup();
 });
 
+/** A cluster health-checking a server whose SERVING answer is 64 KiB, with the given response limit. */
+async function healthCheckedBigServing(maxResponseMessageBytes: number) {
+  const server = await answeringServer(bigServing);
+  cleanups.push(() => server.close());
+  const cluster = createCluster(
+    clusterOptions({
+      endpoints: [server.address],
+      healthCheck: { service: "", intervalMs: 20, timeoutMs: 1000, healthyThreshold: 1, unhealthyThreshold: 1 },
+    }),
+    recordingLog().log,
+    { maxResponseMessageBytes },
+  ) as Cluster;
+  cleanups.push(() => cluster.close(true));
+  return { server, cluster };
+}
+
 describe("the bridge's own calls keep the response-size limit", () => {
   it("a health check answer past maxResponseMessageBytes fails the check (was buffered whole, and read as SERVING)", async () => {
-    const server = await answeringServer(bigServing);
-    cleanups.push(() => server.close());
-    const cluster = createCluster(
-      clusterOptions({
-        endpoints: [server.address],
-        healthCheck: { service: "", intervalMs: 20, timeoutMs: 1000, healthyThreshold: 1, unhealthyThreshold: 1 },
-      }),
-      recordingLog().log,
-      { maxResponseMessageBytes: 1024 },
-    ) as Cluster;
-    cleanups.push(() => cluster.close(true));
+    const { server, cluster } = await healthCheckedBigServing(1024);
     await until(() => cluster.usableAddresses().length === 0, "the endpoint to fail its check");
     assert.ok(server.paths.includes("/grpc.health.v1.Health/Check"));
     assert.throws(
@@ -68,17 +74,7 @@ describe("the bridge's own calls keep the response-size limit", () => {
   });
 
   it("the same answer within the limit is SERVING: the limit, not the answer, failed the check above", async () => {
-    const server = await answeringServer(bigServing);
-    cleanups.push(() => server.close());
-    const cluster = createCluster(
-      clusterOptions({
-        endpoints: [server.address],
-        healthCheck: { service: "", intervalMs: 20, timeoutMs: 1000, healthyThreshold: 1, unhealthyThreshold: 1 },
-      }),
-      recordingLog().log,
-      { maxResponseMessageBytes: 1 << 20 },
-    ) as Cluster;
-    cleanups.push(() => cluster.close(true));
+    const { server, cluster } = await healthCheckedBigServing(1 << 20);
     await until(() => server.paths.length >= 3, "three checks");
     assert.deepEqual(cluster.usableAddresses(), [server.address]);
   });

@@ -359,19 +359,24 @@ export async function startConformanceConnectGrpc(): Promise<ConformanceUpstream
   };
   const definitionOf = (req: Message) => esDefinition((req as unknown as Es).responseDefinition as Es | undefined);
 
+  /** The answer of a unary or client-stream call: an error carries the headers and trailers as its metadata. */
+  const singleAnswer = (ctx: HandlerContext, def: Definition | undefined, info: ReturnType<typeof requestInfoBytes>, kind: Parameters<typeof response>[0]) => {
+    if (def?.error) {
+      const metadata = new Headers();
+      applyHeaders(metadata, def.headers);
+      applyHeaders(metadata, def.trailers);
+      throw failure(ctx, def, info, metadata);
+    }
+    applyHeaders(ctx.responseHeader, def?.headers ?? []);
+    applyHeaders(ctx.responseTrailer, def?.trailers ?? []);
+    return response(kind, def?.data[0], info);
+  };
+
   const impl = {
     async unary(req: Message, ctx: HandlerContext) {
       const def = definitionOf(req);
       const info = requestInfoBytes(contextHeaders(ctx), [asAny("unary", req)], timeout(ctx));
-      if (def?.error) {
-        const metadata = new Headers();
-        applyHeaders(metadata, def.headers);
-        applyHeaders(metadata, def.trailers);
-        throw failure(ctx, def, info, metadata);
-      }
-      applyHeaders(ctx.responseHeader, def?.headers ?? []);
-      applyHeaders(ctx.responseTrailer, def?.trailers ?? []);
-      return response("unary", def?.data[0], info);
+      return singleAnswer(ctx, def, info, "unary");
     },
     async *serverStream(req: Message, ctx: HandlerContext) {
       const def = definitionOf(req);
@@ -390,15 +395,7 @@ export async function startConformanceConnectGrpc(): Promise<ConformanceUpstream
         seen.push(asAny("clientStream", req));
       }
       const info = requestInfoBytes(contextHeaders(ctx), seen, timeout(ctx));
-      if (def?.error) {
-        const metadata = new Headers();
-        applyHeaders(metadata, def.headers);
-        applyHeaders(metadata, def.trailers);
-        throw failure(ctx, def, info, metadata);
-      }
-      applyHeaders(ctx.responseHeader, def?.headers ?? []);
-      applyHeaders(ctx.responseTrailer, def?.trailers ?? []);
-      return response("clientStream", def?.data[0], info);
+      return singleAnswer(ctx, def, info, "clientStream");
     },
     async *bidiStream(requests: AsyncIterable<Message>, ctx: HandlerContext) {
       let def: Definition | undefined;
