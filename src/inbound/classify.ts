@@ -125,28 +125,30 @@ export function negotiationFailure(request: ClassifiedRequest, req: IncomingMess
   if (method !== "POST" && !(method === "GET" && protocol === connectUnaryProtocol)) return methodNotAllowed(request, method);
   if (protocol === connectUnaryProtocol && method === "GET") return undefined; // the query names the codec, checked there
   if (protocol === unrecognisedProtocol) {
-    return withHttp(
-      new ConnectError(`unsupported content-type "${req.headers["content-type"] ?? ""}": expected one of ${acceptedContentTypes(options)}`, Code.Unknown),
-      415,
-      { "accept-post": acceptedContentTypes(options) },
-    );
+    return unsupportedContentType(req, options);
   }
   if (protocol === grpcOverHttp1Protocol) {
     return withHttp(new ConnectError("gRPC (application/grpc) needs HTTP/2: connect with h2c or TLS (ALPN h2)", Code.Unknown), 415);
   }
   if (options.codecs.includes(request.codec)) return undefined;
   if (protocol.name === "connect") {
-    return withHttp(
-      new ConnectError(`unsupported content-type "${req.headers["content-type"] ?? ""}": expected one of ${acceptedContentTypes(options)}`, Code.Unknown),
-      415,
-      { "accept-post": acceptedContentTypes(options) },
-    );
+    return unsupportedContentType(req, options);
   }
   // gRPC and gRPC-Web clients read an error only from a 200 answer: an RPC
   // error of their own protocol, `internal` as gRPC servers answer a codec
   // they lack (the conformance suite's unexpected-codec cases).
   return refusedCall(
     new ConnectError(`unsupported codec "${request.codec}": this bridge takes ${options.codecs.join(", ")}`, Code.Internal),
+  );
+}
+
+/** 415 with Accept-Post: the Content-Type names no protocol, or a codec the bridge does not take. */
+function unsupportedContentType(req: IncomingMessage, options: AdapterOptions): CallEnd {
+  const accepted = acceptedContentTypes(options);
+  return withHttp(
+    new ConnectError(`unsupported content-type "${req.headers["content-type"] ?? ""}": expected one of ${accepted}`, Code.Unknown),
+    415,
+    { "accept-post": accepted },
   );
 }
 
