@@ -93,6 +93,26 @@ export interface CallEnd {
    * status of its own (GET on a method with side effects: 405, Allow: POST).
    */
   http?: { status: number; headers?: OutgoingHttpHeaders };
+  /** `host:port` of the endpoint the last attempt ran on; undefined when no stream was opened. */
+  endpoint: string | undefined;
+  /** Attempts the call took: 1 unless it was retried, 0 when it never reached an upstream. */
+  attempts: number;
+  /**
+   * One entry per attempt that was sent again (for trace events and logs);
+   * undefined, not empty, when the call was never retried, so an ordinary
+   * call allocates nothing for it.
+   */
+  retries: CallRetry[] | undefined;
+}
+
+/** An attempt that failed before reaching the application and was sent again. */
+export interface CallRetry {
+  /** When the failed attempt ended (Date.now()). */
+  readonly atMs: number;
+  /** The endpoint it ran on. */
+  readonly endpoint: string;
+  /** Why it failed. */
+  readonly error: ConnectError | undefined;
 }
 
 export interface ResponseSink {
@@ -110,5 +130,5 @@ export interface ResponseSink {
 
 /** The end of a call the bridge refused before reaching the upstream. */
 export function refusedCall(error: ConnectError): CallEnd {
-  return { error, trailersOnly: false, messages: 0, midMessage: false, unknownProcedure: false };
+  return { error, trailersOnly: false, messages: 0, midMessage: false, unknownProcedure: false, endpoint: undefined, attempts: 0, retries: undefined };
 }

@@ -222,6 +222,9 @@ export class Attempt implements EndedStream {
         messages,
         midMessage: !this.forwardedAtBoundary,
         resetCode: this.peerResetCode(),
+        endpoint: this.endpoint.address,
+        attempts: 1,
+        retries: undefined,
       },
       retryable,
     );

@@ -7,7 +7,7 @@
  * deadline), and each retry's grpc-timeout carries what is left of it.
  */
 import type { OutgoingHttpHeaders } from "node:http";
-import type { CallEnd, CallHandle, CallHead, ResponseSink } from "../call.js";
+import type { CallEnd, CallHandle, CallHead, CallRetry, ResponseSink } from "../call.js";
 import { refusedCall } from "../call.js";
 import type { CallTarget, UpstreamStream } from "./upstream.js";
 import { Attempt, type AttemptLimits, type AttemptOwner } from "./attempt.js";
@@ -25,6 +25,8 @@ export class RetryingCall implements CallHandle, AttemptOwner {
   /** Kept to send the call again. */
   private readonly headers: OutgoingHttpHeaders;
   private attempts = 1;
+  /** Attempts that were sent again; allocated at the first retry only. */
+  private retries: CallRetry[] | undefined;
   /** When the call's deadline passes (performance.now()), kept only where a retry may need it. */
   private deadlineAt: number | undefined;
   private deadline: NodeJS.Timeout | undefined;
@@ -99,6 +101,7 @@ export class RetryingCall implements CallHandle, AttemptOwner {
     if (retryable && this.mayRetry()) {
       const next = this.nextAttempt();
       if (next !== undefined) {
+        (this.retries ??= []).push({ atMs: Date.now(), endpoint: this.attempt!.endpoint.address, error: end.error });
         this.attempt = next;
         if (this.requestEnded) next.end(this.finalChunk);
         return;
@@ -130,6 +133,7 @@ export class RetryingCall implements CallHandle, AttemptOwner {
     try {
       opened = this.target.retry!.requestAvoiding(this.headers, this.attempt!.endpoint);
     } catch {
+      this.attempts--;
       return undefined;
     }
     return new Attempt(this.target.name, opened, this.head.codec, this.sink, this.limits, this);
@@ -147,6 +151,10 @@ export class RetryingCall implements CallHandle, AttemptOwner {
     if (this.deadline !== undefined) clearTimeout(this.deadline);
     for (; this.retriesHeld > 0; this.retriesHeld--) this.target.retry!.release();
     this.finalChunk = undefined;
+    if (this.attempt !== undefined) {
+      end.attempts = this.attempts;
+      end.retries = this.retries;
+    }
     this.sink.onEnd(end);
   }
 }
