@@ -20,7 +20,10 @@ export function loadDescriptorSet(source: string | Uint8Array, index: number): F
   try {
     const set = fromBinary(FileDescriptorSetSchema, bytes);
     if (set.file.length === 0) throw new Error("it holds no files");
-    return registryFromFiles(set.file, origin);
+    const { registry, broken } = registryFromFiles(set.file, origin);
+    // A descriptor set is configuration: a file in it that cannot be used stops the start.
+    if (broken.length > 0) throw new Error(broken.map((file) => file.reason).join("; "));
+    return registry;
   } catch (error) {
     const message = (error as Error).message;
     throw new Error(

@@ -3,9 +3,8 @@
  * reflection) into a protobuf-es FileRegistry, and indexes the services and
  * methods a bridge needs to look up per call.
  */
-import { create, createFileRegistry, type DescFile, type DescMethod, type FileRegistry } from "@bufbuild/protobuf";
+import { createFileRegistry, type DescFile, type DescMethod, type FileRegistry } from "@bufbuild/protobuf";
 import {
-  FileDescriptorSetSchema,
   file_google_protobuf_any,
   file_google_protobuf_api,
   file_google_protobuf_descriptor,
@@ -19,6 +18,7 @@ import {
   file_google_protobuf_wrappers,
   type FileDescriptorProto,
 } from "@bufbuild/protobuf/wkt";
+import { normaliseFiles, servicesOf, type BrokenFile } from "./normalise.js";
 
 /**
  * The well-known types protobuf-es bundles: a descriptor set made by
@@ -41,28 +41,68 @@ const bundled = new Map<string, DescFile>(
   ].map((file) => [file.proto.name, file]),
 );
 
+/** A registry of the usable files, and the files that could not be used. */
+export interface LoadedFiles {
+  registry: FileRegistry;
+  broken: BrokenFile[];
+}
+
 /**
- * Builds a registry from files in any order: each file's imports are added
- * before it (createFileRegistry wants them first). `origin` names where the
- * files came from, for the error when an import is missing.
+ * Builds a registry from files in any order, from any source (normalise.ts
+ * brings protobufjs-built descriptors into protoc's form first). Each file is
+ * added after its imports (createFileRegistry wants them first) and on its
+ * own, so a file protobuf-es rejects costs only itself and its importers.
+ * `origin` names where the files came from, for the reasons.
  */
-export function registryFromFiles(files: Iterable<FileDescriptorProto>, origin: string): FileRegistry {
-  const byName = new Map<string, FileDescriptorProto>();
-  for (const file of files) if (!byName.has(file.name)) byName.set(file.name, file);
-  const ordered: FileDescriptorProto[] = [];
-  const visited = new Set<string>();
-  const visit = (name: string, importer: string | undefined): void => {
-    if (visited.has(name)) return;
-    visited.add(name);
-    const file = byName.get(name) ?? bundled.get(name)?.proto;
+export function registryFromFiles(files: Iterable<FileDescriptorProto>, origin: string): LoadedFiles {
+  const normalised = normaliseFiles(files, bundled);
+  const broken = new Map(normalised.broken.map((file) => [file.name, file]));
+  const byName = new Map(normalised.files.map((file) => [file.name, file]));
+  const built = new Map<string, DescFile>();
+  const visiting = new Set<string>();
+  const registries: FileRegistry[] = [];
+  const fail = (file: FileDescriptorProto, reason: string) => {
+    broken.set(file.name, { name: file.name, reason, services: servicesOf(file) });
+  };
+  const visit = (name: string, importer: string | undefined): DescFile | string => {
+    const done = built.get(name) ?? (byName.has(name) ? undefined : bundled.get(name));
+    if (done !== undefined) return done;
+    const failed = broken.get(name);
+    if (failed !== undefined) return failed.reason;
+    const file = byName.get(name);
     if (file === undefined) {
-      throw new Error(`${origin}: file "${name}" imported by "${importer}" is missing (build descriptor sets with imports, e.g. buf build or protoc --include_imports)`);
+      return `file "${name}" imported by "${importer}" is missing (build descriptor sets with imports, e.g. buf build or protoc --include_imports)`;
     }
-    for (const dependency of file.dependency) visit(dependency, name);
-    ordered.push(file);
+    if (visiting.has(name)) return `import cycle through "${name}"`;
+    visiting.add(name);
+    try {
+      for (const dependency of file.dependency) {
+        const result = visit(dependency, name);
+        if (typeof result === "string") {
+          const failed = broken.get(dependency);
+          const reason = failed === undefined ? result : `it imports "${dependency}", which cannot be used: ${failed.reason}`;
+          fail(file, reason);
+          return reason;
+        }
+      }
+      const registry = createFileRegistry(file, (dependency) => built.get(dependency) ?? bundled.get(dependency));
+      built.set(name, registry.getFile(name)!);
+      registries.push(registry);
+      return built.get(name)!;
+    } catch (error) {
+      // Some of protobuf-es's checks throw without a message.
+      const reason = (error as Error).message || `@bufbuild/protobuf rejected it without saying why (${(error as Error).stack?.split("\n")[1]?.trim() ?? "no stack"})`;
+      fail(file, reason);
+      return reason;
+    } finally {
+      visiting.delete(name);
+    }
   };
   for (const name of byName.keys()) visit(name, undefined);
-  return createFileRegistry(create(FileDescriptorSetSchema, { file: ordered }));
+  return {
+    registry: createFileRegistry(...registries),
+    broken: [...broken.values()].map((file) => ({ ...file, reason: `${origin}: file "${file.name}" cannot be used: ${file.reason}` })),
+  };
 }
 
 /** Imports of `files` that are neither among them nor bundled. */
@@ -83,8 +123,14 @@ export function missingImports(files: ReadonlyMap<string, FileDescriptorProto>):
 export class MethodIndex {
   private readonly methods = new Map<string, DescMethod>();
   private readonly services = new Set<string>();
+  private readonly brokenServices = new Map<string, BrokenFile>();
 
-  constructor(readonly registries: readonly FileRegistry[]) {
+  /** @param broken files that could not be used: their services' methods are reported, not passed through. */
+  constructor(
+    readonly registries: readonly FileRegistry[],
+    broken: readonly BrokenFile[] = [],
+  ) {
+    for (const file of broken) for (const service of file.services) this.brokenServices.set(service, file);
     for (const registry of registries) {
       for (const file of registry.files) {
         for (const service of file.services) {
@@ -106,6 +152,11 @@ export class MethodIndex {
   /** Whether the schema describes the service of `/package.Service/Method`. */
   hasServiceOf(path: string): boolean {
     return this.services.has(path.slice(1, path.lastIndexOf("/")));
+  }
+
+  /** The unusable file that declares the service of `/package.Service/Method`, if one does. */
+  brokenFileOf(path: string): BrokenFile | undefined {
+    return this.brokenServices.size === 0 ? undefined : this.brokenServices.get(path.slice(1, path.lastIndexOf("/")));
   }
 
   get serviceCount(): number {

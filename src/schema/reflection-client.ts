@@ -5,7 +5,7 @@
  * response-size limit), and fetches every file descriptor the upstream's
  * services need.
  */
-import { create, fromBinary, toBinary, type FileRegistry } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import {
   ServerReflectionRequestSchema,
@@ -18,7 +18,7 @@ import { Code } from "../protocol/status.js";
 import type { Upstream } from "../upstream/upstream.js";
 import { OwnCall, OwnCallError } from "../upstream/own-call.js";
 import { upstreamStartCall } from "../upstream/start-call.js";
-import { missingImports, registryFromFiles } from "./files.js";
+import { missingImports, registryFromFiles, type LoadedFiles } from "./files.js";
 
 /** v1alpha's messages are wire-identical to v1's: only the path differs. */
 const reflectionPaths = [
@@ -27,11 +27,13 @@ const reflectionPaths = [
 ];
 
 /**
- * Fetches the upstream's services and the files that define them.
+ * Fetches the upstream's services and the files that define them. Files
+ * that cannot be used (reported in `broken`, by name and why) cost only
+ * their own services.
  *
  * @param maxResponseMessageBytes largest reflection answer accepted (the bridge's maxResponseBytes).
  */
-export async function fetchReflectedSchema(upstream: Upstream, timeoutMs: number, maxResponseMessageBytes: number): Promise<FileRegistry> {
+export async function fetchReflectedSchema(upstream: Upstream, timeoutMs: number, maxResponseMessageBytes: number): Promise<LoadedFiles> {
   const start = upstreamStartCall(upstream, { maxResponseMessageBytes });
   let lastError: unknown;
   for (const path of reflectionPaths) {
@@ -49,7 +51,7 @@ export async function fetchReflectedSchema(upstream: Upstream, timeoutMs: number
   throw lastError;
 }
 
-async function fetchWith(stream: ReflectionStream, upstream: Upstream): Promise<FileRegistry> {
+async function fetchWith(stream: ReflectionStream, upstream: Upstream): Promise<LoadedFiles> {
   const listed = await stream.ask({ case: "listServices", value: "" });
   if (listed.messageResponse.case !== "listServicesResponse") throw unexpected(listed, "listServicesResponse");
   const files = new Map<string, FileDescriptorProto>();

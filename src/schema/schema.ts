@@ -5,7 +5,8 @@
  */
 import type { DescMethod, FileRegistry, Registry } from "@bufbuild/protobuf";
 import type { Upstream } from "../upstream/upstream.js";
-import { MethodIndex } from "./files.js";
+import { MethodIndex, type LoadedFiles } from "./files.js";
+import type { BrokenFile } from "./normalise.js";
 import { loadDescriptorSet } from "./descriptor-set.js";
 import { fetchReflectedSchema } from "./reflection-client.js";
 import { createRegistry } from "@bufbuild/protobuf";
@@ -52,7 +53,9 @@ export type MethodLookup =
   /** The schema describes the service, but it has no such method. */
   | { kind: "unknown-method" }
   /** The schema says nothing about this service; `note` says why, when reflection failed. */
-  | { kind: "not-described"; note?: string };
+  | { kind: "not-described"; note?: string }
+  /** The service is in a file the bridge could not use; `file.reason` names it and says why. */
+  | { kind: "broken-file"; file: BrokenFile };
 
 type Log = (level: "info" | "warn", fields: Record<string, unknown>, message: string) => void;
 
@@ -60,8 +63,8 @@ type Log = (level: "info" | "warn", fields: Record<string, unknown>, message: st
 class Snapshot {
   readonly index: MethodIndex;
   readonly types: Registry;
-  constructor(registries: readonly FileRegistry[]) {
-    this.index = new MethodIndex(registries);
+  constructor(registries: readonly FileRegistry[], broken: readonly BrokenFile[] = []) {
+    this.index = new MethodIndex(registries, broken);
     this.types = createRegistry(...registries);
   }
 }
@@ -108,6 +111,8 @@ export class BridgeSchema {
     if (snapshot?.index.method(path) === undefined) snapshot = (await cache.afterUnknownPath()) ?? snapshot;
     const found = snapshot?.index.method(path);
     if (found !== undefined) return { kind: "method", method: found, types: snapshot!.types };
+    const broken = snapshot?.index.brokenFileOf(path);
+    if (broken !== undefined && !fixed?.index.hasServiceOf(path)) return { kind: "broken-file", file: broken };
     if (snapshot?.index.hasServiceOf(path) || fixed?.index.hasServiceOf(path)) return { kind: "unknown-method" };
     return { kind: "not-described", note: cache.lastError };
   }
@@ -138,6 +143,7 @@ class ReflectionCache {
   private retryAt = 0;
   /** The last failure, for error messages while there is no schema. */
   lastError: string | undefined;
+  private reportedBroken = new Map<string, string>();
 
   constructor(
     private readonly upstream: Upstream,
@@ -168,9 +174,10 @@ class ReflectionCache {
   private refresh(): Promise<void> {
     this.inflight ??= fetchReflectedSchema(this.upstream, this.options.timeoutMs, this.maxResponseMessageBytes)
       .then(
-        (registry) => {
+        ({ registry, broken }: LoadedFiles) => {
           const first = this.snapshot === undefined;
-          this.snapshot = new Snapshot([...this.fixed, registry]);
+          this.reportBroken(broken);
+          this.snapshot = new Snapshot([...this.fixed, registry], broken);
           this.fetchedAt = Date.now();
           this.failures = 0;
           this.retryAt = 0;
@@ -193,6 +200,16 @@ class ReflectionCache {
       )
       .finally(() => (this.inflight = undefined));
     return this.inflight;
+  }
+
+  /** One warning per unusable file, when it first shows up or its reason changes (not on every refresh). */
+  private reportBroken(broken: readonly BrokenFile[]): void {
+    const now = new Map(broken.map((file) => [file.name, file.reason]));
+    for (const file of broken) {
+      if (this.reportedBroken.get(file.name) === file.reason) continue;
+      this.log("warn", { upstream: this.upstream.name, file: file.name, services: file.services, reason: file.reason }, "schema file from server reflection cannot be used");
+    }
+    this.reportedBroken = now;
   }
 }
 

@@ -129,6 +129,11 @@ class TranscodingCall implements CallHandle {
     if (this.done) return; // cancelled while the schema was looked up
     const { head } = this;
     if (lookup.kind === "unknown-method") return this.refuse(unknownMethod(head.path));
+    if (lookup.kind === "broken-file") {
+      // Binary calls need no schema; JSON ones cannot be transcoded without the file.
+      if (head.codec !== "json") return this.pass(head, this.sink);
+      return this.refuse(refusedCall(new ConnectError(`cannot transcode ${head.path} to JSON: ${lookup.file.reason}`, Code.Internal)));
+    }
     if (lookup.kind === "not-described") {
       return this.pass(head, head.codec === "json" ? this.scope.hints.watch(head, this.sink, lookup.note) : this.sink);
     }
