@@ -52,10 +52,11 @@ export interface LoadedFiles {
  * brings protobufjs-built descriptors into protoc's form first). Each file is
  * added after its imports (createFileRegistry wants them first) and on its
  * own, so a file protobuf-es rejects costs only itself and its importers.
- * `origin` names where the files came from, for the reasons.
+ * `origin` names where the files came from, for the reasons; `absent` says
+ * why a file some of them import is not there, where the caller knows.
  */
-export function registryFromFiles(files: Iterable<FileDescriptorProto>, origin: string): LoadedFiles {
-  const normalised = normaliseFiles(files, bundled);
+export function registryFromFiles(files: Iterable<FileDescriptorProto>, origin: string, absent?: ReadonlyMap<string, string>): LoadedFiles {
+  const normalised = normaliseFiles(files, bundled, absent);
   const broken = new Map(normalised.broken.map((file) => [file.name, file]));
   const byName = new Map(normalised.files.map((file) => [file.name, file]));
   const built = new Map<string, DescFile>();
@@ -105,12 +106,12 @@ export function registryFromFiles(files: Iterable<FileDescriptorProto>, origin: 
   };
 }
 
-/** Imports of `files` that are neither among them nor bundled. */
-export function missingImports(files: ReadonlyMap<string, FileDescriptorProto>): string[] {
+/** Imports of `files` that are neither among them, nor bundled, nor known to be `absent`. */
+export function missingImports(files: ReadonlyMap<string, FileDescriptorProto>, absent: ReadonlyMap<string, string> = new Map()): string[] {
   const missing = new Set<string>();
   for (const file of files.values()) {
     for (const dependency of file.dependency) {
-      if (!files.has(dependency) && !bundled.has(dependency)) missing.add(dependency);
+      if (!files.has(dependency) && !bundled.has(dependency) && !absent.has(dependency)) missing.add(dependency);
     }
   }
   return [...missing];

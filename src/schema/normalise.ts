@@ -178,9 +178,14 @@ const needsTypeName = new Set([FieldDescriptorProto_Type.MESSAGE, FieldDescripto
  * Normalises `input` (see the module comment); files that still cannot be
  * used are returned in `broken` with the reason, as are the files that
  * import them. `bundled` are the files protobuf-es ships, which any file may
- * refer to.
+ * refer to; `absent` says why an imported file is not among `input`, where
+ * the caller knows (a reflection server's answer).
  */
-export function normaliseFiles(input: Iterable<FileDescriptorProto>, bundled: ReadonlyMap<string, DescFile>): NormalisedFiles {
+export function normaliseFiles(
+  input: Iterable<FileDescriptorProto>,
+  bundled: ReadonlyMap<string, DescFile>,
+  absent: ReadonlyMap<string, string> = new Map(),
+): NormalisedFiles {
   const bundledSymbols = new SymbolTable();
   for (const file of bundled.values()) bundledSymbols.add(file.proto);
   const broken = new Map<string, BrokenFile>();
@@ -206,6 +211,13 @@ export function normaliseFiles(input: Iterable<FileDescriptorProto>, bundled: Re
   for (const file of bundled.values()) if (!served.has(file.name)) symbols.add(file.proto);
 
   for (const file of files) {
+    // A missing import explains the unresolved names that follow from it.
+    const missing = file.dependency.find((name) => !served.has(name) && !bundled.has(name));
+    if (missing !== undefined) {
+      const why = absent.get(missing);
+      markBroken(file, `it imports "${missing}", which is missing${why === undefined ? " (a descriptor set needs its imports: buf build, or protoc --include_imports)" : `: ${why}`}`);
+      continue;
+    }
     const problem = normaliseFile(file, symbols);
     if (problem !== undefined) markBroken(file, problem);
   }

@@ -19,6 +19,7 @@ import type { Upstream } from "../upstream/upstream.js";
 import { OwnCall, OwnCallError } from "../upstream/own-call.js";
 import { upstreamStartCall } from "../upstream/start-call.js";
 import { missingImports, registryFromFiles, type LoadedFiles } from "./files.js";
+import type { BrokenFile } from "./normalise.js";
 
 /** v1alpha's messages are wire-identical to v1's: only the path differs. */
 const reflectionPaths = [
@@ -67,25 +68,35 @@ async function fetchWith(stream: ReflectionStream, upstream: Upstream): Promise<
     }
   };
   let firstFailure: Error | undefined;
-  let described = 0;
+  const undescribed: BrokenFile[] = [];
   for (const { name } of listed.messageResponse.value.service) {
     // Servers list themselves; the bridge has no use for reflection's own schema.
     if (name.startsWith("grpc.reflection.")) continue;
     try {
       add(await stream.ask({ case: "fileContainingSymbol", value: name }), `file containing ${name}`);
-      described++;
     } catch (error) {
       // One service the server cannot describe should not cost the others their schema.
       if (!(error instanceof Error) || error instanceof ReflectionError) throw error;
       firstFailure ??= error;
+      undescribed.push({ name: `file containing ${name}`, reason: error.message, services: [name] });
     }
   }
-  if (described === 0 && firstFailure !== undefined) throw firstFailure;
-  // Servers send a file's imports too, but not always all of them.
-  for (let missing = missingImports(files); missing.length > 0; missing = missingImports(files)) {
-    for (const name of missing) add(await stream.ask({ case: "fileByFilename", value: name }), `file ${name}`);
+  if (files.size === 0 && firstFailure !== undefined) throw firstFailure;
+  // Servers send a file's imports too, but not always all of them; one the server cannot send costs only its importers.
+  const absent = new Map<string, string>();
+  for (let missing = missingImports(files, absent); missing.length > 0; missing = missingImports(files, absent)) {
+    for (const name of missing) {
+      try {
+        add(await stream.ask({ case: "fileByFilename", value: name }), `file ${name}`);
+        if (!files.has(name)) absent.set(name, `the server answered for "${name}" without it`);
+      } catch (error) {
+        if (!(error instanceof Error) || error instanceof ReflectionError) throw error;
+        absent.set(name, error.message);
+      }
+    }
   }
-  return registryFromFiles(files.values(), `reflection of ${upstream.name}`);
+  const loaded = registryFromFiles(files.values(), `reflection of ${upstream.name}`, absent);
+  return { registry: loaded.registry, broken: [...loaded.broken, ...undescribed] };
 }
 
 function unexpected(response: ServerReflectionResponse, expected: string): Error {

@@ -189,6 +189,15 @@ describe("a reflected file that cannot be used", () => {
     messageType: [{ name: "Req", field: [{ name: "thing", number: 1, label: 1, type: 11, typeName: "Missing" }] }],
     service: [{ name: "BrokenService", method: [{ name: "Call", inputType: ".broken.v1.Req", outputType: ".broken.v1.Req" }] }],
   });
+  // A file importing one the server does not have (its fileByFilename answers NOT_FOUND).
+  const orphan = create(FileDescriptorProtoSchema, {
+    name: "orphan/v1/orphan.proto",
+    package: "orphan.v1",
+    syntax: "proto3",
+    dependency: ["gone/v1/gone.proto"],
+    messageType: [{ name: "Req", field: [{ name: "gone", number: 1, label: 1, type: 11, typeName: ".gone.v1.Gone" }] }],
+    service: [{ name: "OrphanService", method: [{ name: "Call", inputType: ".orphan.v1.Req", outputType: ".orphan.v1.Req" }] }],
+  });
   const raw = (b: Buffer) => b;
   let upstream: ReflectionUpstream;
   let bridge: RunningBridge;
@@ -200,7 +209,10 @@ describe("a reflected file that cannot be used", () => {
         call: { path: "/broken.v1.BrokenService/Call", requestStream: false, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw },
       } as grpc.ServiceDefinition,
       implementation: { call: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => callback(null, call.request) },
-      reflected: { "broken.v1.BrokenService": { fileDescriptorProtos: [Buffer.from(toBinary(FileDescriptorProtoSchema, broken))] } },
+      reflected: {
+        "broken.v1.BrokenService": { fileDescriptorProtos: [Buffer.from(toBinary(FileDescriptorProtoSchema, broken))] },
+        "orphan.v1.OrphanService": { fileDescriptorProtos: [Buffer.from(toBinary(FileDescriptorProtoSchema, orphan))] },
+      },
     });
     bridge = await startBridge(upstream.address, {
       schema: { reflection: true },
@@ -227,8 +239,19 @@ describe("a reflected file that cannot be used", () => {
     assert.equal(binary.status, 200);
     assert.deepEqual(new Uint8Array(await binary.arrayBuffer()), new Uint8Array([10, 0]));
     const reported = log.filter((line) => line.msg === "schema file from server reflection cannot be used");
-    assert.equal(reported.length, 1);
-    assert.equal(reported[0]!.file, "broken/v1/broken.proto");
-    assert.match(reported[0]!.reason!, /type "Missing" is not defined/);
+    assert.deepEqual(reported.map((line) => line.file).sort(), ["broken/v1/broken.proto", "orphan/v1/orphan.proto"]);
+    assert.match(reported.find((line) => line.file === "broken/v1/broken.proto")!.reason!, /type "Missing" is not defined/);
+  });
+
+  it("an import the server cannot send costs only the importing file, which the JSON error names with the server's answer", async () => {
+    const json = await fetch(`${bridge.baseUrl}/orphan.v1.OrphanService/Call`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    assert.equal(json.status, 500);
+    assert.equal(
+      JSON.parse(await json.text()).message,
+      `cannot transcode /orphan.v1.OrphanService/Call to JSON: reflection of ${upstream.address}: file "orphan/v1/orphan.proto" cannot be used: ` +
+        `it imports "gone/v1/gone.proto", which is missing: reflection of ${upstream.address}: file gone/v1/gone.proto: error 5 Proto file not found: gone/v1/gone.proto`,
+    );
+    const good = await fetch(`${bridge.baseUrl}/bridge.test.reflect.v1.ShapeService/Get`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"kind":"KIND_SQUARE"}' });
+    assert.equal(await good.text(), '{"kind":"KIND_SQUARE"}');
   });
 });

@@ -192,6 +192,21 @@ describe("normaliseFiles", () => {
     ]);
   });
 
+  it("an import cycle (protobufjs merges a package's files, so two packages can import each other) is named, and costs only the files in it", () => {
+    const { registry, broken } = registryFromFiles(
+      [
+        file({ name: "a.proto", package: "a", messageType: [{ name: "A", field: [field("b", 1, "b.B")] }], service: [{ name: "AService" }] }),
+        file({ name: "b.proto", package: "b", messageType: [{ name: "B", field: [field("a", 1, "a.A")] }] }),
+        file({ name: "c.proto", package: "c", messageType: [{ name: "C" }] }),
+      ],
+      "test",
+    );
+    assert.deepEqual(broken.map((b) => b.name).sort(), ["a.proto", "b.proto"]);
+    assert.match(broken.find((b) => b.name === "a.proto")!.reason, /import cycle through "a\.proto"/);
+    assert.deepEqual(broken.find((b) => b.name === "a.proto")!.services, ["a.AService"]);
+    assert.ok(registry.getMessage("c.C"));
+  });
+
   it("a type declared by two files costs the second one", () => {
     const { files, broken } = normaliseFiles(
       [file({ name: "one.proto", package: "d", messageType: [{ name: "Dup" }] }), file({ name: "two.proto", package: "d", messageType: [{ name: "Dup" }] })],
