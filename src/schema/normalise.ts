@@ -141,6 +141,24 @@ export class SymbolTable {
     }
   }
 
+  /**
+   * Every type a relative `name` could mean from `scope`, innermost first:
+   * what `name` names in each enclosing scope, not only the first that has
+   * it. protoc takes the innermost; a descriptor whose writer shortened
+   * names (protobufjs) may have meant any of them.
+   */
+  candidates(name: string, scope: string, kind?: "message" | "enum"): string[] {
+    const found: string[] = [];
+    for (let s = scope; ; ) {
+      const full = s === "" ? name : `${s}.${name}`;
+      const entry = this.types(full);
+      if (entry !== undefined && (kind === undefined || entry.kind === kind)) found.push(full);
+      if (s === "") return found;
+      const cut = s.lastIndexOf(".");
+      s = cut < 0 ? "" : s.slice(0, cut);
+    }
+  }
+
   private types(name: string): SymbolEntry | undefined {
     const entry = this.symbols.get(name);
     return entry?.kind === "message" || entry?.kind === "enum" ? entry : undefined;
@@ -245,19 +263,30 @@ export function servicesOf(file: FileDescriptorProto): string[] {
 /** Normalises one file in place; returns why it cannot be used, if so. */
 function normaliseFile(file: FileDescriptorProto, symbols: SymbolTable): string | undefined {
   const dependencies = new Set(file.dependency);
-  const problems: string[] = [];
-  const use = (name: string, scope: string, what: string): string | undefined => {
+  const problems: { what: string; error: string }[] = [];
+  let ambiguous = false;
+  const use = (name: string, scope: string, what: string, kind?: "message" | "enum"): string | undefined => {
     const resolved = symbols.resolve(name, scope);
     if ("error" in resolved) {
-      problems.push(`${what}: ${resolved.error}`);
+      problems.push({ what, error: resolved.error });
       return undefined;
+    }
+    if (!name.startsWith(".")) {
+      // protobufjs writes `Inner` both for the Inner beside the field and for one further out that it shadows.
+      const meant = symbols.candidates(name, scope, kind);
+      if (meant.length > 1) {
+        problems.push({ what, error: `type "${name}" is ambiguous in a descriptor with relative names: it may be ${meant.join(" or ")}` });
+        ambiguous = true;
+        return undefined;
+      }
     }
     if (resolved.entry.file !== file.name) dependencies.add(resolved.entry.file);
     return resolved.name;
   };
   const resolveField = (field: FieldDescriptorProto, scope: string, what: string) => {
     if (field.typeName !== "") {
-      const resolved = use(field.typeName, scope, what);
+      const kind = field.type === FieldDescriptorProto_Type.ENUM ? "enum" : field.type === FieldDescriptorProto_Type.MESSAGE || field.type === FieldDescriptorProto_Type.GROUP ? "message" : undefined;
+      const resolved = use(field.typeName, scope, what, kind);
       if (resolved !== undefined) {
         field.typeName = resolved;
         // protoc accepts a type_name with no type; so does this step.
@@ -266,7 +295,7 @@ function normaliseFile(file: FileDescriptorProto, symbols: SymbolTable): string 
         }
       }
     } else if (needsTypeName.has(field.type)) {
-      problems.push(`${what}: a message or enum field without a type name`);
+      problems.push({ what, error: "a message or enum field without a type name" });
     }
     if (field.extendee !== "") {
       const resolved = use(field.extendee, scope, `${what} (extendee)`);
@@ -289,16 +318,21 @@ function normaliseFile(file: FileDescriptorProto, symbols: SymbolTable): string 
   for (const service of file.service) {
     const name = `${file.package === "" ? "" : `${file.package}.`}${service.name}`;
     for (const method of service.method) {
-      const input = use(method.inputType, name, `method ${name}.${method.name} (input)`);
+      const input = use(method.inputType, name, `method ${name}.${method.name} (input)`, "message");
       if (input !== undefined) method.inputType = input;
-      const output = use(method.outputType, name, `method ${name}.${method.name} (output)`);
+      const output = use(method.outputType, name, `method ${name}.${method.name} (output)`, "message");
       if (output !== undefined) method.outputType = output;
     }
   }
   dependencies.delete(file.name);
   file.dependency = [...dependencies];
-  if (problems.length === 0) return undefined;
-  return problems.length === 1 ? problems[0] : `${problems[0]} (and ${problems.length - 1} more: ${problems.slice(1).join("; ")})`;
+  const [first, ...more] = problems;
+  if (first === undefined) return undefined;
+  return (
+    `${first.what}: ${first.error}` +
+    (more.length === 0 ? "" : ` (and ${more.length} more: ${more.map((p) => p.what).join(", ")})`) +
+    (ambiguous ? " (protobufjs shortens names so; give the reflection server protoc- or buf-built descriptors)" : "")
+  );
 }
 
 function forEachMessage(file: FileDescriptorProto, each: (proto: DescriptorProto, name: string) => void): void {

@@ -8,6 +8,9 @@ import assert from "node:assert/strict";
 import { create, fromBinary, toBinary, type DescFile, type MessageInitShape } from "@bufbuild/protobuf";
 import { file_google_protobuf_timestamp, FileDescriptorProtoSchema, FieldDescriptorProto_Label as Label, FieldDescriptorProto_Type as Type } from "@bufbuild/protobuf/wkt";
 import * as protoLoader from "@grpc/proto-loader";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { normaliseFiles, SymbolTable, mapEntryName } from "../../src/schema/normalise.js";
 import { registryFromFiles } from "../../src/schema/files.js";
 
@@ -205,6 +208,52 @@ describe("normaliseFiles", () => {
     assert.match(broken.find((b) => b.name === "a.proto")!.reason, /import cycle through "a\.proto"/);
     assert.deepEqual(broken.find((b) => b.name === "a.proto")!.services, ["a.AService"]);
     assert.ok(registry.getMessage("c.C"));
+  });
+
+  it("a relative name that several enclosing scopes declare is ambiguous (protobufjs writes Inner for an outer Inner it shadows): the file is unusable, not guessed at", () => {
+    const dir = mkdtempSync(join(tmpdir(), "bridge-shadow-"));
+    try {
+      writeFileSync(
+        join(dir, "shadow.proto"),
+        `syntax = "proto3"; package s;
+         message Outer {
+           message Inner { int32 x = 1; }
+           message Mid { message Inner { string y = 1; } Outer.Inner outer_inner = 1; }
+           Inner plain = 1;
+         }
+         service Shadow { rpc Call(Outer) returns (Outer); }`,
+      );
+      const definition = protoLoader.loadSync("shadow.proto", { includeDirs: [dir] });
+      const served = (Object.values(definition).find((d) => "fileDescriptorProtos" in d) as { fileDescriptorProtos: Buffer[] }).fileDescriptorProtos.map((bytes) =>
+        fromBinary(FileDescriptorProtoSchema, bytes),
+      );
+      assert.equal(served[0]!.messageType[0]!.nestedType[1]!.field[0]!.typeName, "Inner", "protobufjs dropped the qualifier");
+      const { broken } = normaliseFiles(served, new Map());
+      assert.equal(broken.length, 1);
+      assert.deepEqual(broken[0]!.services, ["s.Shadow"]);
+      assert.equal(
+        broken[0]!.reason,
+        `field s.Outer.Mid.outerInner: type "Inner" is ambiguous in a descriptor with relative names: it may be s.Outer.Mid.Inner or s.Outer.Inner ` +
+          `(protobufjs shortens names so; give the reflection server protoc- or buf-built descriptors)`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("an enum and a message of the same name are not ambiguous for a field whose type says which it is", () => {
+    const { broken, files } = normaliseFiles(
+      [
+        file({
+          name: "k.proto",
+          package: "k",
+          messageType: [{ name: "M", enumType: [{ name: "Status", value: [{ name: "S0", number: 0 }] }], field: [field("status", 1, "Status", Type.ENUM)] }, { name: "Status" }],
+        }),
+      ],
+      new Map(),
+    );
+    assert.deepEqual(broken, []);
+    assert.equal(files[0]!.messageType[0]!.field[0]!.typeName, ".k.M.Status");
   });
 
   it("a type declared by two files costs the second one", () => {
