@@ -35,6 +35,7 @@ import { startBridge, type RunningBridge } from "../support/bridge.js";
 import { descriptorSetWithRules } from "../support/rest-conflict.js";
 import { createBridge } from "../../src/index.js";
 import { loadConfig } from "../../src/config/load.js";
+import { runCli } from "../support/cli-process.js";
 
 const run = promisify(execFile);
 
@@ -416,5 +417,37 @@ describe("REST at start", () => {
     assert.equal(loadConfig({ upstream: "127.0.0.1:1", rest: true }, {}).config.rest.enabled, true);
     assert.equal(loadConfig({ upstream: "127.0.0.1:1" }, { CONNECT_GRPC_BRIDGE_REST: "true" }).config.rest.enabled, true);
     assert.equal(loadConfig({ upstream: "127.0.0.1:1" }, {}).config.rest.enabled, false);
+  });
+});
+
+describe("REST from the CLI, with the schema from server reflection", () => {
+  it("--reflection --rest loads the routes from the upstream at start and serves them", async () => {
+    const upstream = await startRestUpstream({ reflection: true });
+    const cli = runCli(["--upstream", upstream.address, "--port", "0", "--reflection", "--rest", "--log-level", "info"]);
+    try {
+      const base = await cli.listening();
+      assert.match(cli.out() + cli.err(), /REST routes loaded/);
+      const { status, body } = await curl(`${base}/v2/users/me/messages/7?revision=3`);
+      assert.equal(status, 200, body);
+      assert.deepEqual(JSON.parse(body), { messageId: "7", revision: "3", userId: "me" });
+      const failed = await curl("-H", "content-type: application/json", "--data-binary", '{"code":9,"message":"later","withDetails":true}', `${base}/v1/fail`);
+      assert.equal(failed.status, 400);
+      assert.deepEqual(JSON.parse(failed.body).details, [{ "@type": "type.googleapis.com/bridge.test.rest.v1.FailureDetail", reason: "test-reason", retryAfterMs: "1500" }]);
+    } finally {
+      cli.child.kill("SIGTERM");
+      await cli.exited;
+      await upstream.close();
+    }
+  });
+
+  it("--reflection --rest fails at start, naming the upstream, when reflection cannot be had", async () => {
+    const upstream = await startRestUpstream({ reflection: false });
+    const cli = runCli(["--upstream", upstream.address, "--port", "0", "--reflection", "--rest"]);
+    try {
+      assert.notEqual(await cli.exited, 0);
+      assert.match(cli.err(), new RegExp(`REST routes need the schema at start, but server reflection of upstream ${upstream.address.replace(/\./g, "\\.")} failed`));
+    } finally {
+      await upstream.close();
+    }
   });
 });

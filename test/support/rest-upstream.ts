@@ -7,8 +7,10 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { create, toBinary } from "@bufbuild/protobuf";
-import { FailureDetailSchema } from "../../gen/bridge/test/rest/v1/rest_pb.js";
+import { create, fromBinary, toBinary, type DescFile } from "@bufbuild/protobuf";
+import { ServerReflectionRequestSchema, ServerReflectionResponseSchema, type ServerReflectionResponse } from "../../gen/grpc/reflection/v1/reflection_pb.js";
+import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import { FailureDetailSchema, file_bridge_test_rest_v1_rest } from "../../gen/bridge/test/rest/v1/rest_pb.js";
 import { encodeRpcStatus } from "./grpc-definition.js";
 
 export interface RestUpstream {
@@ -47,7 +49,57 @@ function failure(code: number, message: string, withDetails: boolean): Partial<g
   return { code, details: message, metadata };
 }
 
-export async function startRestUpstream(): Promise<RestUpstream> {
+/** rest.proto and everything it imports, as serialized FileDescriptorProtos (what protoc/buf-based reflection serves). */
+function fileDescriptorProtos(root: DescFile): Buffer[] {
+  const seen = new Map<string, Buffer>();
+  const visit = (file: DescFile) => {
+    if (seen.has(file.name)) return;
+    for (const dep of file.dependencies) visit(dep);
+    seen.set(file.name, Buffer.from(toBinary(FileDescriptorProtoSchema, file.proto)));
+  };
+  visit(root);
+  return [...seen.values()];
+}
+
+/**
+ * grpc.reflection.v1 answering with the descriptor bytes as built, the way
+ * grpc-go, grpc-java and connect-go serve them. @grpc/reflection cannot
+ * stand in here: it re-encodes every file with protobufjs, which drops the
+ * method options' google.api.http extension.
+ */
+function addVerbatimReflection(server: grpc.Server, root: DescFile): void {
+  const protos = fileDescriptorProtos(root);
+  const raw = (b: Buffer) => b;
+  server.addService(
+    {
+      serverReflectionInfo: {
+        path: "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        requestStream: true,
+        responseStream: true,
+        requestSerialize: raw,
+        requestDeserialize: raw,
+        responseSerialize: raw,
+        responseDeserialize: raw,
+      },
+    } as grpc.ServiceDefinition,
+    {
+      serverReflectionInfo: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+        call.on("data", (bytes: Buffer) => {
+          const request = fromBinary(ServerReflectionRequestSchema, bytes);
+          const answer: ServerReflectionResponse["messageResponse"] =
+            request.messageRequest.case === "listServices"
+              ? { case: "listServicesResponse", value: { service: root.services.map((s) => ({ name: s.typeName })) } as never }
+              : { case: "fileDescriptorResponse", value: { fileDescriptorProto: protos } as never };
+          call.write(Buffer.from(toBinary(ServerReflectionResponseSchema, create(ServerReflectionResponseSchema, { messageResponse: answer }))));
+        });
+        call.on("end", () => call.end());
+      },
+    },
+  );
+}
+
+/** With `reflection`, the server also answers grpc.reflection.v1 for both services. */
+export async function startRestUpstream(options: { reflection?: boolean } = {}): Promise<RestUpstream> {
   const definition = protoLoader.loadSync("bridge/test/rest/v1/rest.proto", { includeDirs: [protoRoot], defaults: false });
   const received = new Map<string, Buffer[]>();
   const metadata = new Map<string, Record<string, unknown>>();
@@ -119,6 +171,7 @@ export async function startRestUpstream(): Promise<RestUpstream> {
       else call.end(trailer);
     },
   });
+  if (options.reflection) addVerbatimReflection(server, file_bridge_test_rest_v1_rest);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port))),
   );
