@@ -15,6 +15,7 @@ import {
   MessageSchema,
   UpdateMessageRequestSchema,
 } from "../../gen/bridge/test/rest/v1/rest_pb.js";
+import { HttpBodySchema } from "../../gen/google/api/httpbody_pb.js";
 import { listHttpBindings } from "../../src/rest/bindings.js";
 import { matchTemplate } from "../../src/rest/path-template.js";
 import { restRequestMessage } from "../../src/rest/request-message.js";
@@ -86,5 +87,15 @@ describe("REST responses", () => {
         { "@type": "type.googleapis.com/unknown.v1.Thing", value: "AQI=" },
       ],
     });
+  });
+});
+
+describe("REST responses: HttpBody", () => {
+  it("regression: an HttpBody whose content type is application/json is still raw bytes, not a message to wrap in an NDJSON line", () => {
+    const payload = toBinary(HttpBodySchema, create(HttpBodySchema, { contentType: "application/json", data: Buffer.from('{"a":1}') }));
+    const out = responseBody(binding("bridge.test.rest.v1.Library.EchoRaw"), payload, types);
+    assert.equal(out.raw, true);
+    assert.equal(out.contentType, "application/json");
+    assert.equal(out.body.toString(), '{"a":1}');
   });
 });
