@@ -47,6 +47,8 @@ Options:
   --reflection              get the schema from the upstream's gRPC server reflection
   --reflection-passthrough  let server reflection calls through to the upstream
                             (buf curl --reflect, grpcurl); off by default
+  --rest                    serve the schema's google.api.http bindings as REST
+                            routes (needs --descriptor-set or --reflection)
   --log-level LEVEL         fatal, error, warn, info, debug, trace or silent
                             (default info)
   --workers N               serve from N processes sharing the port, one per
@@ -100,6 +102,7 @@ async function main(): Promise<void> {
         "descriptor-set": { type: "string", multiple: true },
         reflection: { type: "boolean" },
         "reflection-passthrough": { type: "boolean" },
+        rest: { type: "boolean" },
         workers: { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean" },

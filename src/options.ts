@@ -135,6 +135,19 @@ export interface GrpcBridgeOptions {
    * describe its backends.
    */
   reflectionPassthrough?: boolean;
+  /**
+   * REST transcoding: serve every `google.api.http` binding (and
+   * `additional_bindings`) of the schema as a REST route, next to the RPC
+   * paths. Needs `schema`; with reflection, the routes come from one
+   * reflection answer fetched when the plugin starts. Default: off.
+   */
+  rest?: RestOptions;
+}
+
+/** REST transcoding from google.api.http annotations. */
+export interface RestOptions {
+  /** Default: false. */
+  enabled?: boolean;
 }
 
 /** Who may call the bridge from a browser, and what the page may read. */
@@ -243,6 +256,7 @@ export function resolveOptions(options: GrpcBridgeOptions): ResolvedOptions {
     cors,
     schema: schemaOptions(config.schema),
     reflectionPassthrough: config.reflectionPassthrough,
+    rest: config.rest,
   };
 }
 

@@ -22,6 +22,9 @@ import { BridgeSchema } from "./schema/schema.js";
 import { reflectionRefused } from "./schema/reflection-gate.js";
 import { withTranscoding } from "./schema/transcode.js";
 import { PassthroughHints, withPassthroughHints } from "./schema/passthrough-hint.js";
+import { RestRoutes, standardVerbs } from "./rest/routes.js";
+import { restSchemaTypes } from "./rest/schema-types.js";
+import { classifyRest, restNotFound, restRouteNotFound } from "./inbound/rest.js";
 
 /** `package.Service/Method`, package optional, as gRPC names procedures. */
 const procedurePath = /^[A-Za-z_][A-Za-z0-9_.]*\/[A-Za-z_][A-Za-z0-9_]*$/;
@@ -47,10 +50,13 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
       : new BridgeSchema(resolved.schema, (level, fields, message) => fastify.log[level](fields, message), resolved.maxResponseBytes);
   const limits = { maxResponseMessageBytes: resolved.maxResponseBytes };
   const hintLog = (fields: Record<string, unknown>, message: string) => fastify.log.warn(fields, message);
+  // Every Upstream calls go to (REST with reflection asks each for its schema at start).
+  const served: Upstream[] = [];
   // One cluster's pipeline: transcoding only when a schema is configured
   // (bound to the cluster's Upstream, whose reflection it asks), else a
   // layer that names the missing schema in the log; then the upstream.
   const callsTo = (upstream: Upstream): StartCall => {
+    served.push(upstream);
     const hints = new PassthroughHints(upstream.name, hintLog);
     const layer = schema === undefined ? withPassthroughHints(hints) : withTranscoding(schema, upstream, hints, resolved.maxRequestBytes);
     return layer(upstreamStartCall(upstream, limits));
@@ -76,6 +82,20 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     ctx = { startCall: callsTo(upstream), options: resolved };
   }
 
+  let rest: RestRoutes | undefined;
+  if (resolved.rest.enabled) {
+    if (resolved.schema === undefined) {
+      throw new TypeError('connect-grpc-bridge: option "rest.enabled" needs a schema: "schema.descriptorSets" or "schema.reflection" (--descriptor-set, --reflection)');
+    }
+    try {
+      rest = new RestRoutes(await restSchemaTypes(resolved.schema, served, resolved.maxResponseBytes));
+    } catch (error) {
+      await Promise.all(owned.map((upstream) => upstream.close()));
+      throw error;
+    }
+    fastify.log.info({ routes: rest.bindings.length }, "REST routes loaded from google.api.http annotations");
+  }
+
   // Bodies are streamed to the upstream as they arrive; nothing is parsed.
   fastify.removeAllContentTypeParsers();
   const readNothing = (_request: unknown, _payload: unknown, done: (error: null) => void) => done(null);
@@ -92,7 +112,8 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     // routes, not the host app's. It answers preflights (OPTIONS) itself.
     await fastify.register(fastifyCors, {
       origin: cors.allowedOrigins === "*" ? "*" : [...cors.allowedOrigins],
-      methods: [...connectCors.allowedMethods],
+      // REST routes use more verbs than Connect's GET and POST.
+      methods: [...new Set([...connectCors.allowedMethods, ...[...(rest?.verbs ?? [])].filter((verb) => verb !== "*")])],
       allowedHeaders: [...connectCors.allowedHeaders, ...cors.allowedHeaders],
       exposedHeaders: [...connectCors.exposedHeaders, ...cors.exposedHeaders],
       maxAge: cors.maxAgeSeconds,
@@ -101,11 +122,17 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
   } else {
     methods.push("OPTIONS");
   }
+  // Custom REST verbs (google.api.http `custom`) the router must know too.
+  for (const verb of rest?.verbs ?? []) {
+    if (verb === "*" || standardVerbs.includes(verb) || methods.includes(verb as HTTPMethods)) continue;
+    if (!fastify.supportedMethods.includes(verb)) fastify.addHttpMethod(verb, { hasBody: true });
+    methods.push(verb as HTTPMethods);
+  }
   fastify.route({
     // Every method, so that the wrong one gets a 405 in the client's protocol, not a 404.
     method: methods,
     url: "/*",
-    handler: (request, reply) => dispatch(resolved, ctx, router, request, reply),
+    handler: (request, reply) => dispatch(resolved, ctx, router, rest, request, reply),
   });
   // Errors Fastify raises before the handler runs (a Content-Type it cannot
   // even parse, ...) are refused in the client's protocol, not in Fastify's own JSON.
@@ -130,6 +157,7 @@ function dispatch(
   options: ResolvedOptions,
   base: BridgeContext,
   router: Router<BridgeContext> | undefined,
+  rest: RestRoutes | undefined,
   request: FastifyRequest,
   reply: FastifyReply,
 ): void {
@@ -144,15 +172,27 @@ function dispatch(
     url = pathStart < 0 ? "/" : url.slice(pathStart);
   }
   const query = url.indexOf("?");
-  const procedure = url.slice(prefixLength(request), query < 0 ? url.length : query);
+  let procedure = url.slice(prefixLength(request), query < 0 ? url.length : query);
   const exchange = exchangeFor(
     request,
     reply,
     "/" + procedure,
     options.cors !== undefined && req.headers.origin !== undefined,
   );
-  const classified = classifyRequest(req);
+  let classified = classifyRequest(req);
   try {
+    // REST only when it is on, and never for gRPC or gRPC-Web (their content types say so).
+    if (rest !== undefined && classified.protocol.name !== "grpc" && classified.protocol.name !== "grpc-web") {
+      const restRequest = classifyRest(rest, req, exchange.path);
+      if (restRequest !== undefined) {
+        classified = restRequest;
+        exchange.path = restRequest.match.binding.rpcPath;
+        procedure = exchange.path.slice(1);
+      } else if (!procedurePath.test(procedure)) {
+        refuse(exchange, restNotFound, restRouteNotFound(req.method, exchange.path));
+        return;
+      }
+    }
     if (!procedurePath.test(procedure)) {
       refuse(exchange, classified, unknownProcedure(`no procedure at path "${exchange.path}": expected /package.Service/Method`));
       return;
