@@ -29,7 +29,8 @@ export async function restSchemaTypes(schema: ResolvedSchemaOptions, upstreams: 
         }),
       ),
     );
-    registries.push(...reflected);
+    // A file reflection could not make usable has no routes; JSON transcoding logs it by name.
+    registries.push(...reflected.map((loaded) => loaded.registry));
   }
   return createRegistry(...registries);
 }
