@@ -11,17 +11,21 @@ import type { Upstream } from "./upstream/upstream.js";
 import type { UpstreamTarget } from "./upstream/target.js";
 import type { ClusterOptions } from "./upstream/cluster-options.js";
 import { createCluster } from "./upstream/cluster.js";
-import { refusedCall, type StartCall } from "./call.js";
+import { refusedCall, type CallEnd, type StartCall } from "./call.js";
 import { upstreamStartCall } from "./upstream/start-call.js";
 import { defaultClusterOptions } from "./config/deployment.js";
 import { Router } from "./routing/router.js";
 import { Code, ConnectError, codeFromUpstreamHttpStatus } from "./protocol/status.js";
-import { exchangeFor, type BridgeContext } from "./inbound/exchange.js";
+import { exchangeFor, type BridgeContext, type Exchange } from "./inbound/exchange.js";
 import { classifyRequest, httpRefusal, negotiationFailure, refuse, unknownProcedure } from "./inbound/classify.js";
 import { BridgeSchema } from "./schema/schema.js";
 import { reflectionRefused } from "./schema/reflection-gate.js";
 import { withTranscoding } from "./schema/transcode.js";
 import { PassthroughHints, withPassthroughHints } from "./schema/passthrough-hint.js";
+import { startTracing } from "./observability/tracing.js";
+import { AccessLog } from "./observability/access-log.js";
+import { requestObserver, type ObservedRequest, type RequestObserver } from "./observability/request-observer.js";
+import type { ClassifiedRequest } from "./inbound/client-protocol.js";
 
 /** `package.Service/Method`, package optional, as gRPC names procedures. */
 const procedurePath = /^[A-Za-z_][A-Za-z0-9_.]*\/[A-Za-z_][A-Za-z0-9_]*$/;
@@ -47,13 +51,20 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
       : new BridgeSchema(resolved.schema, (level, fields, message) => fastify.log[level](fields, message), resolved.maxResponseBytes);
   const limits = { maxResponseMessageBytes: resolved.maxResponseBytes };
   const hintLog = (fields: Record<string, unknown>, message: string) => fastify.log.warn(fields, message);
+  // Observability: nothing of it is in the call path unless configured.
+  const tracing = resolved.tracing === undefined ? undefined : await startTracing(resolved.tracing);
+  const observer = requestObserver(
+    resolved.accessLog === undefined ? undefined : new AccessLog(fastify.log, resolved.accessLog),
+    tracing !== undefined,
+  );
   // One cluster's pipeline: transcoding only when a schema is configured
   // (bound to the cluster's Upstream, whose reflection it asks), else a
   // layer that names the missing schema in the log; then the upstream.
   const callsTo = (upstream: Upstream): StartCall => {
     const hints = new PassthroughHints(upstream.name, hintLog);
     const layer = schema === undefined ? withPassthroughHints(hints) : withTranscoding(schema, upstream, hints, resolved.maxRequestBytes);
-    return layer(upstreamStartCall(upstream, limits));
+    const pipeline = layer(upstreamStartCall(upstream, limits));
+    return tracing === undefined ? pipeline : tracing.layer(pipeline);
   };
   let ctx: BridgeContext;
   let router: Router<BridgeContext> | undefined;
@@ -105,7 +116,7 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     // Every method, so that the wrong one gets a 405 in the client's protocol, not a 404.
     method: methods,
     url: "/*",
-    handler: (request, reply) => dispatch(resolved, ctx, router, request, reply),
+    handler: (request, reply) => dispatch(resolved, ctx, router, request, reply, observer),
   });
   // Errors Fastify raises before the handler runs (a Content-Type it cannot
   // even parse, ...) are refused in the client's protocol, not in Fastify's own JSON.
@@ -113,10 +124,14 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     const status = error.statusCode ?? 500;
     reply.hijack();
     const failure = new ConnectError(error.message, status === 415 ? Code.Unknown : codeFromUpstreamHttpStatus(status));
-    refuse(exchangeFor(request, reply), classifyRequest(request.raw), httpRefusal(failure, status, resolved));
+    const exchange = exchangeFor(request, reply);
+    const classified = classifyRequest(request.raw);
+    const observed = observer?.begin(request.raw, reply.raw, request.url, classified.protocol.name);
+    refuseObserved(exchange, classified, httpRefusal(failure, status, resolved), observed);
   });
   fastify.addHook("onClose", async () => {
     await Promise.all(owned.map((upstream) => upstream.close()));
+    await tracing?.shutdown();
   });
 }
 
@@ -132,6 +147,7 @@ function dispatch(
   router: Router<BridgeContext> | undefined,
   request: FastifyRequest,
   reply: FastifyReply,
+  observer: RequestObserver | undefined,
 ): void {
   reply.hijack();
   const req = request.raw;
@@ -152,16 +168,18 @@ function dispatch(
     options.cors !== undefined && req.headers.origin !== undefined,
   );
   const classified = classifyRequest(req);
+  const observed = observer?.begin(req, reply.raw, exchange.path, classified.protocol.name);
   try {
     if (!procedurePath.test(procedure)) {
-      refuse(exchange, classified, unknownProcedure(`no procedure at path "${exchange.path}": expected /package.Service/Method`));
+      refuseObserved(exchange, classified, unknownProcedure(`no procedure at path "${exchange.path}": expected /package.Service/Method`), observed);
       return;
     }
     if (reflectionRefused(options.reflectionPassthrough, procedure)) {
-      refuse(
+      refuseObserved(
         exchange,
         classified,
         unknownProcedure(`${exchange.path}: server reflection is not served through this bridge (option reflectionPassthrough)`),
+        observed,
       );
       return;
     }
@@ -171,21 +189,28 @@ function dispatch(
       if (routed === undefined) {
         // Unrouted and denied calls get the same answer: a denied service is
         // indistinguishable from one that does not exist.
-        refuse(exchange, classified, unknownProcedure(`procedure ${exchange.path} is not served here`));
+        refuseObserved(exchange, classified, unknownProcedure(`procedure ${exchange.path} is not served here`), observed);
         return;
       }
       ctx = routed;
     }
     const failure = negotiationFailure(classified, req, ctx.options);
     if (failure !== undefined) {
-      refuse(exchange, classified, failure);
+      refuseObserved(exchange, classified, failure, observed);
       return;
     }
+    if (observed !== undefined) ctx = observed.context(ctx);
     classified.protocol.start(ctx, exchange, classified, query < 0 ? "" : url.slice(query + 1));
   } catch (error) {
     request.log.error({ err: error }, "bridge failed to handle a call");
-    refuse(exchange, classified, refusedCall(new ConnectError("internal bridge error", Code.Internal)));
+    refuseObserved(exchange, classified, refusedCall(new ConnectError("internal bridge error", Code.Internal)), observed);
   }
+}
+
+/** A refusal, told to the access log (when on) before it is answered. */
+function refuseObserved(exchange: Exchange, classified: ClassifiedRequest, end: CallEnd, observed: ObservedRequest | undefined): void {
+  observed?.refused(end);
+  refuse(exchange, classified, end);
 }
 
 /**
