@@ -102,7 +102,8 @@ export function withTracing(tracer: Tracer): CallLayer {
       const service = head.path.slice(1, slash);
       const method = head.path.slice(slash + 1);
       const span = tracer.startSpan(head.path.slice(1), { kind: SpanKind.SERVER, attributes: startAttributes(head, service, method, active) }, parent);
-      for (const field of propagationFields) delete metadata[field];
+      // Only when there: deleting a property that exists changes the object's shape.
+      for (const field of propagationFields) if (metadata[field] !== undefined) delete metadata[field];
       w3cPropagator.inject(trace.setSpan(parent, span), metadata, metadataSetter);
       if (!span.isRecording()) return next(head, sink);
       return new TracedCall(next, head, new TracedSink(sink, span));
