@@ -126,7 +126,7 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     const failure = new ConnectError(error.message, status === 415 ? Code.Unknown : codeFromUpstreamHttpStatus(status));
     const exchange = exchangeFor(request, reply);
     const classified = classifyRequest(request.raw);
-    const observed = observer?.begin(request.raw, reply.raw, request.url, classified.protocol.name);
+    const observed = observer?.begin(request.raw, reply.raw, request.url.split("?")[0], classified.protocol.name);
     refuseObserved(exchange, classified, httpRefusal(failure, status, resolved), observed);
   });
   fastify.addHook("onClose", async () => {

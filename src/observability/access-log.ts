@@ -3,7 +3,7 @@
  * it is over (the call ended and the response closed), through the app's
  * pino logger. Successes may be sampled; everything else is always logged.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ServerResponse } from "node:http";
 import type { FastifyBaseLogger } from "fastify";
 import type { CallEnd, ClientProtocolName } from "../call.js";
 import { codeToString } from "../protocol/status.js";
@@ -20,12 +20,16 @@ export const accessLogMessage = "rpc";
 
 /** One request as the access log sees it once it is over. */
 export interface AccessRecord {
-  readonly req: IncomingMessage;
   readonly res: ServerResponse;
   /** `/package.Service/Method` as requested (without the plugin's prefix). */
   readonly path: string;
   /** The client protocol, undefined when no protocol recognised the request. */
   readonly protocol: ClientProtocolName | undefined;
+  /**
+   * The client's address, read when the request arrived: HTTP/2's request
+   * socket is a proxy of the stream's session, empty once the stream closed.
+   */
+  readonly client: string | undefined;
   /** performance.now() when the bridge took the request. */
   readonly startedAt: number;
   /** How the call ended (a call's end, or the end a refusal answered); undefined when an adapter refused the request itself. */
@@ -57,10 +61,10 @@ export class AccessLog {
 
 /** The fields of one line (pino adds time, level, pid and hostname). */
 export function accessLine(record: AccessRecord, success: boolean): Record<string, unknown> {
-  const { req, res, end } = record;
+  const { res, end } = record;
   const slash = record.path.indexOf("/", 1);
   const line: Record<string, unknown> = {
-    client: req.socket.remoteAddress,
+    client: record.client,
     protocol: record.protocol ?? "unknown",
     service: slash > 0 ? record.path.slice(1, slash) : undefined,
     method: slash > 0 ? record.path.slice(slash + 1) : undefined,

@@ -46,6 +46,7 @@ export class ObservedRequest implements AccessRecord {
   bytesIn = 0;
   bytesOut = 0;
   traceId: string | undefined = undefined;
+  readonly client: string | undefined;
   private next: StartCall | undefined = undefined;
   /** A call was started and has not ended yet. */
   private callOpen = false;
@@ -55,11 +56,12 @@ export class ObservedRequest implements AccessRecord {
     private readonly accessLog: AccessLog | undefined,
     /** The context the call's span takes its parent from; undefined when tracing is off. */
     private readonly parent: Context | undefined,
-    readonly req: IncomingMessage,
+    req: IncomingMessage,
     readonly res: ServerResponse,
     readonly path: string,
     readonly protocol: ClientProtocolName | undefined,
   ) {
+    this.client = accessLog === undefined ? undefined : req.socket.remoteAddress;
     if (accessLog !== undefined) {
       res.once("close", () => {
         this.responseClosed = true;

@@ -9,9 +9,9 @@ import { EventEmitter, once } from "node:events";
 import type { AddressInfo } from "node:net";
 import Fastify, { type FastifyInstance } from "fastify";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { TestService } from "../../gen/bridge/test/v1/test_pb.js";
-import { grpcBridge, type GrpcBridgeOptions } from "../../src/index.js";
+import { createBridge, grpcBridge, type GrpcBridgeOptions } from "../../src/index.js";
 import { runCli } from "../support/cli-process.js";
 import { startGrpcJsServer, type RunningServer } from "../support/grpc-js-server.js";
 import { until } from "../support/replicas.js";
@@ -144,6 +144,31 @@ describe("access log in the plugin", () => {
     assert.equal(line.status, 0);
     assert.equal(line.endpoint, upstream.address);
     assert.equal(typeof line.error, "string");
+  });
+
+  it("native gRPC over h2c (createBridge's front door): the client address is read before the stream closes (HTTP/2's socket proxy is empty after), and a server stream's frames are counted", async () => {
+    const lines: Line[] = [];
+    const app = createBridge({
+      upstream: upstream.address,
+      accessLog: {},
+      fastify: { logger: { level: "info", stream: { write: (text: string) => void lines.push(JSON.parse(text) as Line) } } },
+    });
+    apps.push(app);
+    await app.listen({ port: 0, host: "127.0.0.1" });
+    const baseUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    const client = createClient(TestService, createGrpcTransport({ baseUrl }));
+    let received = 0;
+    for await (const response of client.serverStream({ text: "streamed", responseCount: 3, responseSize: 50 })) received += response.payload.byteLength;
+    assert.equal(received, 150);
+    await until(() => lines.some((l) => l.msg === "rpc"), "the access log line");
+    const line = lines.find((l) => l.msg === "rpc")!;
+    assert.equal(line.protocol, "grpc");
+    assert.equal(line.method, "ServerStream");
+    assert.equal(line.code, "ok");
+    assert.equal(line.status, 200);
+    assert.equal(line.client, "127.0.0.1");
+    // Three frames of at least a 5-byte prefix and the 50-byte payload.
+    assert.ok((line.bytesOut as number) >= 3 * 55, String(line.bytesOut));
   });
 
   it("sampling: successSampleRatio 0 logs no success but still the errors; no accessLog option, no line at all", async () => {
