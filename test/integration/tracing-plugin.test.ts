@@ -15,9 +15,9 @@ import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-ho
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from "@opentelemetry/sdk-trace";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { EchoResponseSchema, TestService } from "../../gen/bridge/test/v1/test_pb.js";
-import { grpcBridge, type GrpcBridgeOptions } from "../../src/index.js";
+import { createBridge, grpcBridge, type GrpcBridgeOptions } from "../../src/index.js";
 import { w3cPropagator } from "../../src/observability/tracing.js";
 import { startGrpcJsServer, type RunningServer } from "../support/grpc-js-server.js";
 
@@ -155,6 +155,25 @@ describe("tracing in the plugin (OpenTelemetry SDK, in-memory exporter)", () => 
     // No traceparent from the client, no host span: a new trace, sent upstream.
     assert.equal(span.parentSpanContext, undefined);
     assert.match(String(upstream.observations.metadata.get("nf")!.traceparent), new RegExp(`^00-${span.spanContext().traceId}-`));
+  });
+
+  it("native gRPC over h2c (createBridge): protocol grpc, HTTP/2 attributes, the traceparent replaced upstream", async () => {
+    reset();
+    const app = createBridge({ upstream: upstream.address, tracing: {} });
+    apps.push(app);
+    await app.listen({ port: 0, host: "127.0.0.1" });
+    const port = (app.server.address() as AddressInfo).port;
+    const client = createClient(TestService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
+    await client.unary({ text: "h2c-traced" }, { headers: { traceparent: clientTraceparent } });
+    const span = await oneBridgeSpan();
+    assert.equal(span.name, "bridge.test.v1.TestService/Unary");
+    assert.equal(span.attributes["connect_grpc_bridge.client_protocol"], "grpc");
+    assert.equal(span.attributes["network.protocol.version"], "2");
+    assert.equal(span.attributes["server.address"], "127.0.0.1");
+    assert.equal(span.attributes["server.port"], port);
+    assert.equal(span.attributes["network.peer.address"], "127.0.0.1");
+    assert.equal(span.parentSpanContext?.spanId, clientSpanId);
+    assert.deepEqual(upstream.observations.metadata.get("h2c-traced")!.traceparent, [`00-${clientTraceId}-${span.spanContext().spanId}-01`]);
   });
 
   it("a retried call has one retry event naming the endpoint and why (the first stream was refused)", async () => {
