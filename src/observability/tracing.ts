@@ -101,22 +101,21 @@ export function withTracing(tracer: Tracer): CallLayer {
       const slash = head.path.indexOf("/", 1);
       const service = head.path.slice(1, slash);
       const method = head.path.slice(slash + 1);
-      const span = tracer.startSpan(head.path.slice(1), { kind: SpanKind.SERVER, attributes: startAttributes(head, service, method, active) }, parent);
+      // What a sampler may decide by is given at the start; the rest only
+      // to spans that record (none without an SDK).
+      const attributes: Attributes = { "rpc.system": "grpc", "rpc.service": service, "rpc.method": method };
+      const span = tracer.startSpan(head.path.slice(1), { kind: SpanKind.SERVER, attributes }, parent);
       // Only when there: deleting a property that exists changes the object's shape.
       for (const field of propagationFields) if (metadata[field] !== undefined) delete metadata[field];
       w3cPropagator.inject(trace.setSpan(parent, span), metadata, metadataSetter);
       if (!span.isRecording()) return next(head, sink);
+      span.setAttributes(peerAttributes(head, active));
       return new TracedCall(next, head, new TracedSink(sink, span));
     };
 }
 
-function startAttributes(head: CallHead, service: string, method: string, active: Context): Attributes {
-  const attributes: Attributes = {
-    "rpc.system": "grpc",
-    "rpc.service": service,
-    "rpc.method": method,
-    [bridgeAttributes.clientProtocol]: head.protocol,
-  };
+function peerAttributes(head: CallHead, active: Context): Attributes {
+  const attributes: Attributes = { [bridgeAttributes.clientProtocol]: head.protocol };
   const req = active.getValue(httpRequestKey) as IncomingMessage | undefined;
   if (req !== undefined) {
     const authority = (req.headers[":authority"] as string | undefined) ?? req.headers.host;
