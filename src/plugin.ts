@@ -24,7 +24,13 @@ import { withTranscoding } from "./schema/transcode.js";
 import { PassthroughHints, withPassthroughHints } from "./schema/passthrough-hint.js";
 import { startTracing } from "./observability/tracing.js";
 import { AccessLog } from "./observability/access-log.js";
-import { requestObserver, type ObservedRequest, type RequestObserver } from "./observability/request-observer.js";
+import {
+  observerDecoration,
+  requestedPath,
+  requestObserver,
+  type ObservedRequest,
+  type RequestObserver,
+} from "./observability/request-observer.js";
 import type { ClassifiedRequest } from "./inbound/client-protocol.js";
 
 /** `package.Service/Method`, package optional, as gRPC names procedures. */
@@ -87,6 +93,8 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     ctx = { startCall: callsTo(upstream), options: resolved };
   }
 
+  if (observer !== undefined) fastify.decorateRequest(observerDecoration, { getter: () => observer });
+
   // Bodies are streamed to the upstream as they arrive; nothing is parsed.
   fastify.removeAllContentTypeParsers();
   const readNothing = (_request: unknown, _payload: unknown, done: (error: null) => void) => done(null);
@@ -126,7 +134,7 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     const failure = new ConnectError(error.message, status === 415 ? Code.Unknown : codeFromUpstreamHttpStatus(status));
     const exchange = exchangeFor(request, reply);
     const classified = classifyRequest(request.raw);
-    const observed = observer?.begin(request.raw, reply.raw, request.url.split("?")[0], classified.protocol.name);
+    const observed = observer?.begin(request.raw, reply.raw, requestedPath(request), classified.protocol.name);
     refuseObserved(exchange, classified, httpRefusal(failure, status, resolved), observed);
   });
   fastify.addHook("onClose", async () => {

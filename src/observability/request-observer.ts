@@ -10,12 +10,39 @@
  * log by wrapping the sink and the handle.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { FastifyRequest } from "fastify";
 import { context as otelContext, type Context } from "@opentelemetry/api";
 import type { CallEnd, CallHandle, CallHead, ClientProtocolName, ResponseSink, StartCall } from "../call.js";
 import type { ConnectError } from "../protocol/status.js";
 import type { BridgeContext } from "../inbound/exchange.js";
 import { httpRequestKey } from "./tracing.js";
 import type { AccessLog, AccessRecord } from "./access-log.js";
+
+/**
+ * The request decoration under which a request routed to the bridge carries
+ * its registration's observer (a getter on the route context's Request
+ * prototype: nothing per request). Routing precedes every hook, so a host
+ * hook that turns the call away with `rejectCall` finds it too.
+ */
+export const observerDecoration = "connectGrpcBridgeObserver";
+
+/** The observer of the bridge `request` was routed to, if it observes. */
+export function observerOf(request: FastifyRequest): RequestObserver | undefined {
+  return (request as unknown as Record<string, RequestObserver | undefined>)[observerDecoration];
+}
+
+/**
+ * `/package.Service/Method` as the client asked for it: the raw path
+ * without the query and without the plugin's prefix (taken from the route,
+ * "/rpc/*"), as the dispatch reads it.
+ */
+export function requestedPath(request: FastifyRequest): string {
+  const url = request.raw.url ?? "";
+  const query = url.indexOf("?");
+  const route = request.routeOptions.url;
+  const prefix = route !== undefined && route.endsWith("/*") ? route.length - 2 : 0;
+  return url.slice(prefix, query < 0 ? url.length : query) || "/";
+}
 
 /** Starts observing requests; undefined when neither tracing nor the access log is on. */
 export function requestObserver(accessLog: AccessLog | undefined, tracing: boolean): RequestObserver | undefined {

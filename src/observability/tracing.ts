@@ -22,7 +22,7 @@ import {
   type Tracer,
 } from "@opentelemetry/api";
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from "@opentelemetry/core";
-import type { CallEnd, CallHandle, CallHead, CallLayer, ResponseSink, StartCall } from "../call.js";
+import type { CallEnd, CallHead, CallLayer, ResponseSink, StartCall } from "../call.js";
 import { Code } from "../protocol/status.js";
 
 /** Name of the tracer (instrumentation scope) the bridge's spans come from. */
@@ -110,7 +110,7 @@ export function withTracing(tracer: Tracer): CallLayer {
       w3cPropagator.inject(trace.setSpan(parent, span), metadata, metadataSetter);
       if (!span.isRecording()) return next(head, sink);
       span.setAttributes(peerAttributes(head, active));
-      return new TracedCall(next, head, new TracedSink(sink, span));
+      return next(head, new TracedSink(sink, span));
     };
 }
 
@@ -187,34 +187,6 @@ function endSpan(span: Span, end: CallEnd): void {
     span.setStatus({ code: SpanStatusCode.ERROR, message: end.error.rawMessage });
   }
   span.end();
-}
-
-/**
- * The request half, unchanged: the handle beneath, started once the span
- * exists (so `next` sees the metadata with the span's traceparent).
- */
-class TracedCall implements CallHandle {
-  private readonly call: CallHandle;
-
-  constructor(next: StartCall, head: CallHead, sink: TracedSink) {
-    this.call = next(head, sink);
-  }
-
-  write(chunk: Uint8Array): boolean {
-    return this.call.write(chunk);
-  }
-
-  onDrain(listener: () => void): void {
-    this.call.onDrain(listener);
-  }
-
-  end(chunk?: Uint8Array): void {
-    this.call.end(chunk);
-  }
-
-  cancel(error: Parameters<CallHandle["cancel"]>[0]): void {
-    this.call.cancel(error);
-  }
 }
 
 /** What `tracing` in the config or the plugin options says. */

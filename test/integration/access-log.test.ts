@@ -11,7 +11,7 @@ import Fastify, { type FastifyInstance } from "fastify";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { TestService } from "../../gen/bridge/test/v1/test_pb.js";
-import { createBridge, grpcBridge, type GrpcBridgeOptions } from "../../src/index.js";
+import { createBridge, grpcBridge, rejectCall, type GrpcBridgeOptions } from "../../src/index.js";
 import { runCli } from "../support/cli-process.js";
 import { startGrpcJsServer, type RunningServer } from "../support/grpc-js-server.js";
 import { until } from "../support/replicas.js";
@@ -169,6 +169,35 @@ describe("access log in the plugin", () => {
     assert.equal(line.client, "127.0.0.1");
     // Three frames of at least a 5-byte prefix and the 50-byte payload.
     assert.ok((line.bytesOut as number) >= 3 * 55, String(line.bytesOut));
+  });
+
+  it("a host hook's rejectCall is logged by the bridge the request was routed to, under a prefix", async () => {
+    const lines: Line[] = [];
+    const app = Fastify({ logger: { level: "info", stream: { write: (text: string) => void lines.push(JSON.parse(text) as Line) } } });
+    apps.push(app);
+    app.addHook("onRequest", async (request, reply) => {
+      if (request.headers["x-denied"] !== undefined) rejectCall(request, reply, Code.PermissionDenied, "not you");
+    });
+    await app.register(grpcBridge, { upstream: upstream.address, accessLog: {}, prefix: "/rpc" });
+    await app.listen({ port: 0, host: "127.0.0.1" });
+    const baseUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/rpc`;
+    const client = createClient(TestService, createConnectTransport({ baseUrl, httpVersion: "1.1" }));
+    await client.unary({ text: "allowed" });
+    const error = await client.unary({ text: "denied" }, { headers: { "x-denied": "1" } }).then(
+      () => assert.fail("expected an error"),
+      (e: unknown) => ConnectError.from(e),
+    );
+    assert.equal(error.code, Code.PermissionDenied);
+    await until(() => lines.filter((l) => l.msg === "rpc").length === 2, "two access log lines");
+    const [allowed, denied] = lines.filter((l) => l.msg === "rpc");
+    assert.equal(allowed.service, "bridge.test.v1.TestService");
+    assert.equal(allowed.method, "Unary");
+    assert.equal(allowed.code, "ok");
+    assert.equal(denied.service, "bridge.test.v1.TestService");
+    assert.equal(denied.method, "Unary");
+    assert.equal(denied.code, "permission_denied");
+    assert.equal(denied.status, 403);
+    assert.equal(denied.error, "not you");
   });
 
   it("sampling: successSampleRatio 0 logs no success but still the errors; no accessLog option, no line at all", async () => {
