@@ -53,6 +53,18 @@ Options:
                             (default info)
   --workers N               serve from N processes sharing the port, one per
                             core you give the bridge (default 1)
+  --access-log BOOL         one JSON line per call at info (default true; false
+                            turns it off)
+  --access-log-success-sample-ratio R
+                            share of successful calls logged, 0 to 1 (default 1;
+                            errors and refusals are always logged)
+  --tracing                 OpenTelemetry spans per call (W3C traceparent in and
+                            out); with --otlp-url the bridge exports them
+  --otlp-url URL            export spans over OTLP/HTTP protobuf, e.g.
+                            http://collector:4318/v1/traces (turns tracing on)
+  --trace-sample-ratio R    share of new traces sampled, 0 to 1 (default 1)
+  --trace-service-name NAME service.name of exported spans (default
+                            connect-grpc-bridge)
   --version                 print the version and exit
   -h, --help                show this help
 
@@ -104,6 +116,12 @@ async function main(): Promise<void> {
         "reflection-passthrough": { type: "boolean" },
         rest: { type: "boolean" },
         workers: { type: "string" },
+        "access-log": { type: "string" },
+        "access-log-success-sample-ratio": { type: "string" },
+        tracing: { type: "boolean" },
+        "otlp-url": { type: "string" },
+        "trace-sample-ratio": { type: "string" },
+        "trace-service-name": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean" },
       },
@@ -148,6 +166,10 @@ async function main(): Promise<void> {
   }
   // Everything but the process's own keys is the plugin's options, validated already.
   const { listen, tls: tlsFiles, logLevel, workers, ...options } = config;
+  // Access log lines are written at info: below it they would be built for nothing.
+  if (options.accessLog !== undefined && !["info", "debug", "trace"].includes(logLevel)) {
+    options.accessLog = { ...options.accessLog, enabled: false };
+  }
   let app;
   try {
     app = createBridge({

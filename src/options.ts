@@ -16,6 +16,8 @@ import {
   type Loose,
   type RouteConfig,
   type SchemaSources,
+  type TracingConfig,
+  type AccessLogConfig,
 } from "./config/schema.js";
 import { check, ConfigError, optionLine, type Issue } from "./config/validate.js";
 import { completeSchemaSources, corsIssues } from "./config/rules.js";
@@ -142,6 +144,24 @@ export interface GrpcBridgeOptions {
    * reflection answer fetched when the plugin starts. Default: off.
    */
   rest?: RestOptions;
+  /**
+   * OpenTelemetry tracing: a SERVER span per call (`package.Service/Method`,
+   * RPC semantic-convention attributes, a `retry` event per retried
+   * attempt), parented on the host's active context (or the client's W3C
+   * `traceparent`), whose context the upstream receives. `{}` turns it on
+   * with the global API, i.e. the SDK the host app registered; `exporter:
+   * { otlp: { url } }` makes the bridge export itself (OTLP/HTTP protobuf),
+   * with `serviceName` and `sampleRatio`. Default: off.
+   */
+  tracing?: Loose<TracingConfig>;
+  /**
+   * One structured line per call, at `info`, through the app's logger
+   * (fastify.log): client, protocol, service, method, code, HTTP status,
+   * duration, bytes, upstream endpoint, retries, trace id.
+   * `successSampleRatio` logs that share of successes; errors and refusals
+   * always. Default: off in the plugin (`{}` turns it on), on in the CLI.
+   */
+  accessLog?: Loose<AccessLogConfig>;
 }
 
 /** REST transcoding from google.api.http annotations. */
@@ -176,7 +196,7 @@ export interface BridgeCorsOptions {
  * The options as the adapters read them: validated, every default applied.
  * Field for field the schema's, except the ones resolved further.
  */
-export interface ResolvedOptions extends Omit<BridgeOptionsConfig, "upstream" | "clusters" | "routes" | "cors" | "schema"> {
+export interface ResolvedOptions extends Omit<BridgeOptionsConfig, "upstream" | "clusters" | "routes" | "cors" | "schema" | "tracing" | "accessLog"> {
   /** The single upstream, or undefined when `deployment` routes calls to clusters. */
   upstream: UpstreamTarget | Upstream | undefined;
   deployment: Deployment | undefined;
@@ -184,6 +204,10 @@ export interface ResolvedOptions extends Omit<BridgeOptionsConfig, "upstream" | 
   cors: Required<BridgeCorsOptions> | undefined;
   /** Undefined: no schema source, JSON passes through. */
   schema: ResolvedSchemaOptions | undefined;
+  /** Undefined: tracing off (not given, or `enabled: false`). */
+  tracing: TracingConfig | undefined;
+  /** Undefined: no access log. */
+  accessLog: AccessLogConfig | undefined;
 }
 
 // Compile-time: the options and the schema name the same keys, and a
@@ -257,6 +281,8 @@ export function resolveOptions(options: GrpcBridgeOptions): ResolvedOptions {
     schema: schemaOptions(config.schema),
     reflectionPassthrough: config.reflectionPassthrough,
     rest: config.rest,
+    tracing: config.tracing?.enabled === true ? config.tracing : undefined,
+    accessLog: config.accessLog?.enabled === true ? config.accessLog : undefined,
   };
 }
 

@@ -11,12 +11,12 @@ import type { Upstream } from "./upstream/upstream.js";
 import type { UpstreamTarget } from "./upstream/target.js";
 import type { ClusterOptions } from "./upstream/cluster-options.js";
 import { createCluster } from "./upstream/cluster.js";
-import { refusedCall, type StartCall } from "./call.js";
+import { refusedCall, type CallEnd, type StartCall } from "./call.js";
 import { upstreamStartCall } from "./upstream/start-call.js";
 import { defaultClusterOptions } from "./config/deployment.js";
 import { Router } from "./routing/router.js";
 import { Code, ConnectError, codeFromUpstreamHttpStatus } from "./protocol/status.js";
-import { exchangeFor, type BridgeContext } from "./inbound/exchange.js";
+import { exchangeFor, type BridgeContext, type Exchange } from "./inbound/exchange.js";
 import { classifyRequest, httpRefusal, negotiationFailure, refuse, unknownProcedure } from "./inbound/classify.js";
 import { BridgeSchema } from "./schema/schema.js";
 import { reflectionRefused } from "./schema/reflection-gate.js";
@@ -25,6 +25,16 @@ import { PassthroughHints, withPassthroughHints } from "./schema/passthrough-hin
 import { RestRoutes, standardVerbs } from "./rest/routes.js";
 import { restSchemaTypes } from "./rest/schema-types.js";
 import { classifyRest, restNotFound, restRouteNotFound } from "./inbound/rest.js";
+import { startTracing } from "./observability/tracing.js";
+import { AccessLog } from "./observability/access-log.js";
+import {
+  observerDecoration,
+  requestedPath,
+  requestObserver,
+  type ObservedRequest,
+  type RequestObserver,
+} from "./observability/request-observer.js";
+import type { ClassifiedRequest } from "./inbound/client-protocol.js";
 
 /** `package.Service/Method`, package optional, as gRPC names procedures. */
 const procedurePath = /^[A-Za-z_][A-Za-z0-9_.]*\/[A-Za-z_][A-Za-z0-9_]*$/;
@@ -52,6 +62,12 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
   const hintLog = (fields: Record<string, unknown>, message: string) => fastify.log.warn(fields, message);
   // Every Upstream calls go to (REST with reflection asks each for its schema at start).
   const served: Upstream[] = [];
+  // Observability: nothing of it is in the call path unless configured.
+  const tracing = resolved.tracing === undefined ? undefined : await startTracing(resolved.tracing);
+  const observer = requestObserver(
+    resolved.accessLog === undefined ? undefined : new AccessLog(fastify.log, resolved.accessLog),
+    tracing !== undefined,
+  );
   // One cluster's pipeline: transcoding only when a schema is configured
   // (bound to the cluster's Upstream, whose reflection it asks), else a
   // layer that names the missing schema in the log; then the upstream.
@@ -59,7 +75,8 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     served.push(upstream);
     const hints = new PassthroughHints(upstream.name, hintLog);
     const layer = schema === undefined ? withPassthroughHints(hints) : withTranscoding(schema, upstream, hints, resolved.maxRequestBytes);
-    return layer(upstreamStartCall(upstream, limits));
+    const pipeline = layer(upstreamStartCall(upstream, limits));
+    return tracing === undefined ? pipeline : tracing.layer(pipeline);
   };
   let ctx: BridgeContext;
   let router: Router<BridgeContext> | undefined;
@@ -95,6 +112,7 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     }
     fastify.log.info({ routes: rest.bindings.length }, "REST routes loaded from google.api.http annotations");
   }
+  if (observer !== undefined) fastify.decorateRequest(observerDecoration, { getter: () => observer });
 
   // Bodies are streamed to the upstream as they arrive; nothing is parsed.
   fastify.removeAllContentTypeParsers();
@@ -132,7 +150,7 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     // Every method, so that the wrong one gets a 405 in the client's protocol, not a 404.
     method: methods,
     url: "/*",
-    handler: (request, reply) => dispatch(resolved, ctx, router, rest, request, reply),
+    handler: (request, reply) => dispatch(resolved, ctx, router, rest, request, reply, observer),
   });
   // Errors Fastify raises before the handler runs (a Content-Type it cannot
   // even parse, ...) are refused in the client's protocol, not in Fastify's own JSON.
@@ -140,10 +158,14 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     const status = error.statusCode ?? 500;
     reply.hijack();
     const failure = new ConnectError(error.message, status === 415 ? Code.Unknown : codeFromUpstreamHttpStatus(status));
-    refuse(exchangeFor(request, reply), classifyRequest(request.raw), httpRefusal(failure, status, resolved));
+    const exchange = exchangeFor(request, reply);
+    const classified = classifyRequest(request.raw);
+    const observed = observer?.begin(request.raw, reply.raw, requestedPath(request), classified.protocol.name);
+    refuseObserved(exchange, classified, httpRefusal(failure, status, resolved), observed);
   });
   fastify.addHook("onClose", async () => {
     await Promise.all(owned.map((upstream) => upstream.close()));
+    await tracing?.shutdown();
   });
 }
 
@@ -160,6 +182,7 @@ function dispatch(
   rest: RestRoutes | undefined,
   request: FastifyRequest,
   reply: FastifyReply,
+  observer: RequestObserver | undefined,
 ): void {
   reply.hijack();
   const req = request.raw;
@@ -180,6 +203,7 @@ function dispatch(
     options.cors !== undefined && req.headers.origin !== undefined,
   );
   let classified = classifyRequest(req);
+  let observed: ObservedRequest | undefined;
   try {
     // REST only when it is on, and never for gRPC or gRPC-Web (their content types say so).
     if (rest !== undefined && classified.protocol.name !== "grpc" && classified.protocol.name !== "grpc-web") {
@@ -189,19 +213,22 @@ function dispatch(
         exchange.path = restRequest.match.binding.rpcPath;
         procedure = exchange.path.slice(1);
       } else if (!procedurePath.test(procedure)) {
-        refuse(exchange, restNotFound, restRouteNotFound(req.method, exchange.path));
+        observed = observer?.begin(req, reply.raw, exchange.path, restNotFound.protocol.name);
+        refuseObserved(exchange, restNotFound, restRouteNotFound(req.method, exchange.path), observed);
         return;
       }
     }
+    observed = observer?.begin(req, reply.raw, exchange.path, classified.protocol.name);
     if (!procedurePath.test(procedure)) {
-      refuse(exchange, classified, unknownProcedure(`no procedure at path "${exchange.path}": expected /package.Service/Method`));
+      refuseObserved(exchange, classified, unknownProcedure(`no procedure at path "${exchange.path}": expected /package.Service/Method`), observed);
       return;
     }
     if (reflectionRefused(options.reflectionPassthrough, procedure)) {
-      refuse(
+      refuseObserved(
         exchange,
         classified,
         unknownProcedure(`${exchange.path}: server reflection is not served through this bridge (option reflectionPassthrough)`),
+        observed,
       );
       return;
     }
@@ -211,21 +238,28 @@ function dispatch(
       if (routed === undefined) {
         // Unrouted and denied calls get the same answer: a denied service is
         // indistinguishable from one that does not exist.
-        refuse(exchange, classified, unknownProcedure(`procedure ${exchange.path} is not served here`));
+        refuseObserved(exchange, classified, unknownProcedure(`procedure ${exchange.path} is not served here`), observed);
         return;
       }
       ctx = routed;
     }
     const failure = negotiationFailure(classified, req, ctx.options);
     if (failure !== undefined) {
-      refuse(exchange, classified, failure);
+      refuseObserved(exchange, classified, failure, observed);
       return;
     }
+    if (observed !== undefined) ctx = observed.context(ctx);
     classified.protocol.start(ctx, exchange, classified, query < 0 ? "" : url.slice(query + 1));
   } catch (error) {
     request.log.error({ err: error }, "bridge failed to handle a call");
-    refuse(exchange, classified, refusedCall(new ConnectError("internal bridge error", Code.Internal)));
+    refuseObserved(exchange, classified, refusedCall(new ConnectError("internal bridge error", Code.Internal)), observed);
   }
+}
+
+/** A refusal, told to the access log (when on) before it is answered. */
+function refuseObserved(exchange: Exchange, classified: ClassifiedRequest, end: CallEnd, observed: ObservedRequest | undefined): void {
+  observed?.refused(end);
+  refuse(exchange, classified, end);
 }
 
 /**

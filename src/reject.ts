@@ -8,6 +8,7 @@ import { refusedCall } from "./call.js";
 import { Code, ConnectError } from "./protocol/status.js";
 import { exchangeFor } from "./inbound/exchange.js";
 import { classifyRequest, refuse } from "./inbound/classify.js";
+import { observerOf, requestedPath } from "./observability/request-observer.js";
 
 export { Code };
 
@@ -22,5 +23,9 @@ export { Code };
  */
 export function rejectCall(request: FastifyRequest, reply: FastifyReply, code: Code, message: string): void {
   reply.hijack();
-  refuse(exchangeFor(request, reply), classifyRequest(request.raw), refusedCall(new ConnectError(message, code)));
+  const classified = classifyRequest(request.raw);
+  const end = refusedCall(new ConnectError(message, code));
+  // The access log of the bridge the request was routed to, when it keeps one.
+  observerOf(request)?.begin(request.raw, reply.raw, requestedPath(request), classified.protocol.name).refused(end);
+  refuse(exchangeFor(request, reply), classified, end);
 }

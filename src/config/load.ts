@@ -16,7 +16,7 @@ import { fromEnvoy } from "./envoy.js";
 /** Prefix of every environment variable the bridge reads. */
 export const envPrefix = "CONNECT_GRPC_BRIDGE_";
 
-type Kind = "string" | "int" | "list" | "bool";
+type Kind = "string" | "int" | "number" | "list" | "bool";
 
 /** A setting both a flag and an environment variable can give. */
 interface Setting {
@@ -44,6 +44,12 @@ export const settings: readonly Setting[] = [
   { flag: "rest", env: "REST", path: ["rest", "enabled"], kind: "bool" },
   { flag: "cors-origin", env: "CORS_ORIGIN", path: undefined, kind: "list" },
   { flag: "cors-allow-header", env: "CORS_ALLOW_HEADER", path: undefined, kind: "list" },
+  { flag: "access-log", env: "ACCESS_LOG", path: ["accessLog", "enabled"], kind: "bool" },
+  { flag: "access-log-success-sample-ratio", env: "ACCESS_LOG_SUCCESS_SAMPLE_RATIO", path: ["accessLog", "successSampleRatio"], kind: "number" },
+  { flag: "tracing", env: "TRACING", path: ["tracing", "enabled"], kind: "bool" },
+  { flag: "otlp-url", env: "OTLP_URL", path: ["tracing", "exporter", "otlp", "url"], kind: "string" },
+  { flag: "trace-sample-ratio", env: "TRACE_SAMPLE_RATIO", path: ["tracing", "sampleRatio"], kind: "number" },
+  { flag: "trace-service-name", env: "TRACE_SERVICE_NAME", path: ["tracing", "serviceName"], kind: "string" },
 ];
 
 /** Flag values as node:util parseArgs returns them. */
@@ -108,6 +114,9 @@ export function loadConfig(flags: FlagValues, env: NodeJS.ProcessEnv, options: {
     const host = isObject(base.listen) && typeof base.listen.host === "string" ? base.listen.host : "127.0.0.1";
     base.cors = { ...(isObject(base.cors) ? base.cors : {}), allowedOrigins: loopback.test(host) ? "*" : [] };
   }
+
+  // The process logs every call unless told not to; the plugin only when asked.
+  if (base.accessLog === undefined) base.accessLog = {};
 
   let config: BridgeConfig;
   let deployment: Deployment | undefined;
@@ -195,6 +204,7 @@ function typed(raw: unknown, kind: Kind): unknown {
     return items.map((s) => String(s).trim()).filter((s) => s !== "");
   }
   if (kind === "int" && typeof raw === "string" && /^\d+$/.test(raw.trim())) return Number(raw.trim());
+  if (kind === "number" && typeof raw === "string" && /^\d*\.?\d+(e-?\d+)?$/i.test(raw.trim())) return Number(raw.trim());
   // Environment variables: true/1 and false/0; anything else stays a string for the schema to name.
   if (kind === "bool" && typeof raw === "string" && /^(true|1|false|0)$/i.test(raw.trim())) return /^(true|1)$/i.test(raw.trim());
   return raw;

@@ -157,6 +157,43 @@ export const ReflectionSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * OpenTelemetry tracing (src/observability/tracing.ts). Present is on
+ * (`enabled` lets a config keep it written and off). Without `exporter` the
+ * spans go to the global API: the host app's SDK, if it registered one.
+ */
+export const TracingSchema = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true }),
+    serviceName: Type.String({ minLength: 1, default: "connect-grpc-bridge", description: "service.name of the spans the bridge exports" }),
+    sampleRatio: Type.Number({ minimum: 0, maximum: 1, default: 1, description: "share of traces started here that are sampled (a client's sampled flag is followed), 0 to 1" }),
+    exporter: Type.Optional(
+      Type.Object(
+        {
+          otlp: Type.Object(
+            {
+              url: Type.String({ pattern: "^https?://", default: "http://127.0.0.1:4318/v1/traces", description: "an OTLP/HTTP traces URL, e.g. http://collector:4318/v1/traces" }),
+              headers: Type.Record(Type.String(), Type.String(), { default: {} }),
+            },
+            { additionalProperties: false, default: {} },
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** The access log (src/observability/access-log.ts): one line per call. Present is on. */
+export const AccessLogSchema = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true }),
+    successSampleRatio: Type.Number({ minimum: 0, maximum: 1, default: 1, description: "share of successful calls logged, 0 to 1 (errors are always logged)" }),
+  },
+  { additionalProperties: false },
+);
+
 /** Bytes of a descriptor set: what the plugin's `schema.descriptorSets` may hold besides file paths (checked by the `x-bytes` keyword). */
 const DescriptorBytes = Type.Unsafe<Uint8Array>({ "x-bytes": true });
 
@@ -226,6 +263,9 @@ export const BridgeConfigSchema = Type.Object(
       { enabled: Type.Boolean({ default: false, description: "serve the schema's google.api.http bindings as REST routes" }) },
       { additionalProperties: false, default: {} },
     ),
+    tracing: Type.Optional(TracingSchema),
+    // The CLI writes `{}` when nobody set it (on there, off in the plugin).
+    accessLog: Type.Optional(AccessLogSchema),
   },
   { additionalProperties: false },
 );
@@ -247,6 +287,11 @@ export type BridgeOptionsConfig = Static<typeof BridgeOptionsSchema>;
 
 /** `cors` validated: every key but allowedOrigins defaulted. */
 export type CorsConfig = Static<typeof CorsSchema>;
+
+/** `tracing` validated, defaults applied. */
+export type TracingConfig = Static<typeof TracingSchema>;
+/** `accessLog` validated, defaults applied. */
+export type AccessLogConfig = Static<typeof AccessLogSchema>;
 
 /** `schema` with its defaults filled in (completeSchemaSources). */
 export type SchemaSources = Static<typeof SchemaSourcesSchema>;

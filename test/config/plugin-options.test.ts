@@ -99,10 +99,14 @@ describe("one default table", () => {
   it("the plugin's defaults are --print-config's, key for key of the schema", async () => {
     const printed = await printedConfig(["--upstream", "127.0.0.1:1", "--host", "0.0.0.0"]);
     const plugin = resolveOptions({ upstream: "127.0.0.1:1" }) as unknown as Record<string, unknown>;
-    const resolvedElsewhere = new Set(["upstream", "clusters", "routes", "cors", "schema"]);
+    // accessLog: on in the CLI, off in the plugin unless asked (checked below).
+    const resolvedElsewhere = new Set(["upstream", "clusters", "routes", "cors", "schema", "accessLog"]);
     const keys = Object.keys(BridgeOptionsSchema.properties).filter((key) => !resolvedElsewhere.has(key));
     assert.ok(keys.length >= 10, keys.join());
     for (const key of keys) assert.deepEqual(plugin[key], printed[key], key);
+    assert.deepEqual(printed.accessLog, { enabled: true, successSampleRatio: 1 });
+    assert.equal(plugin.accessLog, undefined);
+    assert.deepEqual(resolveOptions({ upstream: "127.0.0.1:1", accessLog: {} }).accessLog, printed.accessLog);
   });
 
   it("--print-config left out the schema's reflection defaults: cors and schema as printed are what the plugin runs", async () => {
