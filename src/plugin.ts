@@ -22,6 +22,7 @@ import { BridgeSchema } from "./schema/schema.js";
 import { reflectionRefused } from "./schema/reflection-gate.js";
 import { withTranscoding } from "./schema/transcode.js";
 import { PassthroughHints, withPassthroughHints } from "./schema/passthrough-hint.js";
+import { CallDrain } from "./drain.js";
 
 /** `package.Service/Method`, package optional, as gRPC names procedures. */
 const procedurePath = /^[A-Za-z_][A-Za-z0-9_.]*\/[A-Za-z_][A-Za-z0-9_]*$/;
@@ -47,13 +48,17 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
       : new BridgeSchema(resolved.schema, (level, fields, message) => fastify.log[level](fields, message), resolved.maxResponseBytes);
   const limits = { maxResponseMessageBytes: resolved.maxResponseBytes };
   const hintLog = (fields: Record<string, unknown>, message: string) => fastify.log.warn(fields, message);
-  // One cluster's pipeline: transcoding only when a schema is configured
-  // (bound to the cluster's Upstream, whose reflection it asks), else a
-  // layer that names the missing schema in the log; then the upstream.
+  // Every open call, whatever its cluster, for the drain on close.
+  const drain = new CallDrain();
+  // One cluster's pipeline: the drain's record of open calls outermost (it
+  // ends them with the sink the adapter gave); transcoding only when a
+  // schema is configured (bound to the cluster's Upstream, whose reflection
+  // it asks), else a layer that names the missing schema in the log; then
+  // the upstream.
   const callsTo = (upstream: Upstream): StartCall => {
     const hints = new PassthroughHints(upstream.name, hintLog);
     const layer = schema === undefined ? withPassthroughHints(hints) : withTranscoding(schema, upstream, hints, resolved.maxRequestBytes);
-    return layer(upstreamStartCall(upstream, limits));
+    return drain.layer(layer(upstreamStartCall(upstream, limits)));
   };
   let ctx: BridgeContext;
   let router: Router<BridgeContext> | undefined;
@@ -115,7 +120,19 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     const failure = new ConnectError(error.message, status === 415 ? Code.Unknown : codeFromUpstreamHttpStatus(status));
     refuse(exchangeFor(request, reply), classifyRequest(request.raw), httpRefusal(failure, status, resolved));
   });
+  // Closing drains: readiness fails first, then (Fastify, after preClose)
+  // the listener closes and the front door sends GOAWAY / Connection: close;
+  // open calls get drainTimeoutMs from now. The server's close waits for
+  // them, so the deadline must start here, not in onClose.
+  let drained: Promise<void> | undefined;
+  fastify.addHook("preClose", (done) => {
+    resolved.lifecycle?.startDraining("close");
+    drained = drain.drain(resolved.drainTimeoutMs, (fields, message) => fastify.log.info(fields, message));
+    done();
+  });
   fastify.addHook("onClose", async () => {
+    await drained;
+    drain.stop();
     await Promise.all(owned.map((upstream) => upstream.close()));
   });
 }
