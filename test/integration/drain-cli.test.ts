@@ -102,7 +102,7 @@ describe("drain on SIGTERM (CLI)", () => {
     assert.equal(p.out().match(/drain: done, exiting/g)?.length, 2, p.out());
   });
 
-  it("a second SIGTERM exits at once with code 1", async () => {
+  it("a second SIGTERM exits at once with code 1 (regression: a SIGTERM right after the listening line killed the process: the handlers came after it)", async () => {
     const upstream = await startGrpcJsServer();
     const p = runCli(["--upstream", upstream.address, "--port", "0", "--log-level", "info", "--drain-delay-ms", "60000"]);
     try {
