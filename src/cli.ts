@@ -80,6 +80,9 @@ reloads the TLS certificate and key (so does a change to either file).`;
  */
 const fastifyListening = "connect-grpc-bridge: Fastify listening";
 
+/** After the drain timeout, how long ended calls' connections get to close before they are cut. */
+const closeGraceMs = 2000;
+
 /** Exits with code 2 and `message`; the usage follows only a usage error (a flag parseArgs rejects), not a start-up failure. */
 function fail(message: string, showUsage = false): never {
   // Errors of the plugin's options carry the name already (they are also thrown to embedders).
@@ -207,6 +210,13 @@ async function main(): Promise<void> {
     setTimeout(() => {
       lifecycle.listening = false;
       app.log.info("drain: port closed to new connections (HTTP/2 GOAWAY, HTTP/1.1 Connection: close)");
+      // Calls are ended at the deadline; a connection that carries none (a
+      // client that connected and never sent a request) would hold the
+      // close open: cut what is left a little after.
+      setTimeout(() => {
+        app.log.warn(`drain: connections still open ${closeGraceMs} ms after the drain timeout; closing them`);
+        app.server.closeAllConnections();
+      }, options.drainTimeoutMs + closeGraceMs).unref();
       app.close().then(
         () => {
           app.log.info("drain: done, exiting");

@@ -49,7 +49,13 @@ export class CallDrain {
     }
     const call = new TrackedCall(this, sink);
     this.open.add(call);
-    call.handle = next(head, call);
+    try {
+      call.handle = next(head, call);
+    } catch (error) {
+      // No call to end later: the drain must not wait for it.
+      this.ended(call);
+      throw error;
+    }
     return call.handle;
   };
 

@@ -66,36 +66,40 @@ export function frontDoorServerFactory(tls?: FrontDoorTls): FastifyServerFactory
     h1.keepAliveTimeout = 72_000;
     const h2 = http2.createServer({}, handler as never);
     const sessions = trackSessions(h2);
-    // HTTP/1.1 connections, to close each once its response in flight is done.
-    const h1Sockets = new Set<Socket>();
+    // Every connection, from accept on: HTTP/1.1 ones are closed once their
+    // response in flight is done; ones still being sniffed (no bytes yet)
+    // are known to nobody else, and closeAllConnections must reach them.
+    const sockets = new Set<Socket>();
     const h1Listeners = h1.listeners("connection") as ((socket: Socket) => void)[];
     h1.removeAllListeners("connection");
-    h1.on("connection", (socket: Socket) =>
+    h1.on("connection", (socket: Socket) => {
+      sockets.add(socket);
+      socket.once("close", () => sockets.delete(socket));
       sniff(socket, (isHttp2) => {
         if (isHttp2) {
           // Http2Session reads what sniffing put back from the socket's buffer.
           h2.emit("connection", socket);
         } else {
-          h1Sockets.add(socket);
-          socket.once("close", () => h1Sockets.delete(socket));
           for (const listener of h1Listeners) listener.call(h1, socket);
           // Explicitly paused, the socket stays paused when the HTTP/1 parser
           // attaches its 'data' listener.
           socket.resume();
         }
-      }),
-    );
+      });
+    });
     // Fastify closes the server it was given; HTTP/2 sessions live on ours.
     const close = h1.close.bind(h1);
     h1.close = (callback?: (error?: Error) => void) => {
       for (const session of sessions) session.close();
-      for (const socket of h1Sockets) closeWhenIdle(socket, false);
+      // HTTP/2 and unsniffed sockets have no response of node:http: left alone.
+      for (const socket of sockets) closeWhenIdle(socket, false);
       return close(callback);
     };
     const closeAll = h1.closeAllConnections.bind(h1);
     h1.closeAllConnections = () => {
       for (const session of sessions) session.destroy();
       closeAll();
+      for (const socket of sockets) socket.destroy();
     };
     return h1;
   }) as unknown as FastifyServerFactory;

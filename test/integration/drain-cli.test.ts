@@ -102,6 +102,28 @@ describe("drain on SIGTERM (CLI)", () => {
     assert.equal(p.out().match(/drain: done, exiting/g)?.length, 2, p.out());
   });
 
+  it("regression: a connection that never sent a byte held the exit forever; it is cut 2 s after the drain timeout", async () => {
+    const upstream = await startGrpcJsServer();
+    const p = runCli(["--upstream", upstream.address, "--port", "0", "--log-level", "info", "--drain-delay-ms", "0", "--drain-timeout-ms", "100"]);
+    let quiet: ReturnType<typeof connect> | undefined;
+    try {
+      const url = new URL(await p.listening());
+      quiet = connect(Number(url.port), url.hostname);
+      // The bridge cuts it: a reset is what is expected.
+      quiet.on("error", () => {});
+      await once(quiet, "connect");
+      const cut = once(quiet, "close");
+      p.child.kill("SIGTERM");
+      assert.equal(await p.exited, 0, p.err());
+      await cut;
+      assert.match(p.out(), /connections still open 2000 ms after the drain timeout/);
+    } finally {
+      quiet?.destroy();
+      p.child.kill("SIGKILL");
+      await upstream.close();
+    }
+  });
+
   it("a second SIGTERM exits at once with code 1 (regression: a SIGTERM right after the listening line killed the process: the handlers came after it)", async () => {
     const upstream = await startGrpcJsServer();
     const p = runCli(["--upstream", upstream.address, "--port", "0", "--log-level", "info", "--drain-delay-ms", "60000"]);
