@@ -6,7 +6,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { connect } from "node:net";
+import { connect, createServer, type AddressInfo } from "node:net";
 import { Agent } from "node:http";
 import { once } from "node:events";
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
@@ -14,6 +14,15 @@ import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } f
 import { TestService } from "../../gen/bridge/test/v1/test_pb.js";
 import { startGrpcJsServer } from "../support/grpc-js-server.js";
 import { runCli, type CliProcess } from "../support/cli-process.js";
+
+/** Polls an async condition (readiness has no event to wait for from outside). */
+async function until(condition: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
 
 const drainDelayMs = 1000;
 const drainTimeoutMs = 300;
@@ -90,7 +99,47 @@ async function drainsUnderSigterm(extraArgs: string[]): Promise<CliProcess> {
   }
 }
 
+/** The admin listener (/readyz) is issue 13's item 4, another part: this test runs once the CLI has it. */
+async function adminListenerMissing(): Promise<string | false> {
+  const help = runCli(["--help"]);
+  await help.exited;
+  return help.out().includes("--admin-port") ? false : "the admin listener (--admin-port, /readyz: issue 13 item 4, the admin part) is not on this branch";
+}
+
+/** A port the OS just gave out and took back, for a flag that cannot say 0 and report it. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as AddressInfo;
+  server.close();
+  await once(server, "close");
+  return port;
+}
+
+const adminMissing = await adminListenerMissing();
+
 describe("drain on SIGTERM (CLI)", () => {
+  it("/readyz fails as soon as SIGTERM arrives, while the data port still accepts", { skip: adminMissing }, async () => {
+    const upstream = await startGrpcJsServer();
+    const adminPort = await freePort();
+    const p = runCli(["--upstream", upstream.address, "--port", "0", "--log-level", "info", "--drain-delay-ms", "60000", "--admin-port", String(adminPort)]);
+    try {
+      const url = new URL(await p.listening());
+      const readyz = `http://127.0.0.1:${adminPort}/readyz`;
+      await until(async () => (await fetch(readyz)).ok, "ready before the signal");
+      p.child.kill("SIGTERM");
+      await p.printed(/SIGTERM: draining/);
+      assert.equal((await fetch(readyz)).status, 503);
+      const socket = connect(Number(url.port), url.hostname);
+      await once(socket, "connect");
+      socket.destroy();
+    } finally {
+      p.child.kill("SIGKILL");
+      await upstream.close();
+    }
+  });
+
   it("open streams end with unavailable in Connect, gRPC-Web and gRPC after the drain; a call in the delay succeeds; exit 0", async () => {
     await drainsUnderSigterm([]);
   });
