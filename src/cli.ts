@@ -12,6 +12,7 @@ import { loadConfig, printConfig, type LoadedConfig } from "./config/load.js";
 import { ConfigError } from "./config/validate.js";
 import { reloadCertificates } from "./front-door-reload.js";
 import { announceListening, startWorkers } from "./workers.js";
+import { Lifecycle } from "./lifecycle.js";
 
 const usage = `Usage: connect-grpc-bridge --upstream HOST:PORT|URL [options]
        connect-grpc-bridge --config bridge.yaml [options]
@@ -65,6 +66,10 @@ Options:
   --trace-sample-ratio R    share of new traces sampled, 0 to 1 (default 1)
   --trace-service-name NAME service.name of exported spans (default
                             connect-grpc-bridge)
+  --drain-delay-ms N        after SIGTERM, keep accepting for N ms while readiness
+                            fails, so load balancers stop sending (default 5000)
+  --drain-timeout-ms N      then let in-flight calls run up to N ms before they
+                            end with unavailable (default 20000)
   --version                 print the version and exit
   -h, --help                show this help
 
@@ -76,14 +81,21 @@ then defaults.
 
 Once listening it prints a line containing "listening on http://ADDR:PORT"
 (https:// with TLS).
-SIGINT and SIGTERM stop it after in-flight calls finish. SIGHUP reloads the
-TLS certificate and key (so does a change to either file).`;
+SIGTERM and SIGINT drain it: readiness fails at once, the port keeps accepting
+for --drain-delay-ms, then closes (HTTP/2 clients get GOAWAY, HTTP/1.1 ones
+Connection: close); calls still open after --drain-timeout-ms end with
+unavailable in their own protocol; then it exits 0. A second signal exits at
+once with code 1. With --workers, every worker drains the same way. SIGHUP
+reloads the TLS certificate and key (so does a change to either file).`;
 
 /**
  * The text of Fastify's own "Server listening at" log line (which says http://
  * under TLS too): the logger drops it, the bridge prints its own line.
  */
 const fastifyListening = "connect-grpc-bridge: Fastify listening";
+
+/** After the drain timeout, how long ended calls' connections get to close before they are cut. */
+const closeGraceMs = 2000;
 
 /** Exits with code 2 and `message`; the usage follows only a usage error (a flag parseArgs rejects), not a start-up failure. */
 function fail(message: string, showUsage = false): never {
@@ -122,6 +134,8 @@ async function main(): Promise<void> {
         "otlp-url": { type: "string" },
         "trace-sample-ratio": { type: "string" },
         "trace-service-name": { type: "string" },
+        "drain-delay-ms": { type: "string" },
+        "drain-timeout-ms": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean" },
       },
@@ -165,15 +179,18 @@ async function main(): Promise<void> {
     fail(`cannot read the TLS files: ${(error as Error).message}`);
   }
   // Everything but the process's own keys is the plugin's options, validated already.
-  const { listen, tls: tlsFiles, logLevel, workers, ...options } = config;
+  const { listen, tls: tlsFiles, logLevel, workers, drainDelayMs, ...options } = config;
   // Access log lines are written at info: below it they would be built for nothing.
   if (options.accessLog !== undefined && !["info", "debug", "trace"].includes(logLevel)) {
     options.accessLog = { ...options.accessLog, enabled: false };
   }
+  // What readiness reads and SIGTERM changes; shared with the plugin, which drains on close.
+  const lifecycle = new Lifecycle();
   let app;
   try {
     app = createBridge({
       ...options,
+      lifecycle,
       tls,
       // "silent" is no logger at all: not even a child logger per request.
       fastify: {
@@ -195,10 +212,50 @@ async function main(): Promise<void> {
   } catch (error) {
     fail((error as Error).message);
   }
+  lifecycle.listening = true;
   // Before the listening line: whoever waits for it may send SIGHUP at once.
   const reloader =
     tlsFiles === undefined ? undefined : reloadCertificates(app.server as unknown as TlsServer, tlsFiles, app.log);
   if (reloader !== undefined) process.on("SIGHUP", () => reloader.reload("SIGHUP"));
+  // Before the listening line: whoever waits for it may send SIGTERM at once.
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      // A second signal means now: whoever sends it chose to cut the calls.
+      process.stderr.write(`connect-grpc-bridge: ${signal} again: exiting at once\n`);
+      process.exit(1);
+    }
+    stopping = true;
+    lifecycle.startDraining(signal);
+    app.log.info(
+      { drainDelayMs, drainTimeoutMs: options.drainTimeoutMs },
+      `${signal}: draining: not ready; accepting for ${drainDelayMs} ms more, then in-flight calls have ${options.drainTimeoutMs} ms`,
+    );
+    reloader?.close();
+    setTimeout(() => {
+      lifecycle.listening = false;
+      app.log.info("drain: port closed to new connections (HTTP/2 GOAWAY, HTTP/1.1 Connection: close)");
+      // Calls are ended at the deadline; a connection that carries none (a
+      // client that connected and never sent a request) would hold the
+      // close open: cut what is left a little after.
+      setTimeout(() => {
+        app.log.warn(`drain: connections still open ${closeGraceMs} ms after the drain timeout; closing them`);
+        app.server.closeAllConnections();
+      }, options.drainTimeoutMs + closeGraceMs).unref();
+      app.close().then(
+        () => {
+          app.log.info("drain: done, exiting");
+          process.exit(0);
+        },
+        (error: unknown) => {
+          process.stderr.write(`connect-grpc-bridge: closing failed: ${(error as Error).message}\n`);
+          process.exit(1);
+        },
+      );
+    }, drainDelayMs);
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
   const address = app.server.address();
   const shown =
     address !== null && typeof address === "object"
@@ -215,20 +272,6 @@ async function main(): Promise<void> {
       ? "CORS off: browsers on other origins cannot call the bridge (set --cors-origin)"
       : `CORS: allowed origins ${origins === "*" ? "any" : origins.join(", ")}`,
   );
-
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) process.exit(1); // a second signal means now
-    stopping = true;
-    app.log.info(`${signal}: closing`);
-    reloader?.close();
-    app.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.on("SIGINT", () => stop("SIGINT"));
-  process.on("SIGTERM", () => stop("SIGTERM"));
 }
 
 await main();

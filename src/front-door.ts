@@ -40,6 +40,7 @@ export function frontDoorServerFactory(tls?: FrontDoorTls): FastifyServerFactory
       const close = server.close.bind(server);
       server.close = (callback?: (error?: Error) => void) => {
         for (const session of sessions) session.close();
+        for (const socket of sockets) if (!("alpnProtocol" in socket) || socket.alpnProtocol !== "h2") closeWhenIdle(socket, true);
         return close(callback);
       };
       Object.assign(server, {
@@ -65,9 +66,15 @@ export function frontDoorServerFactory(tls?: FrontDoorTls): FastifyServerFactory
     h1.keepAliveTimeout = 72_000;
     const h2 = http2.createServer({}, handler as never);
     const sessions = trackSessions(h2);
+    // Every connection, from accept on: HTTP/1.1 ones are closed once their
+    // response in flight is done; ones still being sniffed (no bytes yet)
+    // are known to nobody else, and closeAllConnections must reach them.
+    const sockets = new Set<Socket>();
     const h1Listeners = h1.listeners("connection") as ((socket: Socket) => void)[];
     h1.removeAllListeners("connection");
-    h1.on("connection", (socket: Socket) =>
+    h1.on("connection", (socket: Socket) => {
+      sockets.add(socket);
+      socket.once("close", () => sockets.delete(socket));
       sniff(socket, (isHttp2) => {
         if (isHttp2) {
           // Http2Session reads what sniffing put back from the socket's buffer.
@@ -78,21 +85,55 @@ export function frontDoorServerFactory(tls?: FrontDoorTls): FastifyServerFactory
           // attaches its 'data' listener.
           socket.resume();
         }
-      }),
-    );
+      });
+    });
     // Fastify closes the server it was given; HTTP/2 sessions live on ours.
     const close = h1.close.bind(h1);
     h1.close = (callback?: (error?: Error) => void) => {
       for (const session of sessions) session.close();
+      // HTTP/2 and unsniffed sockets have no response of node:http: left alone.
+      for (const socket of sockets) closeWhenIdle(socket, false);
       return close(callback);
     };
     const closeAll = h1.closeAllConnections.bind(h1);
     h1.closeAllConnections = () => {
       for (const session of sessions) session.destroy();
       closeAll();
+      for (const socket of sockets) socket.destroy();
     };
     return h1;
   }) as unknown as FastifyServerFactory;
+}
+
+/** What node:http keeps on a socket: the response it is writing, if any. */
+type HttpSocket = Socket & { _httpMessage?: http.ServerResponse | null };
+
+/**
+ * Closing the server: an HTTP/1.1 connection ends after the response in
+ * flight, not with it. node:http closes idle connections on close() but
+ * keeps alive one that becomes idle later (its response was already sent
+ * with keep-alive), and the server's close would wait for it forever. A
+ * response not started yet says `Connection: close` itself; one started
+ * ends its socket once finished. `idleToo`: end idle sockets here (the TLS
+ * server has no closeIdleConnections for Fastify to call).
+ */
+function closeWhenIdle(socket: HttpSocket, idleToo: boolean): void {
+  const res = socket._httpMessage;
+  if (res == null) {
+    if (idleToo) socket.end();
+    return;
+  }
+  if (!res.headersSent) {
+    res.setHeader("connection", "close");
+    return;
+  }
+  res.once("finish", () =>
+    // node:http detaches the finished response first; a pipelined request may follow.
+    setImmediate(() => {
+      if (socket._httpMessage == null) socket.end();
+      else closeWhenIdle(socket, idleToo);
+    }),
+  );
 }
 
 /** The live HTTP/2 sessions of a server, for closing them with it. */

@@ -25,6 +25,7 @@ export type { SchemaOptions, ReflectionOptions } from "./schema/schema.js";
 export type { ClusterConfigInput, RouteConfig, BridgeConfig } from "./config/schema.js";
 export { loadConfig, printConfig, type LoadedConfig } from "./config/load.js";
 export { ConfigError } from "./config/validate.js";
+export { Lifecycle, type DrainStart } from "./lifecycle.js";
 
 export interface CreateBridgeOptions extends GrpcBridgeOptions {
   /** Options for the Fastify instance. Default: `{ logger: false }`. */
@@ -47,6 +48,10 @@ export function createBridge(options: CreateBridgeOptions): FastifyInstance {
     logger: false,
     serverFactory: frontDoorServerFactory(tls),
     clientErrorHandler: connectClientErrorHandler,
+    // While closing, a request that arrives on a connection opened before is
+    // still a call (answered with Connection: close, ended with unavailable
+    // at the drain deadline), not Fastify's 503 JSON, which no gRPC client reads.
+    return503OnClosing: false,
     ...fastifyOptions,
   });
   app.register(grpcBridge, bridgeOptions);

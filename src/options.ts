@@ -6,6 +6,7 @@
 import { parseUpstreamTarget, type UpstreamTarget } from "./upstream/target.js";
 import type { Upstream } from "./upstream/upstream.js";
 import type { ResolvedSchemaOptions, SchemaOptions } from "./schema/schema.js";
+import { Lifecycle } from "./lifecycle.js";
 import { deploymentOf, type Deployment } from "./config/deployment.js";
 import {
   BridgeConfigSchema,
@@ -162,6 +163,19 @@ export interface GrpcBridgeOptions {
    * always. Default: off in the plugin (`{}` turns it on), on in the CLI.
    */
   accessLog?: Loose<AccessLogConfig>;
+  /**
+   * How long calls still open when the app closes may run, in milliseconds:
+   * `app.close()` stops accepting, sends HTTP/2 clients GOAWAY and HTTP/1.1
+   * ones `Connection: close`, waits for open calls up to this long, then
+   * ends the rest with `unavailable` in their own protocol. Default: 20000.
+   */
+  drainTimeoutMs?: number;
+  /**
+   * The bridge's {@link Lifecycle}, shared with whatever reports readiness:
+   * `app.close()` starts its drain (`draining` becomes true) before the
+   * listener closes. Not JSON: set aside like an `Upstream` object.
+   */
+  lifecycle?: Lifecycle;
 }
 
 /** REST transcoding from google.api.http annotations. */
@@ -208,12 +222,16 @@ export interface ResolvedOptions extends Omit<BridgeOptionsConfig, "upstream" | 
   tracing: TracingConfig | undefined;
   /** Undefined: no access log. */
   accessLog: AccessLogConfig | undefined;
+  /** Undefined when the host gave none: the drain then tells nobody. */
+  lifecycle: Lifecycle | undefined;
 }
 
 // Compile-time: the options and the schema name the same keys, and a
 // validated config is valid options (the CLI hands its config over as it is).
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-true satisfies Same<keyof GrpcBridgeOptions, keyof BridgeOptionsConfig>;
+/** Options JSON cannot hold, so the schema does not list them. */
+type ObjectOptions = "lifecycle";
+true satisfies Same<Exclude<keyof GrpcBridgeOptions, ObjectOptions>, keyof BridgeOptionsConfig>;
 true satisfies (BridgeOptionsConfig extends GrpcBridgeOptions ? true : false);
 true satisfies Same<SchemaOptions, Loose<SchemaSources>>;
 
@@ -234,7 +252,7 @@ export function resolveOptions(options: GrpcBridgeOptions): ResolvedOptions {
   if (isList(options.routes) && !clustered) {
     throw new TypeError('connect-grpc-bridge: option "routes" needs "clusters" to route to');
   }
-  const { json, upstream } = jsonPart(options);
+  const { json, upstream, lifecycle } = jsonPart(options);
   // The config file's own validator (compiled once per process, shared with
   // the CLI); the process's keys are no options, whatever the schema allows.
   const issues: Issue[] = processKeys.filter((key) => key in json).map((key) => ({ at: key, kind: "unknown", known: optionKeys }));
@@ -283,6 +301,8 @@ export function resolveOptions(options: GrpcBridgeOptions): ResolvedOptions {
     rest: config.rest,
     tracing: config.tracing?.enabled === true ? config.tracing : undefined,
     accessLog: config.accessLog?.enabled === true ? config.accessLog : undefined,
+    drainTimeoutMs: config.drainTimeoutMs,
+    lifecycle,
   };
 }
 
@@ -294,16 +314,21 @@ const fastifyKeys = ["prefix", "logLevel", "logSerializers"];
 
 /**
  * The options as the schema sees them, and what JSON cannot hold, handled
- * here and nowhere else: an Upstream object as `upstream` (set aside: the
+ * here and nowhere else: a Lifecycle (set aside, shared), an Upstream object as `upstream` (set aside: the
  * caller owns it), a URL (its text), `cors: false` (no CORS: the schema has
  * no `false` form, ajv applies no defaults inside a union), Fastify's own
  * register keys (not ours). Descriptor set bytes stay; the schema knows them
  * (`x-bytes`). A copy of the plain objects and arrays: ajv fills defaults in
  * place, and the caller's objects stay theirs.
  */
-function jsonPart(options: GrpcBridgeOptions): { json: Record<string, unknown>; upstream: Upstream | undefined } {
+function jsonPart(options: GrpcBridgeOptions): { json: Record<string, unknown>; upstream: Upstream | undefined; lifecycle: Lifecycle | undefined } {
   const json = plainCopy(options) as Record<string, unknown>;
   for (const key of fastifyKeys) delete json[key];
+  const lifecycle = options.lifecycle;
+  if (lifecycle !== undefined && !(lifecycle instanceof Lifecycle)) {
+    throw new TypeError(`connect-grpc-bridge: option "lifecycle" must be a Lifecycle (import { Lifecycle } from "connect-grpc-bridge"), got ${typeof lifecycle}`);
+  }
+  delete json.lifecycle;
   if (json.cors === false) delete json.cors;
   let upstream: Upstream | undefined;
   if (isUpstream(options.upstream)) {
@@ -312,7 +337,7 @@ function jsonPart(options: GrpcBridgeOptions): { json: Record<string, unknown>; 
   } else if (options.upstream instanceof URL) {
     json.upstream = options.upstream.href;
   }
-  return { json, upstream };
+  return { json, upstream, lifecycle };
 }
 
 function plainCopy(value: unknown): unknown {

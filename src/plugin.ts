@@ -35,6 +35,7 @@ import {
   type RequestObserver,
 } from "./observability/request-observer.js";
 import type { ClassifiedRequest } from "./inbound/client-protocol.js";
+import { CallDrain } from "./drain.js";
 
 /** `package.Service/Method`, package optional, as gRPC names procedures. */
 const procedurePath = /^[A-Za-z_][A-Za-z0-9_.]*\/[A-Za-z_][A-Za-z0-9_]*$/;
@@ -68,14 +69,18 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     resolved.accessLog === undefined ? undefined : new AccessLog(fastify.log, resolved.accessLog),
     tracing !== undefined,
   );
-  // One cluster's pipeline: transcoding only when a schema is configured
-  // (bound to the cluster's Upstream, whose reflection it asks), else a
-  // layer that names the missing schema in the log; then the upstream.
+  // Every open call, whatever its cluster, for the drain on close.
+  const drain = new CallDrain();
+  // One cluster's pipeline: tracing (when on); the drain's record of open
+  // calls; transcoding only when a schema is configured (bound to the
+  // cluster's Upstream, whose reflection it asks), else a layer that names
+  // the missing schema in the log; then the upstream.
   const callsTo = (upstream: Upstream): StartCall => {
     served.push(upstream);
     const hints = new PassthroughHints(upstream.name, hintLog);
     const layer = schema === undefined ? withPassthroughHints(hints) : withTranscoding(schema, upstream, hints, resolved.maxRequestBytes);
-    const pipeline = layer(upstreamStartCall(upstream, limits));
+    // Tracing outside the drain: a call the drain ends still ends its span.
+    const pipeline = drain.layer(layer(upstreamStartCall(upstream, limits)));
     return tracing === undefined ? pipeline : tracing.layer(pipeline);
   };
   let ctx: BridgeContext;
@@ -163,7 +168,19 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     const observed = observer?.begin(request.raw, reply.raw, requestedPath(request), classified.protocol.name);
     refuseObserved(exchange, classified, httpRefusal(failure, status, resolved), observed);
   });
+  // Closing drains: readiness fails first, then (Fastify, after preClose)
+  // the listener closes and the front door sends GOAWAY / Connection: close;
+  // open calls get drainTimeoutMs from now. The server's close waits for
+  // them, so the deadline must start here, not in onClose.
+  let drained: Promise<void> | undefined;
+  fastify.addHook("preClose", (done) => {
+    resolved.lifecycle?.startDraining("close");
+    drained = drain.drain(resolved.drainTimeoutMs, (fields, message) => fastify.log.info(fields, message));
+    done();
+  });
   fastify.addHook("onClose", async () => {
+    await drained;
+    drain.stop();
     await Promise.all(owned.map((upstream) => upstream.close()));
     await tracing?.shutdown();
   });

@@ -38,6 +38,8 @@ export const settings: readonly Setting[] = [
   { flag: "max-response-bytes", env: "MAX_RESPONSE_BYTES", path: ["maxResponseBytes"], kind: "int" },
   { flag: "log-level", env: "LOG_LEVEL", path: ["logLevel"], kind: "string" },
   { flag: "workers", env: "WORKERS", path: ["workers"], kind: "int" },
+  { flag: "drain-delay-ms", env: "DRAIN_DELAY_MS", path: ["drainDelayMs"], kind: "int" },
+  { flag: "drain-timeout-ms", env: "DRAIN_TIMEOUT_MS", path: ["drainTimeoutMs"], kind: "int" },
   { flag: "descriptor-set", env: "DESCRIPTOR_SETS", path: ["schema", "descriptorSets"], kind: "list" },
   { flag: "reflection", env: "REFLECTION", path: ["schema", "reflection"], kind: "bool" },
   { flag: "reflection-passthrough", env: "REFLECTION_PASSTHROUGH", path: ["reflectionPassthrough"], kind: "bool" },

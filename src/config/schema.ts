@@ -237,6 +237,8 @@ export const BridgeConfigSchema = Type.Object(
       { default: "info", ...expected(logLevels.map((l) => `"${l}"`).join(", ")) },
     ),
     workers: positiveInt(1, "processes serving the port (node:cluster), one per core given to the bridge"),
+    // 5 s + 20 s fits Kubernetes' default terminationGracePeriodSeconds (30) with room to exit.
+    drainDelayMs: nonNegativeInt(5_000, "after SIGTERM, how long the port still accepts (readiness already fails) so load balancers stop sending"),
     // Checked by parseUpstreamTarget, whose messages the zero-config CLI has always given.
     upstream: Type.Optional(Type.String({ minLength: 1, description: "HOST:PORT or http://HOST:PORT (one h2c upstream, zero-config)" })),
     clusters: Type.Array(ClusterSchema, { default: [] }),
@@ -266,6 +268,7 @@ export const BridgeConfigSchema = Type.Object(
     tracing: Type.Optional(TracingSchema),
     // The CLI writes `{}` when nobody set it (on there, off in the plugin).
     accessLog: Type.Optional(AccessLogSchema),
+    drainTimeoutMs: nonNegativeInt(20_000, "once the port is closed, how long in-flight calls may run before they end with unavailable"),
   },
   { additionalProperties: false },
 );
@@ -273,8 +276,8 @@ export const BridgeConfigSchema = Type.Object(
 /** A validated config with defaults applied. */
 export type BridgeConfig = Static<typeof BridgeConfigSchema>;
 
-/** Keys only a bridge process has (the CLI): where to listen, front-door TLS files, logging, processes. */
-export const processKeys = ["listen", "tls", "logLevel", "workers"] as const;
+/** Keys only a bridge process has (the CLI): where to listen, front-door TLS files, logging, processes, how long the listener outlives SIGTERM. */
+export const processKeys = ["listen", "tls", "logLevel", "workers", "drainDelayMs"] as const;
 
 /**
  * The plugin's options: the config without the process's own keys. Their

@@ -193,7 +193,7 @@ describe("the CLI hands its validated config to the plugin in one piece", () => 
 
   it("createBridge takes a loaded config's plugin part as it is", async () => {
     const { config } = loadConfig({ upstream: "127.0.0.1:1", "cors-origin": ["https://app.test"] }, {});
-    const { listen: _listen, tls: _tls, logLevel: _logLevel, workers: _workers, ...options } = config;
+    const { listen: _listen, tls: _tls, logLevel: _logLevel, workers: _workers, drainDelayMs: _drainDelayMs, ...options } = config;
     const app = createBridge(options);
     await app.ready();
     const preflight = await app.inject({ method: "OPTIONS", url: "/a.B/C", headers: { origin: "https://app.test", "access-control-request-method": "POST" } });

@@ -20,7 +20,8 @@ import { TestService } from "../../gen/bridge/test/v1/test_pb.js";
 const cli = fileURLToPath(new URL("../../src/cli.js", import.meta.url));
 
 function run(args: string[]) {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  // No drain delay: the 5 s default is for load balancers, not tests.
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, CONNECT_GRPC_BRIDGE_DRAIN_DELAY_MS: "0" } });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (d) => (stdout += d));

@@ -619,7 +619,7 @@ describe("CLI schema flags", () => {
     for (const flag of ["--descriptor-set", "--reflection", "--reflection-passthrough"]) assert.ok(help.stdout.includes(flag), flag);
     try {
       for (const flags of flagSets) {
-        const child = spawn(process.execPath, [cli, "--upstream", upstream.address, "--port", "0", "--log-level", "silent", ...flags], { stdio: ["ignore", "pipe", "inherit"] });
+        const child = spawn(process.execPath, [cli, "--upstream", upstream.address, "--port", "0", "--log-level", "silent", ...flags], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, CONNECT_GRPC_BRIDGE_DRAIN_DELAY_MS: "0" } });
         try {
           let out = "";
           child.stdout.on("data", (d) => (out += d));

@@ -21,7 +21,8 @@ export interface CliProcess {
 export function runCli(args: string[], env: Record<string, string> = {}): CliProcess {
   const child = spawn(process.execPath, [cli, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, ...env },
+    // No drain delay unless a test asks for one: the 5 s default is for load balancers, not tests.
+    env: { ...process.env, CONNECT_GRPC_BRIDGE_DRAIN_DELAY_MS: "0", ...env },
   });
   let stdout = "";
   let stderr = "";
