@@ -5,7 +5,7 @@
  * depends on TypeScript at run time; the lookup is a path into
  * `sourceCodeInfo`, which this module computes for the kinds a document uses.
  */
-import type { DescEnum, DescField, DescFile, DescMessage, DescMethod, DescService } from "@bufbuild/protobuf";
+import type { DescEnum, DescField, DescFile, DescMessage, DescMethod, DescOneof, DescService } from "@bufbuild/protobuf";
 
 /** Field numbers in descriptor.proto that source paths are made of. */
 const path = {
@@ -15,10 +15,11 @@ const path = {
   messageField: 2,
   messageNested: 3,
   messageEnum: 4,
+  messageOneof: 8,
   serviceMethod: 2,
 } as const;
 
-type Commented = DescMessage | DescField | DescEnum | DescService | DescMethod;
+type Commented = DescMessage | DescField | DescOneof | DescEnum | DescService | DescMethod;
 
 function sourcePath(desc: Commented): number[] {
   switch (desc.kind) {
@@ -32,6 +33,8 @@ function sourcePath(desc: Commented): number[] {
         : [...sourcePath(desc.parent), path.messageEnum, desc.parent.proto.enumType.indexOf(desc.proto)];
     case "field":
       return [...sourcePath(desc.parent), path.messageField, desc.parent.proto.field.indexOf(desc.proto)];
+    case "oneof":
+      return [...sourcePath(desc.parent), path.messageOneof, desc.parent.proto.oneofDecl.indexOf(desc.proto)];
     case "service":
       return [path.fileService, desc.file.proto.service.indexOf(desc.proto)];
     case "rpc":
@@ -42,6 +45,7 @@ function sourcePath(desc: Commented): number[] {
 function fileOf(desc: Commented): DescFile {
   switch (desc.kind) {
     case "field":
+    case "oneof":
       return desc.parent.file;
     case "rpc":
       return desc.parent.file;

@@ -229,7 +229,8 @@ export class SchemaComponents {
     const comment = descriptionOf(message);
     if (comment !== undefined) notes.push(comment);
     for (const oneof of oneofs) {
-      notes.push(`Oneof \`${oneof.name}\`: at most one of ${oneof.fields.map((f) => `\`${f.jsonName}\``).join(", ")}.`);
+      const about = descriptionOf(oneof);
+      notes.push(`Oneof \`${oneof.name}\`: at most one of ${oneof.fields.map((f) => `\`${f.jsonName}\``).join(", ")}.${about === undefined ? "" : ` ${about}`}`);
     }
     if (notes.length > 0) schema.description = notes.join("\n\n");
     if (message.deprecated) schema.deprecated = true;
