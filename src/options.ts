@@ -16,6 +16,7 @@ import {
   type Loose,
   type RouteConfig,
   type SchemaSources,
+  type OpenApiConfig,
 } from "./config/schema.js";
 import { check, ConfigError, optionLine, type Issue } from "./config/validate.js";
 import { completeSchemaSources, corsIssues } from "./config/rules.js";
@@ -135,6 +136,26 @@ export interface GrpcBridgeOptions {
    * describe its backends.
    */
   reflectionPassthrough?: boolean;
+  /**
+   * Serve an OpenAPI 3.1 document of the schema's REST bindings
+   * (google.api.http): `{ path: "/openapi.json", on: "admin" | "data",
+   * title, version }`. `on: "data"` adds a GET route for `path` beside the
+   * calls (a path of the form /pkg.Service/Method is refused); `on: "admin"`
+   * (the default) leaves it to the admin port. Default: not served.
+   */
+  openapi?: OpenApiOptions;
+}
+
+/** Where the OpenAPI document is served, and its info. */
+export interface OpenApiOptions {
+  /** URL path of the document. Default: "/openapi.json". */
+  path?: string;
+  /** "admin": on the admin port (default); "data": on the port that serves calls. */
+  on?: "admin" | "data";
+  /** info.title. Default: "connect-grpc-bridge REST API". */
+  title?: string;
+  /** info.version: the API's version. Default: "1". */
+  version?: string;
 }
 
 /** Who may call the bridge from a browser, and what the page may read. */
@@ -179,6 +200,7 @@ type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 true satisfies Same<keyof GrpcBridgeOptions, keyof BridgeOptionsConfig>;
 true satisfies (BridgeOptionsConfig extends GrpcBridgeOptions ? true : false);
 true satisfies Same<SchemaOptions, Loose<SchemaSources>>;
+true satisfies Same<OpenApiOptions, Loose<OpenApiConfig>>;
 
 /**
  * Checks the options against the schema, applies its defaults and resolves
@@ -243,6 +265,7 @@ export function resolveOptions(options: GrpcBridgeOptions): ResolvedOptions {
     cors,
     schema: schemaOptions(config.schema),
     reflectionPassthrough: config.reflectionPassthrough,
+    openapi: config.openapi,
   };
 }
 

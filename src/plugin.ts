@@ -22,6 +22,7 @@ import { BridgeSchema } from "./schema/schema.js";
 import { reflectionRefused } from "./schema/reflection-gate.js";
 import { withTranscoding } from "./schema/transcode.js";
 import { PassthroughHints, withPassthroughHints } from "./schema/passthrough-hint.js";
+import { mountOpenApi } from "./openapi/route.js";
 
 /** `package.Service/Method`, package optional, as gRPC names procedures. */
 const procedurePath = /^[A-Za-z_][A-Za-z0-9_.]*\/[A-Za-z_][A-Za-z0-9_]*$/;
@@ -38,6 +39,15 @@ const procedurePath = /^[A-Za-z_][A-Za-z0-9_.]*\/[A-Za-z_][A-Za-z0-9_]*$/;
 export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOptions): Promise<void> {
   const resolved = resolveOptions(options);
   const target = resolved.upstream;
+  const openapi = resolved.openapi?.on === "data" ? resolved.openapi : undefined;
+  if (openapi !== undefined) {
+    if (procedurePath.test(openapi.path.slice(1))) {
+      throw new TypeError(`connect-grpc-bridge: openapi.path "${openapi.path}" has the form /package.Service/Method: it would shadow that RPC; choose a path like "/openapi.json"`);
+    }
+    if (resolved.schema === undefined) {
+      throw new TypeError("connect-grpc-bridge: openapi needs a schema to describe: set schema.descriptorSets or schema.reflection");
+    }
+  }
   // An Upstream handed in belongs to the caller; ones built here are closed here.
   const owned: Upstream[] = [];
   // One schema for every cluster; reflection is cached per Upstream inside it.
@@ -118,6 +128,18 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
   fastify.addHook("onClose", async () => {
     await Promise.all(owned.map((upstream) => upstream.close()));
   });
+  if (openapi !== undefined) {
+    // On the data port, beside the calls: a static GET route, which Fastify
+    // matches before the catch-all, at a path no RPC can have (checked above).
+    const upstreams = target !== undefined && "request" in target ? [target] : owned;
+    const reflected = resolved.schema!.reflection === undefined ? undefined : () => Promise.all(upstreams.map((u) => schema!.typesFor(u)));
+    try {
+      await mountOpenApi(fastify, openapi, schema!.descriptorTypes, reflected);
+    } catch (error) {
+      await Promise.all(owned.map((upstream) => upstream.close()));
+      throw error;
+    }
+  }
 }
 
 /**
