@@ -23,6 +23,9 @@ import { reflectionRefused } from "./schema/reflection-gate.js";
 import { withTranscoding } from "./schema/transcode.js";
 import { PassthroughHints, withPassthroughHints } from "./schema/passthrough-hint.js";
 import { mountOpenApi } from "./openapi/route.js";
+import { listHttpBindings } from "./rest/bindings.js";
+import { loadDescriptorSet } from "./schema/descriptor-set.js";
+import { createRegistry } from "@bufbuild/protobuf";
 
 /** `package.Service/Method`, package optional, as gRPC names procedures. */
 const procedurePath = /^[A-Za-z_][A-Za-z0-9_.]*\/[A-Za-z_][A-Za-z0-9_]*$/;
@@ -129,12 +132,9 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     await Promise.all(owned.map((upstream) => upstream.close()));
   });
   if (openapi !== undefined) {
-    // On the data port, beside the calls: a static GET route, which Fastify
-    // matches before the catch-all, at a path no RPC can have (checked above).
-    const upstreams = target !== undefined && "request" in target ? [target] : owned;
-    const reflected = resolved.schema!.reflection === undefined ? undefined : () => Promise.all(upstreams.map((u) => schema!.typesFor(u)));
     try {
-      await mountOpenApi(fastify, openapi, schema!.descriptorTypes, reflected);
+      const types = createRegistry(...resolved.schema!.descriptorSets.map((source, i) => loadDescriptorSet(source, i)));
+      mountOpenApi(fastify, openapi, listHttpBindings(types));
     } catch (error) {
       await Promise.all(owned.map((upstream) => upstream.close()));
       throw error;

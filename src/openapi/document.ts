@@ -25,7 +25,7 @@ export interface OpenApiInfo {
 /** An OpenAPI 3.1 document as plain JSON. */
 export type OpenApiDocument = { openapi: "3.1.0"; [key: string]: unknown };
 
-/** The content type of server-streaming REST responses: one JSON message per line. */
+/** The content type of server-streaming REST responses (src/inbound/rest.ts): one JSON object per line. */
 export const streamContentType = "application/x-ndjson";
 
 const httpBodyType = "google.api.HttpBody";
@@ -56,6 +56,11 @@ export function documentOf(bindings: readonly HttpBinding[], info: OpenApiInfo):
   for (const binding of bindings) {
     const index = bindingIndex.get(binding.method) ?? 0;
     bindingIndex.set(binding.method, index + 1);
+    const kind = binding.method.methodKind;
+    if (kind === "client_streaming" || kind === "bidi_streaming") {
+      unlisted.push(`${binding.name}: ${binding.verb} ${binding.template.source} (a ${kind.replace("_", "-")} method: REST serves unary and server-streaming methods only)`);
+      continue;
+    }
     if (!operationKeys.has(binding.verb)) {
       unlisted.push(`${binding.name}: ${binding.verb} ${binding.template.source} (OpenAPI has no operation for this verb)`);
       continue;
@@ -215,15 +220,15 @@ function operation(
     queryParameters(method.input, "", pathFields, bodyField, components, new Set([method.input.typeName]), parameters);
   }
   if (parameters.length > 0) op.parameters = parameters;
-  if (binding.body !== undefined) {
-    if (method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming") {
-      op.requestBody = { required: true, content: { [streamContentType]: { schema: requestBodySchema(binding, pathFields, components) } }, description: "One JSON message per line." };
-    } else {
-      op.requestBody = { required: true, content: requestContent(binding, pathFields, components) };
-    }
-  }
+  if (binding.body !== undefined) op.requestBody = { required: true, content: requestContent(binding, pathFields, components) };
+  const streaming = method.methodKind === "server_streaming";
   op.responses = {
-    "200": { description: "OK", content: responseContent(binding, components) },
+    "200": {
+      description: streaming
+        ? 'One JSON object per line: {"result": message} for each message; an error after the first message ends the stream with a line {"error": google.rpc.Status} (before it, the error is the HTTP response).'
+        : "OK",
+      content: responseContent(binding, components),
+    },
     default: { description: "An error: the google.rpc.Status of the call, with the HTTP status of its code.", content: { "application/json": { schema: refTo(statusName) } } },
   };
   return op;
@@ -362,8 +367,15 @@ function responseContent(binding: HttpBinding, components: SchemaComponents): Re
   const field = binding.responseBody === undefined ? undefined : output.fields.find((f) => f.name === binding.responseBody);
   if (field === undefined ? isHttpBody(output) : field.fieldKind === "message" && isHttpBody(field.message)) return { "*/*": binary };
   const schema = field === undefined ? components.ref(output) : components.field(field);
-  const streaming = binding.method.methodKind === "server_streaming" || binding.method.methodKind === "bidi_streaming";
-  return streaming ? { [streamContentType]: { schema } } : { "application/json": { schema } };
+  if (binding.method.methodKind !== "server_streaming") return { "application/json": { schema } };
+  // One line of the stream (as grpc-gateway writes them).
+  const line = {
+    oneOf: [
+      { type: "object", properties: { result: schema }, required: ["result"], additionalProperties: false },
+      { type: "object", properties: { error: refTo(statusName) }, required: ["error"], additionalProperties: false },
+    ],
+  };
+  return { [streamContentType]: { schema: line } };
 }
 
 /** google.rpc.Status in JSON: what every REST error is. */

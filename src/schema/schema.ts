@@ -112,21 +112,6 @@ export class BridgeSchema {
     return { kind: "not-described", note: cache.lastError };
   }
 
-  /** The types of the descriptor sets; undefined without any. */
-  get descriptorTypes(): Registry | undefined {
-    return this.fixed?.types;
-  }
-
-  /**
-   * The types calls to `upstream` see: the descriptor sets plus, with
-   * reflection, the upstream's reflected schema (fetched now if there is
-   * none yet). Undefined when neither has anything.
-   */
-  async typesFor(upstream: Upstream): Promise<Registry | undefined> {
-    if (this.reflection === undefined) return this.fixed?.types;
-    return (await this.cacheFor(upstream).current())?.types ?? this.fixed?.types;
-  }
-
   private cacheFor(upstream: Upstream): ReflectionCache {
     let cache = this.caches.get(upstream);
     if (cache === undefined) {

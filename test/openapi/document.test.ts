@@ -152,7 +152,12 @@ test("custom verbs, multi-segment variables, response_body, HttpBody, server str
   const raw = op("/v1/raw:echo", "post");
   assert.deepEqual(raw.requestBody!.content["*/*"]!.schema, { type: "string", format: "binary" });
   const watch = op("/v1/shelves/{shelf}:watch", "get");
-  assert.deepEqual(watch.responses["200"]!.content!["application/x-ndjson"]!.schema, ref(`${rest}.Book`));
+  assert.deepEqual(watch.responses["200"]!.content!["application/x-ndjson"]!.schema, {
+    oneOf: [
+      { type: "object", properties: { result: ref(`${rest}.Book`) }, required: ["result"], additionalProperties: false },
+      { type: "object", properties: { error: ref("google.rpc.Status") }, required: ["error"], additionalProperties: false },
+    ],
+  });
   assert.deepEqual(names(watch, "query"), ["count", "failCode"]);
   // SEARCH is no OpenAPI 3.1 operation: listed, not dropped silently.
   assert.deepEqual(doc["x-unlisted-bindings"], [`${rest}.Library.SearchBooks: SEARCH /v1/books (OpenAPI has no operation for this verb)`]);
