@@ -31,7 +31,8 @@ export async function openApiOfConfig(config: BridgeConfig, deployment: Deployme
   const registries: Registry[] = sources.descriptorSets.map((source, i) => loadDescriptorSet(source, i));
   if (sources.reflection !== false) {
     const single = deployment === undefined ? parseUpstreamTarget(config.upstream!).authority : undefined;
-    const clusters = deployment?.clusters ?? [defaultClusterOptions(single!, single)];
+    // Named after the address, as the plugin names a single upstream.
+    const clusters = deployment?.clusters ?? [{ ...defaultClusterOptions(single!), name: single! }];
     for (const cluster of clusters) {
       const upstream = createCluster(cluster, quiet, { maxResponseMessageBytes: config.maxResponseBytes });
       try {

@@ -10,7 +10,11 @@ import { dirname } from "node:path";
 import Fastify from "fastify";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { createBridge, grpcBridge } from "../../src/index.js";
+import * as grpc from "@grpc/grpc-js";
+import { file_bridge_test_rest_v1_rest } from "../../gen/bridge/test/rest/v1/rest_pb.js";
 import { buildDescriptorSet } from "../support/schema-upstream.js";
+import { addDescriptorReflection } from "../support/descriptor-reflection.js";
+import { startGrpcJsServer } from "../support/grpc-js-server.js";
 import { startBridge } from "../support/bridge.js";
 import { runCli } from "../support/cli-process.js";
 
@@ -95,6 +99,19 @@ test("--print-openapi prints the document of --descriptor-set and exits; without
   const bare = runCli(["--upstream", upstream, "--print-openapi"]);
   assert.equal(await bare.exited, 2);
   assert.match(bare.err(), /--print-openapi needs a schema: --descriptor-set FILE or --reflection/);
+});
+
+test("--print-openapi --reflection asks the upstream's server reflection first; an unreachable upstream is named", async (t) => {
+  const server = await startGrpcJsServer((s: grpc.Server) => addDescriptorReflection(s, [file_bridge_test_rest_v1_rest]));
+  t.after(() => server.close());
+  const cli = runCli(["--upstream", `127.0.0.1:${server.port}`, "--reflection", "--print-openapi"]);
+  assert.equal(await cli.exited, 0, cli.err());
+  const document = JSON.parse(cli.out()) as { paths: Record<string, Record<string, { operationId: string }>> };
+  await assertValid(document);
+  assert.equal(document.paths["/v1/shelves/{shelf}:watch"]?.get?.operationId, "Library_WatchShelf");
+  const down = runCli(["--upstream", upstream, "--reflection", "--print-openapi"]);
+  assert.equal(await down.exited, 2);
+  assert.match(down.err(), /server reflection of 127\.0\.0\.1:1 failed/);
 });
 
 test("--openapi-path and --openapi-on (and their variables) land in the config", async () => {
