@@ -10,7 +10,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import type { ConnectError } from "./protocol/status.js";
 
 /** The client protocol a call arrived in: what layers may label or check by. */
-export type ClientProtocolName = "connect" | "grpc-web" | "grpc";
+export type ClientProtocolName = "connect" | "grpc-web" | "grpc" | "rest";
 
 export interface CallHead {
   /** Which protocol the client speaks. */

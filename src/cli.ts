@@ -52,6 +52,8 @@ Options:
   --reflection              get the schema from the upstream's gRPC server reflection
   --reflection-passthrough  let server reflection calls through to the upstream
                             (buf curl --reflect, grpcurl); off by default
+  --rest                    serve the schema's google.api.http bindings as REST
+                            routes (needs --descriptor-set or --reflection)
   --openapi-path PATH       serve the OpenAPI document of the REST bindings at
                             PATH (default /openapi.json); either flag turns it on
   --openapi-on admin|data   serve it on the admin port (default admin) or on
@@ -112,6 +114,7 @@ async function main(): Promise<void> {
         "descriptor-set": { type: "string", multiple: true },
         reflection: { type: "boolean" },
         "reflection-passthrough": { type: "boolean" },
+        rest: { type: "boolean" },
         workers: { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean" },

@@ -137,6 +137,13 @@ export interface GrpcBridgeOptions {
    */
   reflectionPassthrough?: boolean;
   /**
+   * REST transcoding: serve every `google.api.http` binding (and
+   * `additional_bindings`) of the schema as a REST route, next to the RPC
+   * paths. Needs `schema`; with reflection, the routes come from one
+   * reflection answer fetched when the plugin starts. Default: off.
+   */
+  rest?: RestOptions;
+  /**
    * Serve an OpenAPI 3.1 document of the schema's REST bindings
    * (google.api.http): `{ path: "/openapi.json", on: "admin" | "data",
    * title, version }`. `on: "data"` adds a GET route for `path` beside the
@@ -156,6 +163,12 @@ export interface OpenApiOptions {
   title?: string;
   /** info.version: the API's version. Default: "1". */
   version?: string;
+}
+
+/** REST transcoding from google.api.http annotations. */
+export interface RestOptions {
+  /** Default: false. */
+  enabled?: boolean;
 }
 
 /** Who may call the bridge from a browser, and what the page may read. */
@@ -265,6 +278,7 @@ export function resolveOptions(options: GrpcBridgeOptions): ResolvedOptions {
     cors,
     schema: schemaOptions(config.schema),
     reflectionPassthrough: config.reflectionPassthrough,
+    rest: config.rest,
     openapi: config.openapi,
   };
 }

@@ -22,10 +22,10 @@ import { BridgeSchema } from "./schema/schema.js";
 import { reflectionRefused } from "./schema/reflection-gate.js";
 import { withTranscoding } from "./schema/transcode.js";
 import { PassthroughHints, withPassthroughHints } from "./schema/passthrough-hint.js";
+import { RestRoutes, standardVerbs } from "./rest/routes.js";
+import { restSchemaTypes } from "./rest/schema-types.js";
+import { classifyRest, restNotFound, restRouteNotFound } from "./inbound/rest.js";
 import { mountOpenApi } from "./openapi/route.js";
-import { listHttpBindings } from "./rest/bindings.js";
-import { loadDescriptorSet } from "./schema/descriptor-set.js";
-import { createRegistry } from "@bufbuild/protobuf";
 
 /** `package.Service/Method`, package optional, as gRPC names procedures. */
 const procedurePath = /^[A-Za-z_][A-Za-z0-9_.]*\/[A-Za-z_][A-Za-z0-9_]*$/;
@@ -47,8 +47,9 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     if (procedurePath.test(openapi.path.slice(1))) {
       throw new TypeError(`connect-grpc-bridge: openapi.path "${openapi.path}" has the form /package.Service/Method: it would shadow that RPC; choose a path like "/openapi.json"`);
     }
-    if (resolved.schema === undefined) {
-      throw new TypeError("connect-grpc-bridge: openapi needs a schema to describe: set schema.descriptorSets or schema.reflection");
+    // The document describes the REST routes this bridge serves: none without REST.
+    if (!resolved.rest.enabled) {
+      throw new TypeError('connect-grpc-bridge: option "openapi" describes the REST routes: it needs "rest.enabled" (--rest) and a schema');
     }
   }
   // An Upstream handed in belongs to the caller; ones built here are closed here.
@@ -60,10 +61,13 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
       : new BridgeSchema(resolved.schema, (level, fields, message) => fastify.log[level](fields, message), resolved.maxResponseBytes);
   const limits = { maxResponseMessageBytes: resolved.maxResponseBytes };
   const hintLog = (fields: Record<string, unknown>, message: string) => fastify.log.warn(fields, message);
+  // Every Upstream calls go to (REST with reflection asks each for its schema at start).
+  const served: Upstream[] = [];
   // One cluster's pipeline: transcoding only when a schema is configured
   // (bound to the cluster's Upstream, whose reflection it asks), else a
   // layer that names the missing schema in the log; then the upstream.
   const callsTo = (upstream: Upstream): StartCall => {
+    served.push(upstream);
     const hints = new PassthroughHints(upstream.name, hintLog);
     const layer = schema === undefined ? withPassthroughHints(hints) : withTranscoding(schema, upstream, hints, resolved.maxRequestBytes);
     return layer(upstreamStartCall(upstream, limits));
@@ -87,6 +91,20 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     const upstream = createCluster(singleEndpointCluster(target, resolved), fastify.log, limits);
     owned.push(upstream);
     ctx = { startCall: callsTo(upstream), options: resolved };
+  }
+
+  let rest: RestRoutes | undefined;
+  if (resolved.rest.enabled) {
+    if (resolved.schema === undefined) {
+      throw new TypeError('connect-grpc-bridge: option "rest.enabled" needs a schema: "schema.descriptorSets" or "schema.reflection" (--descriptor-set, --reflection)');
+    }
+    try {
+      rest = new RestRoutes(await restSchemaTypes(resolved.schema, served, resolved.maxResponseBytes));
+    } catch (error) {
+      await Promise.all(owned.map((upstream) => upstream.close()));
+      throw error;
+    }
+    fastify.log.info({ routes: rest.bindings.length }, "REST routes loaded from google.api.http annotations");
   }
 
   // Bodies are streamed to the upstream as they arrive; nothing is parsed.
@@ -114,11 +132,17 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
   } else {
     methods.push("OPTIONS");
   }
+  // Custom REST verbs (google.api.http `custom`) the router must know too.
+  for (const verb of rest?.verbs ?? []) {
+    if (verb === "*" || standardVerbs.includes(verb) || methods.includes(verb as HTTPMethods)) continue;
+    if (!fastify.supportedMethods.includes(verb)) fastify.addHttpMethod(verb, { hasBody: true });
+    methods.push(verb as HTTPMethods);
+  }
   fastify.route({
     // Every method, so that the wrong one gets a 405 in the client's protocol, not a 404.
     method: methods,
     url: "/*",
-    handler: (request, reply) => dispatch(resolved, ctx, router, request, reply),
+    handler: (request, reply) => dispatch(resolved, ctx, router, rest, request, reply),
   });
   // Errors Fastify raises before the handler runs (a Content-Type it cannot
   // even parse, ...) are refused in the client's protocol, not in Fastify's own JSON.
@@ -133,8 +157,8 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
   });
   if (openapi !== undefined) {
     try {
-      const types = createRegistry(...resolved.schema!.descriptorSets.map((source, i) => loadDescriptorSet(source, i)));
-      mountOpenApi(fastify, openapi, listHttpBindings(types));
+      // The bindings the REST routes were built from: the document lists what is served.
+      mountOpenApi(fastify, openapi, rest!.bindings);
     } catch (error) {
       await Promise.all(owned.map((upstream) => upstream.close()));
       throw error;
@@ -152,6 +176,7 @@ function dispatch(
   options: ResolvedOptions,
   base: BridgeContext,
   router: Router<BridgeContext> | undefined,
+  rest: RestRoutes | undefined,
   request: FastifyRequest,
   reply: FastifyReply,
 ): void {
@@ -166,15 +191,27 @@ function dispatch(
     url = pathStart < 0 ? "/" : url.slice(pathStart);
   }
   const query = url.indexOf("?");
-  const procedure = url.slice(prefixLength(request), query < 0 ? url.length : query);
+  let procedure = url.slice(prefixLength(request), query < 0 ? url.length : query);
   const exchange = exchangeFor(
     request,
     reply,
     "/" + procedure,
     options.cors !== undefined && req.headers.origin !== undefined,
   );
-  const classified = classifyRequest(req);
+  let classified = classifyRequest(req);
   try {
+    // REST only when it is on, and never for gRPC or gRPC-Web (their content types say so).
+    if (rest !== undefined && classified.protocol.name !== "grpc" && classified.protocol.name !== "grpc-web") {
+      const restRequest = classifyRest(rest, req, exchange.path);
+      if (restRequest !== undefined) {
+        classified = restRequest;
+        exchange.path = restRequest.match.binding.rpcPath;
+        procedure = exchange.path.slice(1);
+      } else if (!procedurePath.test(procedure)) {
+        refuse(exchange, restNotFound, restRouteNotFound(req.method, exchange.path));
+        return;
+      }
+    }
     if (!procedurePath.test(procedure)) {
       refuse(exchange, classified, unknownProcedure(`no procedure at path "${exchange.path}": expected /package.Service/Method`));
       return;

@@ -235,6 +235,11 @@ export const BridgeConfigSchema = Type.Object(
     // JSON transcoding (src/schema/); completed by completeSchemaSources.
     schema: Type.Optional(withoutDefaults(SchemaSourcesSchema)),
     reflectionPassthrough: Type.Boolean({ default: false }),
+    // REST transcoding from google.api.http (src/rest/); needs `schema`.
+    rest: Type.Object(
+      { enabled: Type.Boolean({ default: false, description: "serve the schema's google.api.http bindings as REST routes" }) },
+      { additionalProperties: false, default: {} },
+    ),
     openapi: Type.Optional(OpenApiSchema),
   },
   { additionalProperties: false },

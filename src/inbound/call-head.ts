@@ -136,6 +136,20 @@ function withMetadata(
   };
 }
 
+const restUnaryShape: CallShape = { protocol: "rest", unary: true, get: false };
+const restStreamShape: CallShape = { protocol: "rest", unary: false, get: false };
+
+/**
+ * A REST request head (google.api.http): binary messages the REST adapter
+ * builds itself, no compression either way, the deadline from
+ * `grpc-timeout` as grpc-gateway reads it; metadata as for Connect.
+ */
+export function restCallHead(ctx: BridgeContext, exchange: Exchange, unary: boolean): CallHead | ConnectError {
+  const timeout = parseGrpcTimeout(headerValue(exchange.req.headers["grpc-timeout"]));
+  if (timeout instanceof ConnectError) return timeout;
+  return withMetadata(ctx, exchange, unary ? restUnaryShape : restStreamShape, "proto", timeout, undefined, undefined, []);
+}
+
 /** One value for a header that may repeat: repeated lists are joined. */
 export function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(",") : value;

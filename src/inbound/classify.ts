@@ -121,6 +121,8 @@ function classifyContentType(contentType: string, http2: boolean): ClassifiedReq
  */
 export function negotiationFailure(request: ClassifiedRequest, req: IncomingMessage, options: AdapterOptions): CallEnd | undefined {
   const protocol = request.protocol;
+  // A REST binding matched this verb and path already; its adapter checks the body's type.
+  if (protocol.name === "rest") return undefined;
   const method = req.method;
   if (method !== "POST" && !(method === "GET" && protocol === connectUnaryProtocol)) return methodNotAllowed(request, method);
   if (protocol === connectUnaryProtocol && method === "GET") return undefined; // the query names the codec, checked there

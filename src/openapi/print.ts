@@ -4,14 +4,14 @@
  * upstream (the single one, or every cluster) is asked first, through the
  * same cluster and reflection client the bridge uses.
  */
-import { createRegistry, type Registry } from "@bufbuild/protobuf";
+import type { Registry } from "@bufbuild/protobuf";
 import { OpenApiSchema, type BridgeConfig, type OpenApiConfig } from "../config/schema.js";
 import { validate } from "../config/validate.js";
 import type { Deployment } from "../config/deployment.js";
 import { defaultClusterOptions } from "../config/deployment.js";
 import { completeSchemaSources } from "../config/rules.js";
-import { loadDescriptorSet } from "../schema/descriptor-set.js";
-import { fetchReflectedSchema } from "../schema/reflection-client.js";
+import { restSchemaTypes } from "../rest/schema-types.js";
+import type { Upstream } from "../upstream/upstream.js";
 import { createCluster, type ClusterLog } from "../upstream/cluster.js";
 import { parseUpstreamTarget } from "../upstream/target.js";
 import { documentOf, type OpenApiDocument } from "./document.js";
@@ -28,23 +28,22 @@ export async function openApiOfConfig(config: BridgeConfig, deployment: Deployme
   if (sources === undefined || (sources.descriptorSets.length === 0 && sources.reflection === false)) {
     throw new Error("--print-openapi needs a schema: --descriptor-set FILE or --reflection");
   }
-  const registries: Registry[] = sources.descriptorSets.map((source, i) => loadDescriptorSet(source, i));
+  const upstreams: Upstream[] = [];
   if (sources.reflection !== false) {
     const single = deployment === undefined ? parseUpstreamTarget(config.upstream!).authority : undefined;
     // Named after the address, as the plugin names a single upstream.
     const clusters = deployment?.clusters ?? [{ ...defaultClusterOptions(single!), name: single! }];
-    for (const cluster of clusters) {
-      const upstream = createCluster(cluster, quiet, { maxResponseMessageBytes: config.maxResponseBytes });
-      try {
-        registries.push(await fetchReflectedSchema(upstream, sources.reflection.timeoutMs, config.maxResponseBytes));
-      } catch (error) {
-        throw new Error(`server reflection of ${cluster.name} failed: ${(error as Error).message}`);
-      } finally {
-        await upstream.close();
-      }
-    }
+    for (const cluster of clusters) upstreams.push(createCluster(cluster, quiet, { maxResponseMessageBytes: config.maxResponseBytes }));
+  }
+  let types: Registry;
+  try {
+    // The types REST routes would be built from, the same way.
+    const schema = { ...sources, reflection: sources.reflection === false ? undefined : sources.reflection };
+    types = await restSchemaTypes(schema, upstreams, config.maxResponseBytes);
+  } finally {
+    await Promise.all(upstreams.map((upstream) => upstream.close()));
   }
   // Not served, only printed: the schema's defaults give the info.
   const openapi = config.openapi ?? validate<OpenApiConfig>(OpenApiSchema, {});
-  return documentOf(listHttpBindings(createRegistry(...registries)), { title: openapi.title, version: openapi.version });
+  return documentOf(listHttpBindings(types), { title: openapi.title, version: openapi.version });
 }

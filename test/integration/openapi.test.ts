@@ -10,11 +10,8 @@ import { dirname } from "node:path";
 import Fastify from "fastify";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { createBridge, grpcBridge } from "../../src/index.js";
-import * as grpc from "@grpc/grpc-js";
-import { file_bridge_test_rest_v1_rest } from "../../gen/bridge/test/rest/v1/rest_pb.js";
 import { buildDescriptorSet } from "../support/schema-upstream.js";
-import { addDescriptorReflection } from "../support/descriptor-reflection.js";
-import { startGrpcJsServer } from "../support/grpc-js-server.js";
+import { startRestUpstream } from "../support/rest-upstream.js";
 import { startBridge } from "../support/bridge.js";
 import { runCli } from "../support/cli-process.js";
 
@@ -33,7 +30,7 @@ async function assertValid(document: unknown): Promise<void> {
 }
 
 test("openapi on the data port: GET serves the document; other verbs at its path are still refused as calls", async (t) => {
-  const bridge = await startBridge(upstream, { schema: { descriptorSets: [descriptorBytes] }, openapi: { on: "data" }, cors: false });
+  const bridge = await startBridge(upstream, { schema: { descriptorSets: [descriptorBytes] }, rest: { enabled: true }, openapi: { on: "data" }, cors: false });
   t.after(() => bridge.close());
   const response = await fetch(`${bridge.baseUrl}/openapi.json`);
   assert.equal(response.status, 200);
@@ -45,7 +42,8 @@ test("openapi on the data port: GET serves the document; other verbs at its path
   assert.equal(document.servers, undefined);
   const post = await fetch(`${bridge.baseUrl}/openapi.json`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
   assert.equal(post.status, 404);
-  assert.match(((await post.json()) as { message: string }).message, /no procedure at path "\/openapi.json"/);
+  // With REST on, an unmatched path is a REST 404 (google.rpc.Status).
+  assert.match(((await post.json()) as { message: string }).message, /no REST route for POST \/openapi.json/);
 });
 
 test("openapi under a plugin prefix: served there, with the prefix as the document's server", async (t) => {
@@ -55,6 +53,7 @@ test("openapi under a plugin prefix: served there, with the prefix as the docume
     prefix: "/api",
     upstream,
     schema: { descriptorSets: [descriptorBytes] },
+    rest: { enabled: true },
     openapi: { on: "data", path: "/docs/openapi.json", title: "Library", version: "2" },
   } as never);
   const response = await app.inject({ method: "GET", url: "/api/docs/openapi.json" });
@@ -64,9 +63,9 @@ test("openapi under a plugin prefix: served there, with the prefix as the docume
   assert.deepEqual(document.info, { title: "Library", version: "2" });
 });
 
-test("openapi.path refused at start: an RPC path's form, a path a REST binding takes, no schema", async () => {
+test("openapi.path refused at start: an RPC path's form, a path a REST binding takes; openapi without REST", async () => {
   const start = async (options: Record<string, unknown>) => {
-    const app = createBridge({ upstream, ...options } as never);
+    const app = createBridge({ upstream, rest: { enabled: true }, ...options } as never);
     try {
       await app.ready();
     } finally {
@@ -78,7 +77,7 @@ test("openapi.path refused at start: an RPC path's form, a path a REST binding t
     start({ schema: { descriptorSets: [descriptorBytes] }, openapi: { on: "data", path: "/v1/messages/openapi" } }),
     /openapi\.path "\/v1\/messages\/openapi" is taken by the REST binding bridge\.test\.rest\.v1\.Messaging\.GetMessageByName/,
   );
-  await assert.rejects(start({ openapi: { on: "data" } }), /openapi needs a schema/);
+  await assert.rejects(start({ schema: { descriptorSets: [descriptorBytes] }, rest: { enabled: false }, openapi: { on: "data" } }), /option "openapi" describes the REST routes: it needs "rest\.enabled"/);
   await assert.rejects(start({ schema: { descriptorSets: [descriptorBytes] }, openapi: { on: "web" } }), /openapi\.on.*"admin".*"data"/);
   // on: "admin" adds nothing to the data port.
   const app = createBridge({ upstream, schema: { descriptorSets: [descriptorBytes] }, openapi: {} });
@@ -102,16 +101,16 @@ test("--print-openapi prints the document of --descriptor-set and exits; without
 });
 
 test("--print-openapi --reflection asks the upstream's server reflection first; an unreachable upstream is named", async (t) => {
-  const server = await startGrpcJsServer((s: grpc.Server) => addDescriptorReflection(s, [file_bridge_test_rest_v1_rest]));
+  const server = await startRestUpstream({ reflection: true });
   t.after(() => server.close());
-  const cli = runCli(["--upstream", `127.0.0.1:${server.port}`, "--reflection", "--print-openapi"]);
+  const cli = runCli(["--upstream", server.address, "--reflection", "--print-openapi"]);
   assert.equal(await cli.exited, 0, cli.err());
   const document = JSON.parse(cli.out()) as { paths: Record<string, Record<string, { operationId: string }>> };
   await assertValid(document);
   assert.equal(document.paths["/v1/shelves/{shelf}:watch"]?.get?.operationId, "Library_WatchShelf");
   const down = runCli(["--upstream", upstream, "--reflection", "--print-openapi"]);
   assert.equal(await down.exited, 2);
-  assert.match(down.err(), /server reflection of 127\.0\.0\.1:1 failed/);
+  assert.match(down.err(), /server reflection of upstream 127\.0\.0\.1:1 failed/);
 });
 
 test("--openapi-path and --openapi-on (and their variables) land in the config", async () => {

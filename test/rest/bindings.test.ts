@@ -7,36 +7,11 @@ import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
-import { create, createFileRegistry, createRegistry, setExtension, type Registry } from "@bufbuild/protobuf";
-import { FileDescriptorProtoSchema, FileDescriptorSetSchema, MethodOptionsSchema, file_google_protobuf_descriptor } from "@bufbuild/protobuf/wkt";
-import { fromBinary } from "@bufbuild/protobuf";
-import { http, file_google_api_annotations } from "../../gen/google/api/annotations_pb.js";
-import { file_google_api_http, HttpRuleSchema } from "../../gen/google/api/http_pb.js";
+import { createFileRegistry, createRegistry, fromBinary } from "@bufbuild/protobuf";
+import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
+import { registryWithRules } from "../support/rest-conflict.js";
 import { assertNoRouteConflicts, findRouteConflicts, listHttpBindings, servicesOf, HttpBindingError } from "../../src/rest/bindings.js";
 import { buildDescriptorSet } from "../support/schema-upstream.js";
-
-/** A registry of one file `conflict.proto` whose methods carry the given rules. */
-export function registryWithRules(rules: Record<string, Parameters<typeof create<typeof HttpRuleSchema>>[1]>): Registry {
-  const file = create(FileDescriptorProtoSchema, {
-    name: "conflict.proto",
-    package: "conflict.v1",
-    syntax: "proto3",
-    dependency: ["google/api/annotations.proto"],
-    messageType: [{ name: "Req", field: [{ name: "name", number: 1, type: 9, label: 1, jsonName: "name" }, { name: "tags", number: 2, type: 9, label: 3, jsonName: "tags" }] }],
-    service: [
-      {
-        name: "Svc",
-        method: Object.entries(rules).map(([name, rule]) => {
-          const options = create(MethodOptionsSchema);
-          setExtension(options, http, create(HttpRuleSchema, rule));
-          return { name, inputType: ".conflict.v1.Req", outputType: ".conflict.v1.Req", options };
-        }),
-      },
-    ],
-  });
-  const files = new Map([file_google_protobuf_descriptor, file_google_api_http, file_google_api_annotations].map((f) => [f.name + ".proto", f]));
-  return createRegistry(createFileRegistry(file, (name) => files.get(name)));
-}
 
 describe("HTTP bindings from the schema", () => {
   let dir: string | undefined;
