@@ -54,8 +54,9 @@ Options:
                             (buf curl --reflect, grpcurl); off by default
   --rest                    serve the schema's google.api.http bindings as REST
                             routes (needs --descriptor-set or --reflection)
-  --openapi-path PATH       serve the OpenAPI document of the REST bindings at
-                            PATH (default /openapi.json); either flag turns it on
+  --openapi-path PATH       serve the OpenAPI document of the REST routes at
+                            PATH (default /openapi.json); either flag turns it
+                            on; needs --rest
   --openapi-on admin|data   serve it on the admin port (default admin) or on
                             this port, beside the calls
   --log-level LEVEL         fatal, error, warn, info, debug, trace or silent
