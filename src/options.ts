@@ -146,9 +146,11 @@ export interface GrpcBridgeOptions {
   /**
    * Serve an OpenAPI 3.1 document of the schema's REST bindings
    * (google.api.http): `{ path: "/openapi.json", on: "admin" | "data",
-   * title, version }`. `on: "data"` adds a GET route for `path` beside the
-   * calls (a path of the form /pkg.Service/Method is refused); `on: "admin"`
-   * (the default) leaves it to the admin port. Default: not served.
+   * title, version }`, listing the bindings REST serves (so it needs
+   * `rest.enabled`). `on: "data"` adds a GET route for `path` beside the
+   * calls (a path of the form /pkg.Service/Method, or one a GET binding
+   * takes, is refused); `on: "admin"` (the default) leaves it to the admin
+   * port. Default: not served.
    */
   openapi?: OpenApiOptions;
 }

@@ -11,6 +11,8 @@ import { createRegistry, type DescMessage } from "@bufbuild/protobuf";
 import { file_google_protobuf_api, file_google_protobuf_descriptor, file_google_protobuf_type } from "@bufbuild/protobuf/wkt";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { openApiDocument, documentOf } from "../../src/openapi/document.js";
+import { listHttpBindings } from "../../src/rest/bindings.js";
+import { TestService } from "../../gen/bridge/test/v1/test_pb.js";
 import { SchemaComponents } from "../../src/openapi/json-schema.js";
 import { buildRegistry, componentValidators } from "../support/openapi.js";
 
@@ -164,6 +166,24 @@ test("custom verbs, multi-segment variables, response_body, HttpBody, server str
   const status = schemas["google.rpc.Status"] as { properties: Record<string, unknown> };
   assert.deepEqual(Object.keys(status.properties), ["code", "message", "details"]);
   assert.ok(schemas["google.protobuf.Any"]);
+});
+
+test("client and bidi streaming methods are listed as not served (REST serves unary and server streaming only)", () => {
+  const binding = listHttpBindings(createRegistry(protos)).find((b) => b.name === `${rest}.Library.CreateBook`)!;
+  const clientStream = TestService.method.clientStream;
+  const bidi = TestService.method.bidiStream;
+  const document = documentOf(
+    [
+      { ...binding, method: clientStream, name: "bridge.test.v1.TestService.ClientStream" },
+      { ...binding, method: bidi, name: "bridge.test.v1.TestService.BidiStream" },
+    ],
+    { title: "t", version: "1" },
+  );
+  assert.deepEqual(document.paths, {});
+  assert.deepEqual(document["x-unlisted-bindings"], [
+    "bridge.test.v1.TestService.ClientStream: POST /v1/{parent=shelves/*}/books (a client-streaming method: REST serves unary and server-streaming methods only)",
+    "bridge.test.v1.TestService.BidiStream: POST /v1/{parent=shelves/*}/books (a bidi-streaming method: REST serves unary and server-streaming methods only)",
+  ]);
 });
 
 test("summaries come from leading comments; tags are the services", () => {
