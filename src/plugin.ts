@@ -123,7 +123,8 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     // routes, not the host app's. It answers preflights (OPTIONS) itself.
     await fastify.register(fastifyCors, {
       origin: cors.allowedOrigins === "*" ? "*" : [...cors.allowedOrigins],
-      methods: [...connectCors.allowedMethods],
+      // REST routes use more verbs than Connect's GET and POST.
+      methods: [...new Set([...connectCors.allowedMethods, ...[...(rest?.verbs ?? [])].filter((verb) => verb !== "*")])],
       allowedHeaders: [...connectCors.allowedHeaders, ...cors.allowedHeaders],
       exposedHeaders: [...connectCors.exposedHeaders, ...cors.exposedHeaders],
       maxAge: cors.maxAgeSeconds,

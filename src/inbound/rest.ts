@@ -271,7 +271,7 @@ class RestStreamResponder implements ResponseSink {
         this.call?.cancel(failure);
         return true;
       }
-      const raw = body.contentType !== jsonContentType;
+      const { raw } = body;
       if (!this.started) this.begin(raw ? body.contentType : ndjsonContentType);
       ready = writeChunk(this.exchange.res, raw ? body.body : `{"result":${body.body.toString("utf8")}}\n`, resume);
     }

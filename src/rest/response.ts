@@ -16,6 +16,8 @@ import { httpBodyTypeName } from "./request-message.js";
 export interface RestBody {
   readonly body: Buffer;
   readonly contentType: string;
+  /** An HttpBody's bytes (whatever their content type), not a JSON rendering of a message. */
+  readonly raw: boolean;
 }
 
 export const jsonContentType = "application/json";
@@ -28,7 +30,7 @@ export function responseBody(binding: HttpBinding, payload: Uint8Array, types: R
   const output = binding.method.output;
   if (binding.responseBody === undefined) {
     if (output.typeName === httpBodyTypeName) return rawBody(fromBinary(HttpBodySchema, payload));
-    return { body: Buffer.from(toJsonString(output, fromBinary(output, payload), { registry: types })), contentType: jsonContentType };
+    return { body: Buffer.from(toJsonString(output, fromBinary(output, payload), { registry: types })), contentType: jsonContentType, raw: false };
   }
   const field = output.fields.find((f) => f.name === binding.responseBody)!;
   const message = fromBinary(output, payload);
@@ -40,13 +42,14 @@ export function responseBody(binding: HttpBinding, payload: Uint8Array, types: R
   let value = (toJson(output, message, { registry: types }) as JsonObject)[field.jsonName];
   // An unset field still has a JSON form: [] for a list, {} for a map, the zero value of a scalar (null for a message).
   value ??= (toJson(output, message, { registry: types, alwaysEmitImplicit: true }) as JsonObject)[field.jsonName] ?? null;
-  return { body: Buffer.from(JSON.stringify(value)), contentType: jsonContentType };
+  return { body: Buffer.from(JSON.stringify(value)), contentType: jsonContentType, raw: false };
 }
 
 function rawBody(body: { contentType: string; data: Uint8Array }): RestBody {
   return {
     body: Buffer.from(body.data.buffer, body.data.byteOffset, body.data.byteLength),
     contentType: body.contentType === "" ? "application/octet-stream" : body.contentType,
+    raw: true,
   };
 }
 
