@@ -13,6 +13,7 @@ import { ConfigError } from "./config/validate.js";
 import { reloadCertificates } from "./front-door-reload.js";
 import { announceListening, startWorkers } from "./workers.js";
 import { Lifecycle } from "./lifecycle.js";
+import { openApiOfConfig } from "./openapi/print.js";
 
 const usage = `Usage: connect-grpc-bridge --upstream HOST:PORT|URL [options]
        connect-grpc-bridge --config bridge.yaml [options]
@@ -28,6 +29,10 @@ Options:
   --from-envoy FILE         run the equivalent of an Envoy bootstrap (listener,
                             routes, clusters); what is not supported is listed
   --print-config            print the effective config (defaults applied) and exit
+  --print-openapi           print the OpenAPI 3.1 document of the schema's REST
+                            bindings (google.api.http) and exit; needs
+                            --descriptor-set or --reflection (which asks the
+                            upstream first)
   --upstream HOST:PORT|URL  gRPC server to forward to, e.g. localhost:50051 or
                             http://localhost:50051 (required)
   --port N                  port to listen on; 0 picks a free port (default 8080)
@@ -50,6 +55,11 @@ Options:
                             (buf curl --reflect, grpcurl); off by default
   --rest                    serve the schema's google.api.http bindings as REST
                             routes (needs --descriptor-set or --reflection)
+  --openapi-path PATH       serve the OpenAPI document of the REST routes at
+                            PATH (default /openapi.json); either flag turns it
+                            on; needs --rest
+  --openapi-on admin|data   serve it on the admin port (default admin) or on
+                            this port, beside the calls
   --log-level LEVEL         fatal, error, warn, info, debug, trace or silent
                             (default info)
   --workers N               serve from N processes sharing the port, one per
@@ -73,10 +83,10 @@ Options:
   --version                 print the version and exit
   -h, --help                show this help
 
-Every option but --config/--from-envoy/--print-config/--help can also be set
-with an environment variable: CONNECT_GRPC_BRIDGE_ and the flag's name in
-upper case with "_" for "-" (CONNECT_GRPC_BRIDGE_MAX_REQUEST_BYTES); lists are
-comma-separated. Precedence: flags, then environment, then the config file,
+Every option but --config/--from-envoy/--print-config/--print-openapi/--help
+can also be set with an environment variable: CONNECT_GRPC_BRIDGE_ and the
+flag's name in upper case with "_" for "-" (CONNECT_GRPC_BRIDGE_MAX_REQUEST_BYTES);
+lists are comma-separated. Precedence: flags, then environment, then the config file,
 then defaults.
 
 Once listening it prints a line containing "listening on http://ADDR:PORT"
@@ -113,6 +123,9 @@ async function main(): Promise<void> {
         config: { type: "string" },
         "from-envoy": { type: "string" },
         "print-config": { type: "boolean" },
+        "print-openapi": { type: "boolean" },
+        "openapi-path": { type: "string" },
+        "openapi-on": { type: "string" },
         upstream: { type: "string" },
         port: { type: "string" },
         host: { type: "string" },
@@ -167,6 +180,14 @@ async function main(): Promise<void> {
   }
   if (values["print-config"]) {
     process.stdout.write(printConfig(loaded));
+    return;
+  }
+  if (values["print-openapi"]) {
+    try {
+      process.stdout.write(JSON.stringify(await openApiOfConfig(loaded.config, loaded.deployment), null, 2) + "\n");
+    } catch (error) {
+      fail((error as Error).message);
+    }
     return;
   }
   const { config, deployment } = loaded;

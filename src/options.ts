@@ -19,6 +19,7 @@ import {
   type SchemaSources,
   type TracingConfig,
   type AccessLogConfig,
+  type OpenApiConfig,
 } from "./config/schema.js";
 import { check, ConfigError, optionLine, type Issue } from "./config/validate.js";
 import { completeSchemaSources, corsIssues } from "./config/rules.js";
@@ -176,6 +177,28 @@ export interface GrpcBridgeOptions {
    * listener closes. Not JSON: set aside like an `Upstream` object.
    */
   lifecycle?: Lifecycle;
+  /**
+   * Serve an OpenAPI 3.1 document of the schema's REST bindings
+   * (google.api.http): `{ path: "/openapi.json", on: "admin" | "data",
+   * title, version }`, listing the bindings REST serves (so it needs
+   * `rest.enabled`). `on: "data"` adds a GET route for `path` beside the
+   * calls (a path of the form /pkg.Service/Method, or one a GET binding
+   * takes, is refused); `on: "admin"` (the default) leaves it to the admin
+   * port. Default: not served.
+   */
+  openapi?: OpenApiOptions;
+}
+
+/** Where the OpenAPI document is served, and its info. */
+export interface OpenApiOptions {
+  /** URL path of the document. Default: "/openapi.json". */
+  path?: string;
+  /** "admin": on the admin port (default); "data": on the port that serves calls. */
+  on?: "admin" | "data";
+  /** info.title. Default: "connect-grpc-bridge REST API". */
+  title?: string;
+  /** info.version: the API's version. Default: "1". */
+  version?: string;
 }
 
 /** REST transcoding from google.api.http annotations. */
@@ -234,6 +257,7 @@ type ObjectOptions = "lifecycle";
 true satisfies Same<Exclude<keyof GrpcBridgeOptions, ObjectOptions>, keyof BridgeOptionsConfig>;
 true satisfies (BridgeOptionsConfig extends GrpcBridgeOptions ? true : false);
 true satisfies Same<SchemaOptions, Loose<SchemaSources>>;
+true satisfies Same<OpenApiOptions, Loose<OpenApiConfig>>;
 
 /**
  * Checks the options against the schema, applies its defaults and resolves
@@ -303,6 +327,7 @@ export function resolveOptions(options: GrpcBridgeOptions): ResolvedOptions {
     accessLog: config.accessLog?.enabled === true ? config.accessLog : undefined,
     drainTimeoutMs: config.drainTimeoutMs,
     lifecycle,
+    openapi: config.openapi,
   };
 }
 

@@ -36,6 +36,7 @@ import {
 } from "./observability/request-observer.js";
 import type { ClassifiedRequest } from "./inbound/client-protocol.js";
 import { CallDrain } from "./drain.js";
+import { mountOpenApi } from "./openapi/route.js";
 
 /** `package.Service/Method`, package optional, as gRPC names procedures. */
 const procedurePath = /^[A-Za-z_][A-Za-z0-9_.]*\/[A-Za-z_][A-Za-z0-9_]*$/;
@@ -52,6 +53,16 @@ const procedurePath = /^[A-Za-z_][A-Za-z0-9_.]*\/[A-Za-z_][A-Za-z0-9_]*$/;
 export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOptions): Promise<void> {
   const resolved = resolveOptions(options);
   const target = resolved.upstream;
+  const openapi = resolved.openapi?.on === "data" ? resolved.openapi : undefined;
+  if (openapi !== undefined) {
+    if (procedurePath.test(openapi.path.slice(1))) {
+      throw new TypeError(`connect-grpc-bridge: openapi.path "${openapi.path}" has the form /package.Service/Method: it would shadow that RPC; choose a path like "/openapi.json"`);
+    }
+    // The document describes the REST routes this bridge serves: none without REST.
+    if (!resolved.rest.enabled) {
+      throw new TypeError('connect-grpc-bridge: option "openapi" describes the REST routes: it needs "rest.enabled" (--rest) and a schema');
+    }
+  }
   // An Upstream handed in belongs to the caller; ones built here are closed here.
   const owned: Upstream[] = [];
   // One schema for every cluster; reflection is cached per Upstream inside it.
@@ -184,6 +195,15 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     await Promise.all(owned.map((upstream) => upstream.close()));
     await tracing?.shutdown();
   });
+  if (openapi !== undefined) {
+    try {
+      // The bindings the REST routes were built from: the document lists what is served.
+      mountOpenApi(fastify, openapi, rest!.bindings);
+    } catch (error) {
+      await Promise.all(owned.map((upstream) => upstream.close()));
+      throw error;
+    }
+  }
 }
 
 /**

@@ -44,6 +44,8 @@ export const settings: readonly Setting[] = [
   { flag: "reflection", env: "REFLECTION", path: ["schema", "reflection"], kind: "bool" },
   { flag: "reflection-passthrough", env: "REFLECTION_PASSTHROUGH", path: ["reflectionPassthrough"], kind: "bool" },
   { flag: "rest", env: "REST", path: ["rest", "enabled"], kind: "bool" },
+  { flag: "openapi-path", env: "OPENAPI_PATH", path: ["openapi", "path"], kind: "string" },
+  { flag: "openapi-on", env: "OPENAPI_ON", path: ["openapi", "on"], kind: "string" },
   { flag: "cors-origin", env: "CORS_ORIGIN", path: undefined, kind: "list" },
   { flag: "cors-allow-header", env: "CORS_ALLOW_HEADER", path: undefined, kind: "list" },
   { flag: "access-log", env: "ACCESS_LOG", path: ["accessLog", "enabled"], kind: "bool" },

@@ -217,6 +217,20 @@ export const SchemaSourcesSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * The OpenAPI 3.1 document of the REST (google.api.http) bindings
+ * (src/openapi/): where it is served. Present means served.
+ */
+export const OpenApiSchema = Type.Object(
+  {
+    path: Type.String({ pattern: "^/[^?#]*$", default: "/openapi.json", description: 'a URL path like "/openapi.json", not of the form /pkg.Service/Method' }),
+    on: Type.Union([Type.Literal("admin"), Type.Literal("data")], { default: "admin", ...expected('"admin" (the admin port) or "data" (the port that serves calls)') }),
+    title: Type.String({ minLength: 1, default: "connect-grpc-bridge REST API", description: "the document's info.title" }),
+    version: Type.String({ minLength: 1, default: "1", description: "the document's info.version: the API's version" }),
+  },
+  { additionalProperties: false },
+);
+
 export const BridgeConfigSchema = Type.Object(
   {
     listen: Type.Object(
@@ -269,6 +283,7 @@ export const BridgeConfigSchema = Type.Object(
     // The CLI writes `{}` when nobody set it (on there, off in the plugin).
     accessLog: Type.Optional(AccessLogSchema),
     drainTimeoutMs: nonNegativeInt(20_000, "once the port is closed, how long in-flight calls may run before they end with unavailable"),
+    openapi: Type.Optional(OpenApiSchema),
   },
   { additionalProperties: false },
 );
@@ -287,6 +302,9 @@ export const processKeys = ["listen", "tls", "logLevel", "workers", "drainDelayM
 export const BridgeOptionsSchema = Type.Omit(BridgeConfigSchema, processKeys);
 /** Plugin options validated, defaults applied (the JSON part: see GrpcBridgeOptions for the rest). */
 export type BridgeOptionsConfig = Static<typeof BridgeOptionsSchema>;
+
+/** `openapi` validated, defaults applied. */
+export type OpenApiConfig = Static<typeof OpenApiSchema>;
 
 /** `cors` validated: every key but allowedOrigins defaulted. */
 export type CorsConfig = Static<typeof CorsSchema>;
