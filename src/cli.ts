@@ -51,6 +51,12 @@ Options:
                             (default info)
   --workers N               serve from N processes sharing the port, one per
                             core you give the bridge (default 1)
+  --metrics                 count and time calls for Prometheus (served by the
+                            admin listener's /metrics); off by default
+  --admin-port N            serve /healthz, /readyz, /metrics, /config and
+                            /clusters on this port (its own listener, never the
+                            data port); 0 picks a free port. Off by default
+  --admin-host ADDR         address of the admin listener (default 127.0.0.1)
   --version                 print the version and exit
   -h, --help                show this help
 
@@ -61,7 +67,8 @@ comma-separated. Precedence: flags, then environment, then the config file,
 then defaults.
 
 Once listening it prints a line containing "listening on http://ADDR:PORT"
-(https:// with TLS).
+(https:// with TLS); with --admin-port, first a line "admin listening on
+http://ADDR:PORT".
 SIGINT and SIGTERM stop it after in-flight calls finish. SIGHUP reloads the
 TLS certificate and key (so does a change to either file).`;
 
@@ -101,6 +108,9 @@ async function main(): Promise<void> {
         reflection: { type: "boolean" },
         "reflection-passthrough": { type: "boolean" },
         workers: { type: "string" },
+        metrics: { type: "boolean" },
+        "admin-port": { type: "string" },
+        "admin-host": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean" },
       },
@@ -149,6 +159,16 @@ async function main(): Promise<void> {
   try {
     app = createBridge({
       ...options,
+      // The admin listener's /config shows the whole process config (listen, tls files, ...).
+      ...(options.admin === undefined
+        ? {}
+        : {
+            admin: {
+              ...options.admin,
+              config,
+              onListening: (url: string) => process.stdout.write(`connect-grpc-bridge admin listening on ${url}\n`),
+            },
+          }),
       tls,
       // "silent" is no logger at all: not even a child logger per request.
       fastify: {

@@ -22,6 +22,8 @@ import { BridgeSchema } from "./schema/schema.js";
 import { reflectionRefused } from "./schema/reflection-gate.js";
 import { withTranscoding } from "./schema/transcode.js";
 import { PassthroughHints, withPassthroughHints } from "./schema/passthrough-hint.js";
+import { BridgeMetrics } from "./observability/metrics.js";
+import { startAdmin } from "./admin/plugin-admin.js";
 
 /** `package.Service/Method`, package optional, as gRPC names procedures. */
 const procedurePath = /^[A-Za-z_][A-Za-z0-9_.]*\/[A-Za-z_][A-Za-z0-9_]*$/;
@@ -47,13 +49,21 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
       : new BridgeSchema(resolved.schema, (level, fields, message) => fastify.log[level](fields, message), resolved.maxResponseBytes);
   const limits = { maxResponseMessageBytes: resolved.maxResponseBytes };
   const hintLog = (fields: Record<string, unknown>, message: string) => fastify.log.warn(fields, message);
+  // Off: undefined, and no layer of it in any pipeline.
+  const metrics = resolved.metrics === undefined ? undefined : new BridgeMetrics(resolved.metrics);
+  // Every cluster calls may go to, for metrics and the admin listener.
+  const upstreams: Upstream[] = [];
   // One cluster's pipeline: transcoding only when a schema is configured
   // (bound to the cluster's Upstream, whose reflection it asks), else a
   // layer that names the missing schema in the log; then the upstream.
   const callsTo = (upstream: Upstream): StartCall => {
     const hints = new PassthroughHints(upstream.name, hintLog);
     const layer = schema === undefined ? withPassthroughHints(hints) : withTranscoding(schema, upstream, hints, resolved.maxRequestBytes);
-    return layer(upstreamStartCall(upstream, limits));
+    upstreams.push(upstream);
+    metrics?.watch(upstream);
+    const pipeline = layer(upstreamStartCall(upstream, limits));
+    // Outermost: it sees each call as the client made it, refusals of the layers included.
+    return metrics === undefined ? pipeline : metrics.layer()(pipeline);
   };
   let ctx: BridgeContext;
   let router: Router<BridgeContext> | undefined;
@@ -105,7 +115,7 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     // Every method, so that the wrong one gets a 405 in the client's protocol, not a 404.
     method: methods,
     url: "/*",
-    handler: (request, reply) => dispatch(resolved, ctx, router, request, reply),
+    handler: (request, reply) => dispatch(resolved, ctx, router, request, reply, metrics),
   });
   // Errors Fastify raises before the handler runs (a Content-Type it cannot
   // even parse, ...) are refused in the client's protocol, not in Fastify's own JSON.
@@ -113,8 +123,11 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     const status = error.statusCode ?? 500;
     reply.hijack();
     const failure = new ConnectError(error.message, status === 415 ? Code.Unknown : codeFromUpstreamHttpStatus(status));
-    refuse(exchangeFor(request, reply), classifyRequest(request.raw), httpRefusal(failure, status, resolved));
+    const classified = classifyRequest(request.raw);
+    metrics?.refused("error", classified.protocol.name);
+    refuse(exchangeFor(request, reply), classified, httpRefusal(failure, status, resolved));
   });
+  if (resolved.admin !== undefined) startAdmin(fastify, resolved.admin, metrics, upstreams);
   fastify.addHook("onClose", async () => {
     await Promise.all(owned.map((upstream) => upstream.close()));
   });
@@ -132,6 +145,7 @@ function dispatch(
   router: Router<BridgeContext> | undefined,
   request: FastifyRequest,
   reply: FastifyReply,
+  metrics: BridgeMetrics | undefined,
 ): void {
   reply.hijack();
   const req = request.raw;
@@ -154,10 +168,12 @@ function dispatch(
   const classified = classifyRequest(req);
   try {
     if (!procedurePath.test(procedure)) {
+      metrics?.refused("unknown_path", classified.protocol.name);
       refuse(exchange, classified, unknownProcedure(`no procedure at path "${exchange.path}": expected /package.Service/Method`));
       return;
     }
     if (reflectionRefused(options.reflectionPassthrough, procedure)) {
+      metrics?.refused("reflection", classified.protocol.name);
       refuse(
         exchange,
         classified,
@@ -171,6 +187,7 @@ function dispatch(
       if (routed === undefined) {
         // Unrouted and denied calls get the same answer: a denied service is
         // indistinguishable from one that does not exist.
+        metrics?.refused("unrouted", classified.protocol.name);
         refuse(exchange, classified, unknownProcedure(`procedure ${exchange.path} is not served here`));
         return;
       }
@@ -178,6 +195,7 @@ function dispatch(
     }
     const failure = negotiationFailure(classified, req, ctx.options);
     if (failure !== undefined) {
+      metrics?.refused("protocol", classified.protocol.name);
       refuse(exchange, classified, failure);
       return;
     }

@@ -43,6 +43,9 @@ export const settings: readonly Setting[] = [
   { flag: "reflection-passthrough", env: "REFLECTION_PASSTHROUGH", path: ["reflectionPassthrough"], kind: "bool" },
   { flag: "cors-origin", env: "CORS_ORIGIN", path: undefined, kind: "list" },
   { flag: "cors-allow-header", env: "CORS_ALLOW_HEADER", path: undefined, kind: "list" },
+  { flag: "metrics", env: "METRICS", path: ["metrics", "enabled"], kind: "bool" },
+  { flag: "admin-port", env: "ADMIN_PORT", path: ["admin", "port"], kind: "int" },
+  { flag: "admin-host", env: "ADMIN_HOST", path: ["admin", "host"], kind: "string" },
 ];
 
 /** Flag values as node:util parseArgs returns them. */
