@@ -67,7 +67,7 @@ comma-separated. Precedence: flags, then environment, then the config file,
 then defaults.
 
 Once listening it prints a line containing "listening on http://ADDR:PORT"
-(https:// with TLS); with --admin-port, first a line "admin listening on
+(https:// with TLS); with --admin-port, before it a line "admin endpoints at
 http://ADDR:PORT".
 SIGINT and SIGTERM stop it after in-flight calls finish. SIGHUP reloads the
 TLS certificate and key (so does a change to either file).`;
@@ -166,7 +166,7 @@ async function main(): Promise<void> {
             admin: {
               ...options.admin,
               config,
-              onListening: (url: string) => process.stdout.write(`connect-grpc-bridge admin listening on ${url}\n`),
+              onListening: (url: string) => process.stdout.write(`connect-grpc-bridge admin endpoints at ${url}\n`),
             },
           }),
       tls,

@@ -23,7 +23,7 @@ export function startAdmin(fastify: FastifyInstance, options: ResolvedAdminOptio
   });
   fastify.addHook("onReady", async () => {
     const url = await admin.listen();
-    fastify.log.info({ admin: url }, `connect-grpc-bridge admin listening on ${url}`);
+    fastify.log.info({ admin: url }, `connect-grpc-bridge admin endpoints at ${url}`);
     options.onListening?.(url);
   });
   fastify.addHook("onListen", async () => {
