@@ -11,7 +11,8 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { EchoRequestSchema, TestService } from "../../gen/bridge/test/v1/test_pb.js";
-import { createBridge } from "../../src/index.js";
+import { createBridge, loadConfig } from "../../src/index.js";
+import { resolveOptions } from "../../src/options.js";
 import { startGrpcJsServer, type RunningServer } from "../support/grpc-js-server.js";
 import { startBridge } from "../support/bridge.js";
 import { send } from "../support/raw-http.js";
@@ -192,5 +193,33 @@ describe("metrics labels and counts", () => {
     await off.ready();
     assert.deepEqual(unused.getMetricsAsArray(), []);
     await off.close();
+  });
+});
+
+describe("metrics and admin configuration", () => {
+  it("flags and environment reach metrics.enabled and admin.{port,host}; the defaults are the plugin's", () => {
+    const fromFlags = loadConfig({ upstream: "127.0.0.1:1", metrics: true, "admin-port": "9901" }, {});
+    assert.equal(fromFlags.config.metrics.enabled, true);
+    assert.deepEqual(fromFlags.config.admin, { port: 9901, host: "127.0.0.1" });
+    const fromEnv = loadConfig(
+      { upstream: "127.0.0.1:1" },
+      { CONNECT_GRPC_BRIDGE_METRICS: "true", CONNECT_GRPC_BRIDGE_ADMIN_PORT: "9902", CONNECT_GRPC_BRIDGE_ADMIN_HOST: "0.0.0.0" },
+    );
+    assert.equal(fromEnv.config.metrics.enabled, true);
+    assert.deepEqual(fromEnv.config.admin, { port: 9902, host: "0.0.0.0" });
+    const plain = loadConfig({ upstream: "127.0.0.1:1" }, {});
+    assert.deepEqual(plain.config.metrics, { enabled: false, processMetrics: true, maxMethods: 500 });
+    assert.equal(plain.config.admin, undefined, "no admin listener unless asked");
+    const plugin = resolveOptions({ upstream: "127.0.0.1:1", metrics: { enabled: true } });
+    assert.equal(plugin.metrics!.processMetrics, plain.config.metrics.processMetrics);
+    assert.equal(plugin.metrics!.maxMethods, plain.config.metrics.maxMethods);
+    assert.equal(resolveOptions({ upstream: "127.0.0.1:1" }).metrics, undefined);
+    assert.ok(resolveOptions({ upstream: "127.0.0.1:1", metrics: { registry: new Registry() } }).metrics, "a registry turns them on");
+  });
+
+  it("a bad admin or metrics option is named", () => {
+    assert.throws(() => loadConfig({ upstream: "127.0.0.1:1", "admin-host": "0.0.0.0" }, {}), /admin.*port/);
+    assert.throws(() => loadConfig({ upstream: "127.0.0.1:1", "admin-port": "70000" }, {}), /admin\.port.*--admin-port/);
+    assert.throws(() => resolveOptions({ upstream: "127.0.0.1:1", metrics: { maxMethods: 0 } }), /metrics\.maxMethods/);
   });
 });
