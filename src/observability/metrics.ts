@@ -267,8 +267,15 @@ class MeasuredCall implements CallHandle, ResponseSink {
     private readonly sink: ResponseSink,
   ) {
     this.entry = metrics.methods.atStart(head.path);
-    this.entry.inFlight(metrics, head.protocol).inc();
-    this.call = next(head, this);
+    const inFlight = this.entry.inFlight(metrics, head.protocol);
+    inFlight.inc();
+    try {
+      this.call = next(head, this);
+    } catch (error) {
+      // No call, so no onEnd: the gauge must not keep it.
+      inFlight.dec();
+      throw error;
+    }
   }
 
   write(chunk: Uint8Array): boolean {
