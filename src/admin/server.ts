@@ -68,10 +68,13 @@ export class AdminServer {
 
   /** Starts listening; resolves with the URL, e.g. `http://127.0.0.1:9901`. */
   listen(): Promise<string> {
+    const { port, host } = this.options;
     return new Promise((resolve, reject) => {
-      this.server.once("error", reject);
-      this.server.listen(this.options.port, this.options.host, () => {
-        this.server.off("error", reject);
+      const failed = (error: Error) =>
+        reject(new Error(`connect-grpc-bridge: the admin listener cannot listen on ${host}:${port} (admin.port, --admin-port): ${error.message}`, { cause: error }));
+      this.server.once("error", failed);
+      this.server.listen(port, host, () => {
+        this.server.off("error", failed);
         resolve(this.url);
       });
     });

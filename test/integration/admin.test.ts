@@ -278,3 +278,20 @@ describe("admin listener", () => {
     }
   });
 });
+
+describe("admin listener start-up", () => {
+  it("a port in use fails ready() naming the admin listener and its address", async () => {
+    const taken = createServer().listen(0, "127.0.0.1");
+    await once(taken, "listening");
+    const port = (taken.address() as AddressInfo).port;
+    const app = createBridge({ upstream: "127.0.0.1:1", admin: { port } });
+    try {
+      await assert.rejects(async () => {
+        await app.ready();
+      }, new RegExp(`admin listener cannot listen on 127\\.0\\.0\\.1:${port} \\(admin\\.port, --admin-port\\): listen EADDRINUSE`));
+    } finally {
+      await app.close();
+      await new Promise((resolve) => taken.close(resolve));
+    }
+  });
+});
