@@ -187,7 +187,7 @@ function dispatch(
       if (routed === undefined) {
         // Unrouted and denied calls get the same answer: a denied service is
         // indistinguishable from one that does not exist.
-        metrics?.refused("unrouted", classified.protocol.name);
+        metrics?.refused(router.denies(exchange.path, (req.headers[":authority"] as string | undefined) ?? req.headers.host) ? "denied" : "unrouted", classified.protocol.name);
         refuse(exchange, classified, unknownProcedure(`procedure ${exchange.path} is not served here`));
         return;
       }

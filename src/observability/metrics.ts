@@ -30,8 +30,10 @@ export type RefusalReason =
   | "unknown_path"
   /** Server reflection, which is not passed through. */
   | "reflection"
-  /** No route matched, or a `deny` route did. */
+  /** No route matched. */
   | "unrouted"
+  /** A `deny` route matched. */
+  | "denied"
   /** Wrong verb, a Content-Type no protocol takes, a codec not allowed, gRPC over HTTP/1.1. */
   | "protocol"
   /** An error Fastify raised before the bridge's handler ran (unparseable Content-Type, ...). */

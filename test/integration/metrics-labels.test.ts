@@ -169,7 +169,7 @@ describe("metrics labels and counts", () => {
       assert.equal((await send(`${base}/bridge.test.v1.TestService/Unary`, { headers: { "content-type": "image/jpeg" }, body: new Uint8Array() })).status, 415);
       assert.equal((await send(`${base}/bridge.test.v1.TestService/Unary`, { method: "PUT", headers: proto, body: new Uint8Array() })).status, 405);
       const refusals = (await values(registry, "grpc_bridge_refusals_total")).map((v) => `${v.labels.reason} ${v.labels.protocol} ${v.value}`).sort();
-      assert.deepEqual(refusals, ["protocol connect 1", "protocol none 1", "reflection grpc-web 1", "unknown_path connect 1", "unrouted connect 2"]);
+      assert.deepEqual(refusals, ["denied connect 1", "protocol connect 1", "protocol none 1", "reflection grpc-web 1", "unknown_path connect 1", "unrouted connect 1"]);
       assert.deepEqual(await values(registry, "grpc_bridge_rpc_handled_total"), [], "no call was started");
     } finally {
       await app.close();
