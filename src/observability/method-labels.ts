@@ -10,74 +10,70 @@
  * that answers every path (an auth proxy saying `unauthenticated`) cannot
  * grow the label set without end either.
  *
- * Each entry caches its prom-client children per protocol and code, so a
- * call's end costs a Map lookup, not a label hash.
+ * Each entry caches its series per protocol and code, so a call's end
+ * costs a Map lookup and a few additions, not a label hash per metric.
  */
-import type { Counter, Gauge, Histogram } from "prom-client";
+import type { Histogram } from "prom-client";
 import type { CallEnd } from "../call.js";
 import { Code } from "../protocol/status.js";
-import type { BridgeMetrics } from "./metrics.js";
 
-/** The children a call's end updates for one protocol and code. */
-export interface EndedChildren {
-  readonly handled: Counter.Internal;
-  readonly duration: Histogram.Internal<string>;
+/**
+ * The counts of one protocol/service/method/code: plain fields a call's end
+ * adds to, read by the counters' collect() at scrape time (prom-client's
+ * own inc() hashes the label set on every call). The histogram is the
+ * prom-client child: buckets need its observe().
+ */
+export class CallSeries {
+  handled = 0;
+  constructor(
+    readonly labels: readonly [protocol: string, service: string, method: string, code: string],
+    readonly duration: Histogram.Internal<string>,
+  ) {}
 }
 
-/** The size counters of one protocol. */
-export interface SizeChildren {
-  readonly requestMessages: Counter.Internal;
-  readonly requestBytes: Counter.Internal;
-  readonly responseMessages: Counter.Internal;
-  readonly responseBytes: Counter.Internal;
+/** The counts of one protocol/service/method, whatever the code. */
+export class SizeSeries {
+  inFlight = 0;
+  requestMessages = 0;
+  requestBytes = 0;
+  responseMessages = 0;
+  responseBytes = 0;
+  constructor(readonly labels: readonly [protocol: string, service: string, method: string]) {}
 }
 
-/** One service/method label pair and its cached children. */
+/** Where new series go, so the collectors find them. */
+export interface SeriesSink {
+  callSeries(labels: CallSeries["labels"]): CallSeries;
+  sizeSeries(labels: SizeSeries["labels"]): SizeSeries;
+}
+
+/** One service/method label pair and its series, per protocol (and code). */
 export class MethodEntry {
-  private readonly endedChildren = new Map<string, EndedChildren>();
-  private readonly sizeChildren = new Map<string, SizeChildren>();
-  private readonly inFlightChildren = new Map<string, Gauge.Internal<string>>();
+  private readonly calls = new Map<string, CallSeries>();
+  private readonly sizes = new Map<string, SizeSeries>();
 
   constructor(
     readonly service: string,
     readonly method: string,
   ) {}
 
-  inFlight(metrics: BridgeMetrics, protocol: string): Gauge.Internal<string> {
-    let child = this.inFlightChildren.get(protocol);
-    if (child === undefined) {
-      child = metrics.inFlight.labels(protocol, this.service, this.method);
-      this.inFlightChildren.set(protocol, child);
-    }
-    return child;
-  }
-
-  ended(metrics: BridgeMetrics, protocol: string, code: string): EndedChildren {
+  ended(sink: SeriesSink, protocol: string, code: string): CallSeries {
     const key = protocol + " " + code;
-    let children = this.endedChildren.get(key);
-    if (children === undefined) {
-      children = {
-        handled: metrics.handled.labels(protocol, this.service, this.method, code),
-        duration: metrics.duration.labels(protocol, this.service, this.method, code),
-      };
-      this.endedChildren.set(key, children);
+    let series = this.calls.get(key);
+    if (series === undefined) {
+      series = sink.callSeries([protocol, this.service, this.method, code]);
+      this.calls.set(key, series);
     }
-    return children;
+    return series;
   }
 
-  sizes(metrics: BridgeMetrics, protocol: string): SizeChildren {
-    let children = this.sizeChildren.get(protocol);
-    if (children === undefined) {
-      const labels = [protocol, this.service, this.method] as const;
-      children = {
-        requestMessages: metrics.requestMessages.labels(...labels),
-        requestBytes: metrics.requestBytes.labels(...labels),
-        responseMessages: metrics.responseMessages.labels(...labels),
-        responseBytes: metrics.responseBytes.labels(...labels),
-      };
-      this.sizeChildren.set(protocol, children);
+  perProtocol(sink: SeriesSink, protocol: string): SizeSeries {
+    let series = this.sizes.get(protocol);
+    if (series === undefined) {
+      series = sink.sizeSeries([protocol, this.service, this.method]);
+      this.sizes.set(protocol, series);
     }
-    return children;
+    return series;
   }
 }
 

@@ -12,7 +12,7 @@ import { FrameScanner } from "../protocol/envelope.js";
 import type { Upstream } from "../upstream/upstream.js";
 import type { ClusterStats } from "../upstream/stats.js";
 import { endpointStates } from "../upstream/stats.js";
-import { MethodLabels, type MethodEntry } from "./method-labels.js";
+import { CallSeries, MethodLabels, SizeSeries, type MethodEntry, type SeriesSink } from "./method-labels.js";
 
 /** What the metrics are built from: the `metrics` options, resolved. */
 export interface MetricsSettings {
@@ -49,17 +49,14 @@ type CallLabel = (typeof callLabels)[number];
  * The bridge's metrics on one registry. One bridge per registry: the names
  * are fixed, and prom-client refuses a second metric of the same name.
  */
-export class BridgeMetrics {
+export class BridgeMetrics implements SeriesSink {
   readonly registry: Registry;
   readonly methods: MethodLabels;
-  readonly handled: Counter<CallLabel | "code">;
-  readonly duration: Histogram<CallLabel | "code">;
-  readonly inFlight: Gauge<CallLabel>;
-  readonly requestMessages: Counter<CallLabel>;
-  readonly requestBytes: Counter<CallLabel>;
-  readonly responseMessages: Counter<CallLabel>;
-  readonly responseBytes: Counter<CallLabel>;
+  private readonly duration: Histogram<CallLabel | "code">;
   private readonly refusals: Counter<"reason" | "protocol">;
+  /** Every series calls have counted into, read at scrape time. */
+  private readonly calls: CallSeries[] = [];
+  private readonly sizes: SizeSeries[] = [];
   private readonly upstreams: Upstream[] = [];
 
   constructor(settings: MetricsSettings) {
@@ -72,11 +69,17 @@ export class BridgeMetrics {
         throw new Error(`connect-grpc-bridge: metric ${name} is already registered in the registry given as metrics.registry: one bridge per registry (merge registries with Registry.merge)`);
       }
     }
-    this.handled = new Counter({
+    const calls = this.calls;
+    const sizes = this.sizes;
+    new Counter({
       name: "grpc_bridge_rpc_handled_total",
       help: "Calls that ended, by client protocol, service, method and gRPC status code.",
       labelNames: [...callLabels, "code"],
       registers,
+      collect() {
+        this.reset();
+        for (const series of calls) this.labels(...series.labels).inc(series.handled);
+      },
     });
     this.duration = new Histogram({
       name: "grpc_bridge_rpc_duration_seconds",
@@ -85,36 +88,31 @@ export class BridgeMetrics {
       buckets: durationBuckets,
       registers,
     });
-    this.inFlight = new Gauge({
+    new Gauge({
       name: "grpc_bridge_rpc_in_flight",
       help: "Calls started and not ended yet.",
       labelNames: callLabels,
       registers,
+      collect() {
+        this.reset();
+        for (const series of sizes) this.labels(...series.labels).set(series.inFlight);
+      },
     });
-    this.requestMessages = new Counter({
-      name: "grpc_bridge_rpc_request_messages_total",
-      help: "Request messages sent to upstreams.",
-      labelNames: callLabels,
-      registers,
-    });
-    this.requestBytes = new Counter({
-      name: "grpc_bridge_rpc_request_bytes_total",
-      help: "Request bytes sent to upstreams (gRPC frames, 5-byte prefixes included).",
-      labelNames: callLabels,
-      registers,
-    });
-    this.responseMessages = new Counter({
-      name: "grpc_bridge_rpc_response_messages_total",
-      help: "Response messages received from upstreams.",
-      labelNames: callLabels,
-      registers,
-    });
-    this.responseBytes = new Counter({
-      name: "grpc_bridge_rpc_response_bytes_total",
-      help: "Response bytes received from upstreams (gRPC frames, 5-byte prefixes included).",
-      labelNames: callLabels,
-      registers,
-    });
+    const sizeCounter = (name: string, help: string, value: (series: SizeSeries) => number) =>
+      new Counter({
+        name,
+        help,
+        labelNames: callLabels,
+        registers,
+        collect() {
+          this.reset();
+          for (const series of sizes) this.labels(...series.labels).inc(value(series));
+        },
+      });
+    sizeCounter("grpc_bridge_rpc_request_messages_total", "Request messages sent to upstreams.", (s) => s.requestMessages);
+    sizeCounter("grpc_bridge_rpc_request_bytes_total", "Request bytes sent to upstreams (gRPC frames, 5-byte prefixes included).", (s) => s.requestBytes);
+    sizeCounter("grpc_bridge_rpc_response_messages_total", "Response messages received from upstreams.", (s) => s.responseMessages);
+    sizeCounter("grpc_bridge_rpc_response_bytes_total", "Response bytes received from upstreams (gRPC frames, 5-byte prefixes included).", (s) => s.responseBytes);
     this.refusals = new Counter({
       name: "grpc_bridge_refusals_total",
       help: "Requests answered without starting a call, by reason and client protocol (none: no protocol recognised).",
@@ -135,6 +133,18 @@ export class BridgeMetrics {
   /** The CallLayer that measures every call passing through it. */
   layer(): CallLayer {
     return (next) => (head, sink) => new MeasuredCall(this, next, head, sink);
+  }
+
+  callSeries(labels: CallSeries["labels"]): CallSeries {
+    const series = new CallSeries(labels, this.duration.labels(...labels));
+    this.calls.push(series);
+    return series;
+  }
+
+  sizeSeries(labels: SizeSeries["labels"]): SizeSeries {
+    const series = new SizeSeries(labels);
+    this.sizes.push(series);
+    return series;
   }
 
   /** Counts a request answered without a call. */
@@ -269,13 +279,13 @@ class MeasuredCall implements CallHandle, ResponseSink {
     private readonly sink: ResponseSink,
   ) {
     this.entry = metrics.methods.atStart(head.path);
-    const inFlight = this.entry.inFlight(metrics, head.protocol);
-    inFlight.inc();
+    const started = this.entry.perProtocol(metrics, head.protocol);
+    started.inFlight++;
     try {
       this.call = next(head, this);
     } catch (error) {
       // No call, so no onEnd: the gauge must not keep it.
-      inFlight.dec();
+      started.inFlight--;
       throw error;
     }
   }
@@ -316,18 +326,17 @@ class MeasuredCall implements CallHandle, ResponseSink {
   onEnd(end: CallEnd): void {
     const { metrics, head } = this;
     const protocol = head.protocol;
-    this.entry.inFlight(metrics, protocol).dec();
+    this.entry.perProtocol(metrics, protocol).inFlight--;
     const entry = metrics.methods.atEnd(head.path, end);
     const code = end.error === undefined ? "ok" : codeToString(end.error.code);
     const ended = entry.ended(metrics, protocol, code);
-    ended.handled.inc();
+    ended.handled++;
     ended.duration.observe((performance.now() - this.startedAt) / 1000);
-    const sizes = entry.sizes(metrics, protocol);
-    const requestMessages = this.requestMessages + (this.scanner?.frames ?? 0);
-    if (requestMessages > 0) sizes.requestMessages.inc(requestMessages);
-    if (this.requestBytes > 0) sizes.requestBytes.inc(this.requestBytes);
-    if (end.messages > 0) sizes.responseMessages.inc(end.messages);
-    if (this.responseBytes > 0) sizes.responseBytes.inc(this.responseBytes);
+    const sizes = entry.perProtocol(metrics, protocol);
+    sizes.requestMessages += this.requestMessages + (this.scanner?.frames ?? 0);
+    sizes.requestBytes += this.requestBytes;
+    sizes.responseMessages += end.messages;
+    sizes.responseBytes += this.responseBytes;
     this.sink.onEnd(end);
   }
 }
