@@ -120,7 +120,8 @@ export class BridgeMetrics implements SeriesSink {
       registers,
     });
     this.upstreamMetrics(registers);
-    if (settings.processMetrics) {
+    // A host registry that has the process metrics already keeps its own (a second set would throw).
+    if (settings.processMetrics && registry.getSingleMetric("process_cpu_user_seconds_total") === undefined) {
       collectDefaultMetrics({ register: registry });
       // Gauges named like counters, which promtool's lint rejects; each is
       // the sum of the per-type gauge of the same name without "_total".

@@ -6,7 +6,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Registry } from "prom-client";
+import { Registry, collectDefaultMetrics } from "prom-client";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
@@ -187,6 +187,14 @@ describe("metrics labels and counts", () => {
     }, /metric grpc_bridge_rpc_handled_total is already registered .* one bridge per registry/);
     await second.close();
     await first.close();
+
+    // A host registry with process metrics of its own: the bridge adds its metrics, not a second set.
+    const host = new Registry();
+    collectDefaultMetrics({ register: host });
+    const embedded = createBridge({ upstream: upstream.address, metrics: { registry: host } });
+    await embedded.ready();
+    assert.ok(host.getSingleMetric("grpc_bridge_rpc_handled_total"));
+    await embedded.close();
 
     const unused = new Registry();
     const off = createBridge({ upstream: upstream.address, metrics: { registry: unused, enabled: false } });
