@@ -115,7 +115,12 @@ describe("admin listener", () => {
     try {
       const client = createClient(TestService, createConnectTransport({ baseUrl: `http://${bridge.address()}`, httpVersion: "1.1" }));
       await client.unary({ text: "warm" });
-      const answer = await get(`${bridge.admin}/clusters`);
+      // The upstream stream closes just after the response went out: wait for its close to be counted.
+      let answer = await get(`${bridge.admin}/clusters`);
+      for (let tries = 0; JSON.parse(answer.body).clusters[0].endpoints[0].streams !== 0 && tries < 200; tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        answer = await get(`${bridge.admin}/clusters`);
+      }
       assert.equal(answer.status, 200);
       assert.equal(answer.type, "application/json");
       assert.deepEqual(JSON.parse(answer.body), {
