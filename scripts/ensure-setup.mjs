@@ -78,5 +78,7 @@ if (forTests) {
     ["/usr/bin/h2load", "nghttp2-client"],
     ["/usr/bin/openssl", "openssl"],
     ["/usr/bin/curl", "curl"],
+    // A real Prometheus scrapes the admin listener (metrics tests); promtool checks the exposition.
+    ["/usr/bin/prometheus", "prometheus"],
   ]);
 }

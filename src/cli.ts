@@ -80,6 +80,12 @@ Options:
                             fails, so load balancers stop sending (default 5000)
   --drain-timeout-ms N      then let in-flight calls run up to N ms before they
                             end with unavailable (default 20000)
+  --metrics                 count and time calls for Prometheus (served by the
+                            admin listener's /metrics); off by default
+  --admin-port N            serve /healthz, /readyz, /metrics, /config and
+                            /clusters on this port (its own listener, never the
+                            data port); 0 picks a free port. Off by default
+  --admin-host ADDR         address of the admin listener (default 127.0.0.1)
   --version                 print the version and exit
   -h, --help                show this help
 
@@ -90,7 +96,8 @@ lists are comma-separated. Precedence: flags, then environment, then the config 
 then defaults.
 
 Once listening it prints a line containing "listening on http://ADDR:PORT"
-(https:// with TLS).
+(https:// with TLS); with --admin-port, before it a line "admin endpoints at
+http://ADDR:PORT".
 SIGTERM and SIGINT drain it: readiness fails at once, the port keeps accepting
 for --drain-delay-ms, then closes (HTTP/2 clients get GOAWAY, HTTP/1.1 ones
 Connection: close); calls still open after --drain-timeout-ms end with
@@ -149,6 +156,9 @@ async function main(): Promise<void> {
         "trace-service-name": { type: "string" },
         "drain-delay-ms": { type: "string" },
         "drain-timeout-ms": { type: "string" },
+        metrics: { type: "boolean" },
+        "admin-port": { type: "string" },
+        "admin-host": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean" },
       },
@@ -212,6 +222,16 @@ async function main(): Promise<void> {
     app = createBridge({
       ...options,
       lifecycle,
+      // The admin listener's /config shows the whole process config (listen, tls files, ...).
+      ...(options.admin === undefined
+        ? {}
+        : {
+            admin: {
+              ...options.admin,
+              config,
+              onListening: (url: string) => process.stdout.write(`connect-grpc-bridge admin endpoints at ${url}\n`),
+            },
+          }),
       tls,
       // "silent" is no logger at all: not even a child logger per request.
       fastify: {

@@ -25,6 +25,9 @@ export type { SchemaOptions, ReflectionOptions } from "./schema/schema.js";
 export type { ClusterConfigInput, RouteConfig, BridgeConfig } from "./config/schema.js";
 export { loadConfig, printConfig, type LoadedConfig } from "./config/load.js";
 export { ConfigError } from "./config/validate.js";
+export type { BridgeMetricsOptions, BridgeAdminOptions } from "./options.js";
+export type { AdminRoute, AdminResponse } from "./admin/server.js";
+export type { ClusterStats, EndpointStats, EndpointState } from "./upstream/stats.js";
 export { Lifecycle, type DrainStart } from "./lifecycle.js";
 
 export interface CreateBridgeOptions extends GrpcBridgeOptions {

@@ -23,6 +23,9 @@ import {
 } from "./config/schema.js";
 import { check, ConfigError, optionLine, type Issue } from "./config/validate.js";
 import { completeSchemaSources, corsIssues } from "./config/rules.js";
+import { Registry } from "prom-client";
+import type { MetricsSettings } from "./observability/metrics.js";
+import type { AdminRoute } from "./admin/server.js";
 
 /**
  * Options for {@link grpcBridge} and {@link createBridge}: the keys of the
@@ -187,6 +190,18 @@ export interface GrpcBridgeOptions {
    * port. Default: not served.
    */
   openapi?: OpenApiOptions;
+  /**
+   * Prometheus metrics (prom-client): per call, per upstream, refusals and
+   * process metrics; listed in the README's Operations section. Default:
+   * off, and then nothing of it is in the call path.
+   */
+  metrics?: BridgeMetricsOptions;
+  /**
+   * The admin listener: its own node:http server with /healthz, /readyz,
+   * /metrics, /config and /clusters, started when the app is ready and
+   * closed with it. Default: none.
+   */
+  admin?: BridgeAdminOptions;
 }
 
 /** Where the OpenAPI document is served, and its info. */
@@ -199,6 +214,37 @@ export interface OpenApiOptions {
   title?: string;
   /** info.version: the API's version. Default: "1". */
   version?: string;
+}
+
+
+/** What `metrics` takes: the config file's keys, and the registry (no JSON). */
+export interface BridgeMetricsOptions {
+  /** Count and time calls. Default: false; true when a `registry` is given and this is left out. */
+  enabled?: boolean;
+  /** Also export prom-client's process metrics (`collectDefaultMetrics`). Default: true. */
+  processMetrics?: boolean;
+  /** Distinct service/method label pairs; later methods are labelled "other". Default: 500. */
+  maxMethods?: number;
+  /**
+   * The prom-client Registry to register on, e.g. the host app's own, so
+   * one scrape serves both. Default: a Registry of the bridge's own (the
+   * admin listener serves it; `Registry.merge` joins it to another).
+   */
+  registry?: Registry;
+}
+
+/** What `admin` takes: where it listens, and what only code can give. */
+export interface BridgeAdminOptions {
+  /** Port of the admin listener; 0 picks a free one (see `onListening`). */
+  port: number;
+  /** Address to listen on. Default: "127.0.0.1" (loopback: the admin port is not for the public). */
+  host?: string;
+  /** More GET paths on the admin listener (e.g. "/openapi.json"); the built-in ones cannot be replaced. */
+  extraRoutes?: ReadonlyMap<string, AdminRoute>;
+  /** What /config shows (redacted); default: the plugin's validated options. The CLI gives its whole config. */
+  config?: unknown;
+  /** Told the admin listener's URL once it listens (`http://127.0.0.1:PORT`). */
+  onListening?: (url: string) => void;
 }
 
 /** REST transcoding from google.api.http annotations. */
@@ -233,7 +279,7 @@ export interface BridgeCorsOptions {
  * The options as the adapters read them: validated, every default applied.
  * Field for field the schema's, except the ones resolved further.
  */
-export interface ResolvedOptions extends Omit<BridgeOptionsConfig, "upstream" | "clusters" | "routes" | "cors" | "schema" | "tracing" | "accessLog"> {
+export interface ResolvedOptions extends Omit<BridgeOptionsConfig, "upstream" | "clusters" | "routes" | "cors" | "schema" | "tracing" | "accessLog" | "metrics" | "admin"> {
   /** The single upstream, or undefined when `deployment` routes calls to clusters. */
   upstream: UpstreamTarget | Upstream | undefined;
   deployment: Deployment | undefined;
@@ -247,6 +293,17 @@ export interface ResolvedOptions extends Omit<BridgeOptionsConfig, "upstream" | 
   accessLog: AccessLogConfig | undefined;
   /** Undefined when the host gave none: the drain then tells nobody. */
   lifecycle: Lifecycle | undefined;
+  /** Undefined: metrics off. */
+  metrics: MetricsSettings | undefined;
+  /** Undefined: no admin listener. */
+  admin: ResolvedAdminOptions | undefined;
+}
+
+/** The admin listener's options, validated, with the code-only parts. */
+export interface ResolvedAdminOptions extends Omit<BridgeAdminOptions, "host" | "config"> {
+  readonly host: string;
+  /** What /config shows, before redaction. */
+  readonly config: unknown;
 }
 
 // Compile-time: the options and the schema name the same keys, and a
@@ -276,7 +333,7 @@ export function resolveOptions(options: GrpcBridgeOptions): ResolvedOptions {
   if (isList(options.routes) && !clustered) {
     throw new TypeError('connect-grpc-bridge: option "routes" needs "clusters" to route to');
   }
-  const { json, upstream, lifecycle } = jsonPart(options);
+  const { json, upstream, lifecycle, registry, admin } = jsonPart(options);
   // The config file's own validator (compiled once per process, shared with
   // the CLI); the process's keys are no options, whatever the schema allows.
   const issues: Issue[] = processKeys.filter((key) => key in json).map((key) => ({ at: key, kind: "unknown", known: optionKeys }));
@@ -328,6 +385,13 @@ export function resolveOptions(options: GrpcBridgeOptions): ResolvedOptions {
     drainTimeoutMs: config.drainTimeoutMs,
     lifecycle,
     openapi: config.openapi,
+    metrics: config.metrics.enabled
+      ? { registry: registry ?? new Registry(), processMetrics: config.metrics.processMetrics, maxMethods: config.metrics.maxMethods }
+      : undefined,
+    admin:
+      config.admin === undefined
+        ? undefined
+        : { ...admin, port: config.admin.port, host: config.admin.host, config: admin.config ?? json },
   };
 }
 
@@ -346,8 +410,30 @@ const fastifyKeys = ["prefix", "logLevel", "logSerializers"];
  * (`x-bytes`). A copy of the plain objects and arrays: ajv fills defaults in
  * place, and the caller's objects stay theirs.
  */
-function jsonPart(options: GrpcBridgeOptions): { json: Record<string, unknown>; upstream: Upstream | undefined; lifecycle: Lifecycle | undefined } {
+function jsonPart(options: GrpcBridgeOptions): {
+  json: Record<string, unknown>;
+  upstream: Upstream | undefined;
+  lifecycle: Lifecycle | undefined;
+  registry: Registry | undefined;
+  admin: Omit<BridgeAdminOptions, "port" | "host">;
+} {
   const json = plainCopy(options) as Record<string, unknown>;
+  // The metrics registry and the admin listener's hooks are objects of the caller's.
+  const registry = options.metrics?.registry;
+  if (isObject(json.metrics)) {
+    delete json.metrics.registry;
+    // A registry handed in asks for metrics, unless they are turned off.
+    if (registry !== undefined && json.metrics.enabled === undefined) json.metrics.enabled = true;
+  }
+  const admin: Omit<BridgeAdminOptions, "port" | "host"> = {};
+  if (isObject(json.admin)) {
+    for (const key of ["extraRoutes", "config", "onListening"] as const) {
+      if (key in json.admin) {
+        (admin as Record<string, unknown>)[key] = (options.admin as unknown as Record<string, unknown>)[key];
+        delete json.admin[key];
+      }
+    }
+  }
   for (const key of fastifyKeys) delete json[key];
   const lifecycle = options.lifecycle;
   if (lifecycle !== undefined && !(lifecycle instanceof Lifecycle)) {
@@ -362,7 +448,11 @@ function jsonPart(options: GrpcBridgeOptions): { json: Record<string, unknown>; 
   } else if (options.upstream instanceof URL) {
     json.upstream = options.upstream.href;
   }
-  return { json, upstream, lifecycle };
+  return { json, upstream, lifecycle, registry, admin };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function plainCopy(value: unknown): unknown {

@@ -36,7 +36,10 @@ import {
 } from "./observability/request-observer.js";
 import type { ClassifiedRequest } from "./inbound/client-protocol.js";
 import { CallDrain } from "./drain.js";
+import { Lifecycle } from "./lifecycle.js";
 import { mountOpenApi } from "./openapi/route.js";
+import { BridgeMetrics } from "./observability/metrics.js";
+import { startAdmin } from "./admin/plugin-admin.js";
 
 /** `package.Service/Method`, package optional, as gRPC names procedures. */
 const procedurePath = /^[A-Za-z_][A-Za-z0-9_.]*\/[A-Za-z_][A-Za-z0-9_]*$/;
@@ -72,8 +75,11 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
       : new BridgeSchema(resolved.schema, (level, fields, message) => fastify.log[level](fields, message), resolved.maxResponseBytes);
   const limits = { maxResponseMessageBytes: resolved.maxResponseBytes };
   const hintLog = (fields: Record<string, unknown>, message: string) => fastify.log.warn(fields, message);
-  // Every Upstream calls go to (REST with reflection asks each for its schema at start).
+  // Every Upstream calls go to (REST with reflection asks each for its schema
+  // at start; metrics and the admin listener read their stats).
   const served: Upstream[] = [];
+  // What readiness reads and a close drains: the host's, or one of our own.
+  const lifecycle = resolved.lifecycle ?? new Lifecycle();
   // Observability: nothing of it is in the call path unless configured.
   const tracing = resolved.tracing === undefined ? undefined : await startTracing(resolved.tracing);
   const observer = requestObserver(
@@ -82,7 +88,9 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
   );
   // Every open call, whatever its cluster, for the drain on close.
   const drain = new CallDrain();
-  // One cluster's pipeline: tracing (when on); the drain's record of open
+  // Off: undefined, and no layer of it in any pipeline.
+  const metrics = resolved.metrics === undefined ? undefined : new BridgeMetrics(resolved.metrics);
+  // One cluster's pipeline: metrics and tracing (when on); the drain's record of open
   // calls; transcoding only when a schema is configured (bound to the
   // cluster's Upstream, whose reflection it asks), else a layer that names
   // the missing schema in the log; then the upstream.
@@ -90,9 +98,12 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     served.push(upstream);
     const hints = new PassthroughHints(upstream.name, hintLog);
     const layer = schema === undefined ? withPassthroughHints(hints) : withTranscoding(schema, upstream, hints, resolved.maxRequestBytes);
+    metrics?.watch(upstream);
     // Tracing outside the drain: a call the drain ends still ends its span.
     const pipeline = drain.layer(layer(upstreamStartCall(upstream, limits)));
-    return tracing === undefined ? pipeline : tracing.layer(pipeline);
+    const traced = tracing === undefined ? pipeline : tracing.layer(pipeline);
+    // Outermost: it sees each call as the client made it, refusals of the layers included.
+    return metrics === undefined ? traced : metrics.layer()(traced);
   };
   let ctx: BridgeContext;
   let router: Router<BridgeContext> | undefined;
@@ -166,7 +177,7 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     // Every method, so that the wrong one gets a 405 in the client's protocol, not a 404.
     method: methods,
     url: "/*",
-    handler: (request, reply) => dispatch(resolved, ctx, router, rest, request, reply, observer),
+    handler: (request, reply) => dispatch(resolved, ctx, router, rest, request, reply, observer, metrics),
   });
   // Errors Fastify raises before the handler runs (a Content-Type it cannot
   // even parse, ...) are refused in the client's protocol, not in Fastify's own JSON.
@@ -177,6 +188,7 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     const exchange = exchangeFor(request, reply);
     const classified = classifyRequest(request.raw);
     const observed = observer?.begin(request.raw, reply.raw, requestedPath(request), classified.protocol.name);
+    metrics?.refused("error", classified.protocol.name);
     refuseObserved(exchange, classified, httpRefusal(failure, status, resolved), observed);
   });
   // Closing drains: readiness fails first, then (Fastify, after preClose)
@@ -185,10 +197,11 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
   // them, so the deadline must start here, not in onClose.
   let drained: Promise<void> | undefined;
   fastify.addHook("preClose", (done) => {
-    resolved.lifecycle?.startDraining("close");
+    lifecycle.startDraining("close");
     drained = drain.drain(resolved.drainTimeoutMs, (fields, message) => fastify.log.info(fields, message));
     done();
   });
+  if (resolved.admin !== undefined) startAdmin(fastify, resolved.admin, lifecycle, metrics, served);
   fastify.addHook("onClose", async () => {
     await drained;
     drain.stop();
@@ -220,6 +233,7 @@ function dispatch(
   request: FastifyRequest,
   reply: FastifyReply,
   observer: RequestObserver | undefined,
+  metrics: BridgeMetrics | undefined,
 ): void {
   reply.hijack();
   const req = request.raw;
@@ -251,16 +265,19 @@ function dispatch(
         procedure = exchange.path.slice(1);
       } else if (!procedurePath.test(procedure)) {
         observed = observer?.begin(req, reply.raw, exchange.path, restNotFound.protocol.name);
+        metrics?.refused("unknown_path", restNotFound.protocol.name);
         refuseObserved(exchange, restNotFound, restRouteNotFound(req.method, exchange.path), observed);
         return;
       }
     }
     observed = observer?.begin(req, reply.raw, exchange.path, classified.protocol.name);
     if (!procedurePath.test(procedure)) {
+      metrics?.refused("unknown_path", classified.protocol.name);
       refuseObserved(exchange, classified, unknownProcedure(`no procedure at path "${exchange.path}": expected /package.Service/Method`), observed);
       return;
     }
     if (reflectionRefused(options.reflectionPassthrough, procedure)) {
+      metrics?.refused("reflection", classified.protocol.name);
       refuseObserved(
         exchange,
         classified,
@@ -275,6 +292,7 @@ function dispatch(
       if (routed === undefined) {
         // Unrouted and denied calls get the same answer: a denied service is
         // indistinguishable from one that does not exist.
+        metrics?.refused(router.denies(exchange.path, (req.headers[":authority"] as string | undefined) ?? req.headers.host) ? "denied" : "unrouted", classified.protocol.name);
         refuseObserved(exchange, classified, unknownProcedure(`procedure ${exchange.path} is not served here`), observed);
         return;
       }
@@ -282,6 +300,7 @@ function dispatch(
     }
     const failure = negotiationFailure(classified, req, ctx.options);
     if (failure !== undefined) {
+      metrics?.refused("protocol", classified.protocol.name);
       refuseObserved(exchange, classified, failure, observed);
       return;
     }

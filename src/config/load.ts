@@ -54,6 +54,9 @@ export const settings: readonly Setting[] = [
   { flag: "otlp-url", env: "OTLP_URL", path: ["tracing", "exporter", "otlp", "url"], kind: "string" },
   { flag: "trace-sample-ratio", env: "TRACE_SAMPLE_RATIO", path: ["tracing", "sampleRatio"], kind: "number" },
   { flag: "trace-service-name", env: "TRACE_SERVICE_NAME", path: ["tracing", "serviceName"], kind: "string" },
+  { flag: "metrics", env: "METRICS", path: ["metrics", "enabled"], kind: "bool" },
+  { flag: "admin-port", env: "ADMIN_PORT", path: ["admin", "port"], kind: "int" },
+  { flag: "admin-host", env: "ADMIN_HOST", path: ["admin", "host"], kind: "string" },
 ];
 
 /** Flag values as node:util parseArgs returns them. */

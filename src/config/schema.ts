@@ -231,6 +231,25 @@ export const OpenApiSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** Prometheus metrics (src/observability/metrics.ts); off unless `enabled`. */
+export const MetricsSchema = Type.Object(
+  {
+    enabled: Type.Boolean({ default: false }),
+    processMetrics: Type.Boolean({ default: true, description: "also export prom-client's process metrics (CPU, memory, event loop, GC)" }),
+    maxMethods: positiveInt(500, "distinct service/method label pairs; later methods are labelled \"other\""),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+/** The admin listener (src/admin/): its own HTTP port, off unless configured. */
+export const AdminSchema = Type.Object(
+  {
+    port: Type.Integer({ minimum: 0, maximum: 65535, description: "port of the admin listener; 0 picks a free port" }),
+    host: Type.String({ minLength: 1, default: "127.0.0.1", description: "address of the admin listener (loopback unless you say otherwise)" }),
+  },
+  { additionalProperties: false },
+);
+
 export const BridgeConfigSchema = Type.Object(
   {
     listen: Type.Object(
@@ -284,9 +303,14 @@ export const BridgeConfigSchema = Type.Object(
     accessLog: Type.Optional(AccessLogSchema),
     drainTimeoutMs: nonNegativeInt(20_000, "once the port is closed, how long in-flight calls may run before they end with unavailable"),
     openapi: Type.Optional(OpenApiSchema),
+    metrics: MetricsSchema,
+    admin: Type.Optional(AdminSchema),
   },
   { additionalProperties: false },
 );
+
+export type MetricsConfig = Static<typeof MetricsSchema>;
+export type AdminConfig = Static<typeof AdminSchema>;
 
 /** A validated config with defaults applied. */
 export type BridgeConfig = Static<typeof BridgeConfigSchema>;

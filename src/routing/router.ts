@@ -68,6 +68,20 @@ export class Router<T> {
     return decision;
   }
 
+  /**
+   * Whether a deny rule (not the absence of one) refuses the call: for
+   * refusal metrics only, since both answers are the same. Not cached:
+   * asked only for refused calls, with metrics on.
+   */
+  denies(path: string, authority: string | undefined): boolean {
+    for (const rule of this.rules) {
+      if (rule.exact ? path !== rule.match : !path.startsWith(rule.match)) continue;
+      if (rule.hosts !== undefined && !rule.hosts.some((h) => hostMatches(h, authority))) continue;
+      return rule.target === undefined;
+    }
+    return false;
+  }
+
   private makeRoom(): void {
     if (this.cached < cacheLimit && this.hostCache.size < cacheLimit) return;
     this.cache.clear();

@@ -17,6 +17,7 @@ import { Resolver, systemLookup, type Lookup, type ResolvedAddress } from "./res
 import { RetryBudget } from "./retry-budget.js";
 import { tlsConnectOptions } from "./upstream-tls.js";
 import type { AttemptLimits } from "./attempt.js";
+import type { ClusterStats } from "./stats.js";
 
 /** What a cluster logs with: the host app's Fastify logger, or any pino-like one. */
 export type ClusterLog = Pick<FastifyBaseLogger, "debug" | "info" | "warn" | "error">;
@@ -62,6 +63,9 @@ export class Cluster implements Upstream, UpstreamRetry, EndpointEvents {
   private readonly budget: RetryBudget;
   /** The failure last logged as a warning, per endpoint address or DNS name. */
   private readonly lastLogged = new Map<string, string>();
+  // Counters read by stats() only.
+  private retries = 0;
+  private retryBudgetRefusals = 0;
 
   constructor(
     private readonly options: ClusterOptions,
@@ -100,17 +104,28 @@ export class Cluster implements Upstream, UpstreamRetry, EndpointEvents {
     // Compared by identity only: an endpoint of another cluster is never picked anyway.
     const endpoint = this.picker.pick(this.usable, failed as Endpoint);
     if (endpoint === undefined) throw this.noEndpoint();
-    return endpoint.request(headers);
+    const opened = endpoint.request(headers);
+    this.retries++;
+    return opened;
   }
 
   tryAcquire(): boolean {
     let inFlight = 1; // the call asking: its failed stream no longer counts on an endpoint
     for (const endpoint of this.endpoints.values()) inFlight += endpoint.inFlight;
-    return this.budget.tryAcquire(inFlight);
+    if (this.budget.tryAcquire(inFlight)) return true;
+    this.retryBudgetRefusals++;
+    return false;
   }
 
   release(): void {
     this.budget.release();
+  }
+
+  stats(): ClusterStats {
+    const endpoints = [];
+    for (const endpoint of this.endpoints.values()) endpoints.push(endpoint.stats());
+    for (const endpoint of this.draining) endpoints.push(endpoint.stats());
+    return { name: this.name, endpoints, retries: this.retries, retryBudgetRefusals: this.retryBudgetRefusals };
   }
 
   /** Addresses of the endpoints taking calls now (for tests and diagnostics). */

@@ -33,6 +33,8 @@ export interface ConnectionEvents {
   onFailure(connection: UpstreamConnection, error: Error, beforeReady: boolean): void;
   /** Stops taking new streams (GOAWAY, age, failure) or closed. */
   onRetired(connection: UpstreamConnection): void;
+  /** The peer sent GOAWAY (counted for metrics). */
+  onGoaway?(connection: UpstreamConnection): void;
 }
 
 export class UpstreamConnection {
@@ -83,6 +85,7 @@ export class UpstreamConnection {
     session.on("error", (error: Error) => this.fail(error));
     session.on("goaway", (_code: number, lastStreamId: number) => {
       recordGoaway(session, lastStreamId);
+      this.events.onGoaway?.(this);
       this.retire(false);
     });
     // Read once per SETTINGS frame, not per call: the getter crosses into C++.

@@ -16,6 +16,16 @@ import type { Pickable } from "./balancer.js";
 import type { ClusterOptions } from "./cluster-options.js";
 import { UpstreamConnection, type ConnectionEvents, type ConnectionSettings } from "./connection.js";
 import type { UpstreamEndpoint, UpstreamStream } from "./upstream.js";
+import type { EndpointState, EndpointStats } from "./stats.js";
+
+/** How `describe()` words each state, for errors and logs. */
+const stateText: Record<EndpointState, string> = {
+  usable: "usable",
+  draining: "draining",
+  unhealthy: "failing health checks",
+  ejected: "ejected after consecutive connection failures",
+  backing_off: "backing off after a failed connection",
+};
 
 export interface EndpointEvents {
   /** `usable` changed. */
@@ -39,6 +49,12 @@ export class Endpoint implements Pickable, ConnectionEvents, UpstreamEndpoint {
   private consecutiveFailures = 0;
   /** Why the endpoint is not usable, for the error a call gets. */
   lastError: string | undefined;
+  // Plain counters, read only by stats(): what metrics report, at no cost per call.
+  private connectFailures = 0;
+  private goaways = 0;
+  /** Health check outcomes, counted by the HealthChecker. */
+  healthChecksPassed = 0;
+  healthChecksFailed = 0;
   private readonly connections: UpstreamConnection[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly onStreamClose = (): void => {
@@ -94,6 +110,7 @@ export class Endpoint implements Pickable, ConnectionEvents, UpstreamEndpoint {
   onFailure(connection: UpstreamConnection, error: Error, beforeReady: boolean): void {
     this.remove(connection);
     if (this.closed) return; // our own close cut a connection short
+    this.connectFailures++;
     this.events.onConnectionFailure(this, error);
     this.lastError = error.message;
     if (!beforeReady) return; // a connection that worked and then broke: the next call reconnects
@@ -115,6 +132,10 @@ export class Endpoint implements Pickable, ConnectionEvents, UpstreamEndpoint {
       });
     }
     this.update();
+  }
+
+  onGoaway(): void {
+    this.goaways++;
   }
 
   onRetired(connection: UpstreamConnection): void {
@@ -149,19 +170,32 @@ export class Endpoint implements Pickable, ConnectionEvents, UpstreamEndpoint {
     await Promise.all([...this.connections].map((c) => c.close(force)));
   }
 
+  /** Why the endpoint takes calls or not, the first reason that applies. */
+  get state(): EndpointState {
+    return this.draining ? "draining" : !this.healthy ? "unhealthy" : this.ejected ? "ejected" : this.backingOff ? "backing_off" : "usable";
+  }
+
   /** Why the endpoint takes no calls, for errors. */
   describe(): string {
-    const state = this.draining
-      ? "draining"
-      : !this.healthy
-        ? "failing health checks"
-        : this.ejected
-          ? "ejected after consecutive connection failures"
-          : this.backingOff
-            ? "backing off after a failed connection"
-            : "usable";
+    const state = this.state;
     // A usable endpoint's last error is history, not its state: "usable (ENOTFOUND)" read as a contradiction.
-    return `${this.address} ${state}${this.lastError === undefined || state === "usable" ? "" : ` (${this.lastError})`}`;
+    return `${this.address} ${stateText[state]}${this.lastError === undefined || state === "usable" ? "" : ` (${this.lastError})`}`;
+  }
+
+  /** Its state and counters now (metrics, /clusters). */
+  stats(): EndpointStats {
+    const state = this.state;
+    return {
+      address: this.address,
+      state,
+      lastError: state === "usable" ? undefined : this.lastError,
+      connections: this.connections.length,
+      streams: this.inFlight,
+      connectFailures: this.connectFailures,
+      goaways: this.goaways,
+      healthChecksPassed: this.healthChecksPassed,
+      healthChecksFailed: this.healthChecksFailed,
+    };
   }
 
   private update(): void {

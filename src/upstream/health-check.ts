@@ -57,9 +57,11 @@ export class HealthChecker {
     const problem = await this.check();
     if (this.stopped) return;
     if (problem === undefined) {
+      this.endpoint.healthChecksPassed++;
       this.failures = 0;
       if (++this.successes >= this.options.healthyThreshold) this.endpoint.setHealthy(true);
     } else {
+      this.endpoint.healthChecksFailed++;
       this.successes = 0;
       if (++this.failures >= this.options.unhealthyThreshold) this.endpoint.setHealthy(false, `health check: ${problem}`);
     }

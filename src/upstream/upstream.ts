@@ -5,6 +5,7 @@
  */
 import type * as http2 from "node:http2";
 import type { OutgoingHttpHeaders } from "node:http";
+import type { ClusterStats } from "./stats.js";
 
 /** The endpoint a stream runs on: named in errors, avoided by a retry. */
 export interface UpstreamEndpoint {
@@ -39,6 +40,11 @@ export interface CallTarget {
 export interface Upstream extends CallTarget {
   /** Closes every connection: graceful (in-flight streams finish) unless forced. */
   close(force?: boolean): Promise<void>;
+  /**
+   * Its endpoints, connections and counters now (metrics, the admin
+   * listener's /clusters); clusters have it, an Upstream of the caller's may not.
+   */
+  stats?(): ClusterStats;
 }
 
 /** What the retrying layer needs to send a call again, elsewhere. */
