@@ -4,6 +4,7 @@
  * to the client protocol the request is classified as (src/inbound/classify.ts).
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from "fastify";
+import { Server as TlsServer } from "node:tls";
 import fastifyCors from "@fastify/cors";
 import { cors as connectCors } from "@connectrpc/connect";
 import { resolveOptions, type GrpcBridgeOptions, type ResolvedOptions } from "./options.js";
@@ -37,7 +38,7 @@ import {
 import type { ClassifiedRequest } from "./inbound/client-protocol.js";
 import { CallDrain } from "./drain.js";
 import { Lifecycle } from "./lifecycle.js";
-import { mountOpenApi } from "./openapi/route.js";
+import { mountOpenApi, openApiRoute } from "./openapi/route.js";
 import { BridgeMetrics } from "./observability/metrics.js";
 import { startAdmin } from "./admin/plugin-admin.js";
 
@@ -57,13 +58,16 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
   const resolved = resolveOptions(options);
   const target = resolved.upstream;
   const openapi = resolved.openapi?.on === "data" ? resolved.openapi : undefined;
-  if (openapi !== undefined) {
-    if (procedurePath.test(openapi.path.slice(1))) {
+  if (resolved.openapi !== undefined) {
+    if (openapi !== undefined && procedurePath.test(openapi.path.slice(1))) {
       throw new TypeError(`connect-grpc-bridge: openapi.path "${openapi.path}" has the form /package.Service/Method: it would shadow that RPC; choose a path like "/openapi.json"`);
     }
     // The document describes the REST routes this bridge serves: none without REST.
     if (!resolved.rest.enabled) {
       throw new TypeError('connect-grpc-bridge: option "openapi" describes the REST routes: it needs "rest.enabled" (--rest) and a schema');
+    }
+    if (openapi === undefined && resolved.admin === undefined) {
+      throw new TypeError('connect-grpc-bridge: option "openapi" is served on the admin port by default, and there is none: set "admin.port" (--admin-port), or "openapi.on": "data" (--openapi-on data)');
     }
   }
   // An Upstream handed in belongs to the caller; ones built here are closed here.
@@ -201,7 +205,21 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     drained = drain.drain(resolved.drainTimeoutMs, (fields, message) => fastify.log.info(fields, message));
     done();
   });
-  if (resolved.admin !== undefined) startAdmin(fastify, resolved.admin, lifecycle, metrics, served);
+  if (resolved.admin !== undefined) {
+    let admin = resolved.admin;
+    if (resolved.openapi?.on === "admin") {
+      // Built now, so a bad binding fails the start; its server (the data
+      // port, which the admin port is not) is known once the app listens.
+      const options = resolved.openapi;
+      const bindings = rest!.bindings;
+      openApiRoute(bindings, options);
+      let answer: { contentType: string; body: string } | undefined;
+      const routes = new Map(admin.extraRoutes);
+      routes.set(options.path, () => (answer ??= openApiRoute(bindings, options, dataPortServer(fastify))));
+      admin = { ...admin, extraRoutes: routes };
+    }
+    startAdmin(fastify, admin, lifecycle, metrics, served);
+  }
   fastify.addHook("onClose", async () => {
     await drained;
     drain.stop();
@@ -326,6 +344,20 @@ function refuseObserved(exchange: Exchange, classified: ClassifiedRequest, end: 
 function singleEndpointCluster(target: UpstreamTarget, resolved: ResolvedOptions): ClusterOptions {
   const cluster = defaultClusterOptions(target.authority);
   return { ...cluster, name: target.authority, maxStreamsPerConnection: resolved.maxStreamsPerConnection };
+}
+
+/**
+ * The data port's URL for an OpenAPI document served elsewhere (the admin
+ * port): the listening port under the plugin's prefix, on localhost when
+ * the bridge listens on every address (the name clients use is not known).
+ */
+function dataPortServer(fastify: FastifyInstance): string[] | undefined {
+  const address = fastify.server.address();
+  if (address === null || typeof address !== "object") return undefined;
+  const any = address.address === "0.0.0.0" || address.address === "::";
+  const host = any ? "localhost" : address.family === "IPv6" ? `[${address.address}]` : address.address;
+  const scheme = (fastify.server as unknown) instanceof TlsServer ? "https" : "http";
+  return [`${scheme}://${host}:${address.port}${fastify.prefix}`];
 }
 
 /** Length of the plugin's prefix plus the slash, from the route ("/rpc/*"). */

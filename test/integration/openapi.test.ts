@@ -79,14 +79,11 @@ test("openapi.path refused at start: an RPC path's form, a path a REST binding t
   );
   await assert.rejects(start({ schema: { descriptorSets: [descriptorBytes] }, rest: { enabled: false }, openapi: { on: "data" } }), /option "openapi" describes the REST routes: it needs "rest\.enabled"/);
   await assert.rejects(start({ schema: { descriptorSets: [descriptorBytes] }, openapi: { on: "web" } }), /openapi\.on.*"admin".*"data"/);
-  // on: "admin" adds nothing to the data port.
-  const app = createBridge({ upstream, schema: { descriptorSets: [descriptorBytes] }, openapi: {} });
-  try {
-    const response = await app.inject({ method: "GET", url: "/openapi.json" });
-    assert.equal(response.statusCode, 404);
-  } finally {
-    await app.close();
-  }
+  // The default, the admin port, needs an admin listener: else the document would be served nowhere.
+  await assert.rejects(
+    start({ schema: { descriptorSets: [descriptorBytes] }, openapi: {} }),
+    /option "openapi" is served on the admin port by default, and there is none: set "admin\.port"/,
+  );
 });
 
 test("--print-openapi prints the document of --descriptor-set and exits; without a schema it says what is missing", async () => {
@@ -120,4 +117,34 @@ test("--openapi-path and --openapi-on (and their variables) land in the config",
   const bad = runCli(["--upstream", upstream, "--openapi-on", "elsewhere", "--print-config"]);
   assert.equal(await bad.exited, 2);
   assert.match(bad.err(), /openapi\.on.*--openapi-on/);
+});
+
+test("openapi on the admin port (the default): served there, with the data port as the document's server; not on the data port", async (t) => {
+  let adminUrl: string | undefined;
+  const app = createBridge({
+    upstream,
+    schema: { descriptorSets: [descriptorBytes] },
+    rest: { enabled: true },
+    openapi: {},
+    admin: { port: 0, onListening: (url) => (adminUrl = url) },
+  });
+  t.after(() => app.close());
+  await app.listen({ port: 0, host: "127.0.0.1" });
+  const dataPort = (app.server.address() as { port: number }).port;
+  assert.ok(adminUrl !== undefined, "the admin listener told its URL");
+  const response = await fetch(`${adminUrl}/openapi.json`);
+  assert.equal(response.status, 200);
+  const document = (await response.json()) as { paths: Record<string, unknown>; servers: { url: string }[] };
+  await assertValid(document);
+  assert.ok("/v2/messages/{message_id}" in document.paths);
+  assert.deepEqual(document.servers, [{ url: `http://127.0.0.1:${dataPort}` }]);
+  const onData = await fetch(`http://127.0.0.1:${dataPort}/openapi.json`);
+  assert.equal(onData.status, 404, "the data port does not serve it unless openapi.on is \"data\"");
+  await onData.arrayBuffer();
+});
+
+test("openapi on the admin port without REST is refused at start", async () => {
+  const app = createBridge({ upstream, schema: { descriptorSets: [descriptorBytes] }, openapi: {}, admin: { port: 0 } });
+  await assert.rejects(async () => { await app.ready(); }, /option "openapi" describes the REST routes: it needs "rest\.enabled"/);
+  await app.close();
 });
