@@ -1,0 +1,53 @@
+/**
+ * Behaviour kept by the hot-path work of issue 15: each test names what a
+ * cheaper path must still do.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { startGrpcJsServer, type RunningServer } from "../support/grpc-js-server.js";
+import { createBridge } from "../../src/index.js";
+import { decodeEchoResponse, echoRequest } from "../support/raw-http.js";
+import { lazyQuerystringParser } from "../../src/inbound/lazy-query.js";
+
+describe("hot path (issue 15)", () => {
+  let upstream: RunningServer;
+  before(async () => {
+    upstream = await startGrpcJsServer();
+  });
+  after(async () => {
+    await upstream.close();
+  });
+
+  it("lazy query parser: a host hook reading request.query of a Connect GET sees the parsed query, and the call works", async () => {
+    const seen: unknown[] = [];
+    const app = createBridge({ upstream: upstream.address });
+    app.addHook("onRequest", async (request) => {
+      const query = request.query as Record<string, string>;
+      seen.push({ connect: query.connect, encoding: query.encoding, keys: Object.keys(query), has: "message" in query });
+    });
+    await app.listen({ port: 0, host: "127.0.0.1" });
+    try {
+      const port = (app.server.address() as { port: number }).port;
+      const message = echoRequest({ text: "a b+c" }).toString("base64url");
+      const res = await fetch(
+        `http://127.0.0.1:${port}/bridge.test.v1.TestService/Unary?connect=v1&encoding=proto&base64=1&message=${message}`,
+      );
+      assert.equal(res.status, 200);
+      assert.equal(decodeEchoResponse(new Uint8Array(await res.arrayBuffer())).text, "a b+c");
+      assert.deepEqual(seen, [{ connect: "v1", encoding: "proto", keys: ["connect", "encoding", "base64", "message"], has: true }]);
+    } finally {
+      app.server.closeAllConnections();
+      await app.close();
+    }
+  });
+
+  it("lazy query parser: the object acts as the parsed query in every respect (decoding, repeats, writes, JSON)", () => {
+    const query = lazyQuerystringParser("a=1&b=x%20y&a=2&c=+") as Record<string, unknown>;
+    assert.deepEqual(JSON.parse(JSON.stringify(query)), { a: ["1", "2"], b: "x y", c: " " });
+    query.d = "4";
+    assert.equal(query.d, "4");
+    delete query.a;
+    assert.deepEqual(Object.keys(query), ["b", "c", "d"]);
+    assert.deepEqual(lazyQuerystringParser(""), {});
+  });
+});
