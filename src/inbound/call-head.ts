@@ -163,6 +163,6 @@ function requestMetadata(ctx: BridgeContext, exchange: Exchange): OutgoingHttpHe
     );
   }
   const metadata = newHeaderBlock();
-  const problem = copyRequestMetadata(raw, metadata);
+  const problem = copyRequestMetadata(raw, metadata, exchange.req.headers.connection ?? null);
   return problem === undefined ? metadata : new ConnectError(problem, Code.InvalidArgument);
 }

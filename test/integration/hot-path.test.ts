@@ -8,6 +8,8 @@ import { startGrpcJsServer, type RunningServer } from "../support/grpc-js-server
 import { createBridge } from "../../src/index.js";
 import { decodeEchoResponse, echoRequest } from "../support/raw-http.js";
 import { lazyQuerystringParser } from "../../src/inbound/lazy-query.js";
+import { request as httpRequest } from "node:http";
+import { startBridge } from "../support/bridge.js";
 
 describe("hot path (issue 15)", () => {
   let upstream: RunningServer;
@@ -49,5 +51,44 @@ describe("hot path (issue 15)", () => {
     delete query.a;
     assert.deepEqual(Object.keys(query), ["b", "c", "d"]);
     assert.deepEqual(lazyQuerystringParser(""), {});
+  });
+
+  it("one pass over raw headers: headers named by Connection (two Connection lines, any case) still end at the bridge", async () => {
+    const bridge = await startBridge(upstream.address);
+    try {
+      const body = echoRequest({ text: "hop-by-hop" });
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = httpRequest(
+          {
+            host: "127.0.0.1",
+            port: bridge.port,
+            method: "POST",
+            path: "/bridge.test.v1.TestService/Unary",
+            headers: {
+              "content-type": "application/proto",
+              "content-length": body.byteLength,
+              connection: ["keep-alive, X-Hop-One", "x-hop-two"],
+              "x-hop-one": "a",
+              "X-Hop-Two": "b",
+              "x-kept": "c",
+            },
+          },
+          (res) => {
+            res.resume();
+            res.on("end", () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on("error", reject);
+        req.end(body);
+      });
+      assert.equal(status, 200);
+      const seen = upstream.observations.metadata.get("hop-by-hop");
+      assert.ok(seen, "the upstream saw the call");
+      assert.deepEqual(seen["x-kept"], ["c"]);
+      assert.equal(seen["x-hop-one"], undefined);
+      assert.equal(seen["x-hop-two"], undefined);
+    } finally {
+      await bridge.close();
+    }
   });
 });
