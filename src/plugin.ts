@@ -101,11 +101,17 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
   } else {
     methods.push("OPTIONS");
   }
+  // Per-route facts, once: the prefix's length (reading request.routeOptions
+  // builds a fresh 12-field object on every read).
+  let prefix = -1;
   fastify.route({
     // Every method, so that the wrong one gets a 405 in the client's protocol, not a 404.
     method: methods,
     url: "/*",
-    handler: (request, reply) => dispatch(resolved, ctx, router, request, reply),
+    handler: (request, reply) => {
+      if (prefix < 0) prefix = prefixLength(request);
+      dispatch(resolved, ctx, router, prefix, request, reply);
+    },
   });
   // Errors Fastify raises before the handler runs (a Content-Type it cannot
   // even parse, ...) are refused in the client's protocol, not in Fastify's own JSON.
@@ -130,6 +136,7 @@ function dispatch(
   options: ResolvedOptions,
   base: BridgeContext,
   router: Router<BridgeContext> | undefined,
+  prefix: number,
   request: FastifyRequest,
   reply: FastifyReply,
 ): void {
@@ -144,7 +151,7 @@ function dispatch(
     url = pathStart < 0 ? "/" : url.slice(pathStart);
   }
   const query = url.indexOf("?");
-  const procedure = url.slice(prefixLength(request), query < 0 ? url.length : query);
+  const procedure = url.slice(prefix, query < 0 ? url.length : query);
   const exchange = exchangeFor(
     request,
     reply,
@@ -200,5 +207,6 @@ function singleEndpointCluster(target: UpstreamTarget, resolved: ResolvedOptions
 
 /** Length of the plugin's prefix plus the slash, from the route ("/rpc/*"). */
 function prefixLength(request: FastifyRequest): number {
-  return request.routeOptions.url === undefined ? 1 : request.routeOptions.url.length - 1;
+  const url = request.routeOptions.url;
+  return url === undefined ? 1 : url.length - 1;
 }
