@@ -137,6 +137,14 @@ function callUpstream(ctx: BridgeContext, exchange: Exchange, head: CallHead, fr
   call.end(frame);
 }
 
+/** Content-Type per codec, built once: codecs are the few the options list. */
+const unaryContentTypes = new Map<string, string>();
+function unaryContentType(codec: string): string {
+  let type = unaryContentTypes.get(codec);
+  if (type === undefined) unaryContentTypes.set(codec, (type = connectContentTypeFor(false, codec)));
+  return type;
+}
+
 /** Buffers the single response message and answers once the status is known. */
 class UnaryResponder implements ResponseSink {
   private headers: IncomingHttpHeaders | undefined;
@@ -164,7 +172,9 @@ class UnaryResponder implements ResponseSink {
   onEnd(end: CallEnd): void {
     const { exchange } = this;
     if (responseClosed(exchange.res)) return;
-    const metadata: OutgoingHttpHeaders = {};
+    // The response head from the start: the host's headers, then the
+    // upstream's metadata over them (as a spread of both would), one object.
+    const metadata: OutgoingHttpHeaders = { ...exchange.baseHeaders };
     if (this.headers !== undefined) responseMetadata(this.headers, metadata);
     if (end.trailers !== undefined) {
       // A trailers-only block is the call's only metadata: Connect clients
@@ -216,11 +226,11 @@ class UnaryResponder implements ResponseSink {
     return [await compress(target, plain), target];
   }
 
-  private respond(metadata: OutgoingHttpHeaders, message: Buffer, contentEncoding: string | undefined): void {
+  /** `headers`: the host's headers and the metadata, owned here (onEnd built them). */
+  private respond(headers: OutgoingHttpHeaders, message: Buffer, contentEncoding: string | undefined): void {
     const { exchange } = this;
     if (responseClosed(exchange.res)) return;
-    const headers: OutgoingHttpHeaders = { ...exchange.baseHeaders, ...metadata };
-    headers["content-type"] = connectContentTypeFor(false, this.head.codec);
+    headers["content-type"] = unaryContentType(this.head.codec);
     headers["content-length"] = message.byteLength;
     if (contentEncoding !== undefined) headers["content-encoding"] = contentEncoding;
     exposeHeaders(exchange, headers);
