@@ -91,4 +91,28 @@ describe("hot path (issue 15)", () => {
       await bridge.close();
     }
   });
+
+  it("cached Accept-Encoding: each call is answered in the codings its own header names, whatever came before", async () => {
+    const bridge = await startBridge(upstream.address);
+    try {
+      const body = echoRequest({ text: "x".repeat(4096) });
+      const encodingFor = async (acceptEncoding: string | undefined) => {
+        const headers: Record<string, string> = { "content-type": "application/proto", "content-length": String(body.byteLength) };
+        if (acceptEncoding !== undefined) headers["accept-encoding"] = acceptEncoding;
+        return new Promise<string>((resolve, reject) => {
+          const req = httpRequest({ host: "127.0.0.1", port: bridge.port, method: "POST", path: "/bridge.test.v1.TestService/Unary", headers }, (res) => {
+            res.resume();
+            res.on("end", () => resolve(`${res.statusCode} ${res.headers["content-encoding"] ?? "identity"}`));
+          });
+          req.on("error", reject);
+          req.end(body);
+        });
+      };
+      const answers = [];
+      for (const value of ["gzip", "identity", "br;q=0, gzip", "gzip;q=0", "br", "gzip", undefined]) answers.push(await encodingFor(value));
+      assert.deepEqual(answers, ["200 gzip", "200 identity", "200 gzip", "200 identity", "200 br", "200 gzip", "200 identity"]);
+    } finally {
+      await bridge.close();
+    }
+  });
 });
