@@ -115,4 +115,49 @@ describe("hot path (issue 15)", () => {
       await bridge.close();
     }
   });
+
+  /** A unary POST whose body stalls (or runs long): the status and the Connect error JSON. */
+  async function stalledPost(
+    port: number,
+    headers: Record<string, string | number>,
+    write: (req: import("node:http").ClientRequest) => void,
+  ): Promise<{ status: number; body: { code?: string; message?: string } }> {
+    return new Promise((resolve, reject) => {
+      const req = httpRequest(
+        { host: "127.0.0.1", port, method: "POST", path: "/bridge.test.v1.TestService/Unary", headers: { "content-type": "application/proto", ...headers } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => {
+            req.destroy();
+            resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString()) });
+          });
+        },
+      );
+      req.on("error", (e) => (req.destroyed ? undefined : reject(e)));
+      write(req);
+    });
+  }
+
+  it("body reader class: a stalled body ends with the body timeout, or the call's shorter deadline, as before", async () => {
+    const bridge = await startBridge(upstream.address, { unaryBodyTimeoutMs: 300, maxRequestBytes: 1000 });
+    try {
+      const stalled = await stalledPost(bridge.port, { "content-length": 100 }, (req) => req.write(Buffer.alloc(10)));
+      assert.equal(stalled.body.code, "deadline_exceeded");
+      assert.equal(stalled.body.message, "request body not received within 300 ms");
+      const deadline = await stalledPost(bridge.port, { "content-length": 100, "connect-timeout-ms": 100 }, (req) => req.write(Buffer.alloc(10)));
+      assert.equal(deadline.body.code, "deadline_exceeded");
+      assert.equal(deadline.body.message, "deadline of 100 ms exceeded while receiving the request");
+      // No Content-Length (chunked): the limit is counted as chunks arrive.
+      const long = await stalledPost(bridge.port, {}, (req) => {
+        req.write(Buffer.alloc(600));
+        req.write(Buffer.alloc(600));
+      });
+      assert.equal(long.status, 429);
+      assert.equal(long.body.code, "resource_exhausted");
+      assert.equal(long.body.message, "request message of 1200 bytes exceeds the limit of 1000");
+    } finally {
+      await bridge.close();
+    }
+  });
 });
