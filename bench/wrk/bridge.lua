@@ -3,6 +3,7 @@
 --   BODY_BYTES  size of the protobuf message (bridge.test.v1.EchoRequest, field 2 bytes)
 --   PROC        procedure path, default /bridge.test.v1.TestService/Unary
 --   COUNT       x-count header: messages the upstream streams back (connect-stream)
+--   ACCEPT_ENCODING  Connect-Accept-Encoding of a connect-stream request (e.g. gzip)
 local kind = os.getenv("KIND") or "unary-proto"
 local size = tonumber(os.getenv("BODY_BYTES") or "1024")
 local proc = os.getenv("PROC") or "/bridge.test.v1.TestService/Unary"
@@ -62,6 +63,8 @@ elseif kind == "connect-stream" then
   wrk.headers["Content-Type"] = "application/connect+proto"
   wrk.headers["Connect-Protocol-Version"] = "1"
   wrk.headers["X-Count"] = os.getenv("COUNT") or "1"
+  -- ACCEPT_ENCODING: codings the client takes for the response messages
+  if os.getenv("ACCEPT_ENCODING") then wrk.headers["Connect-Accept-Encoding"] = os.getenv("ACCEPT_ENCODING") end
   wrk.body = frame(message)
 else
   error("unknown KIND " .. kind)

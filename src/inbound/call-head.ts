@@ -97,9 +97,37 @@ function callHead(
   }
   // What the upstream may compress with: what the client takes (a client
   // that names none takes the one it used) and the upstream speaks.
-  const clientAccepts = parseEncodingList(acceptEncoding ?? requestEncoding);
-  const upstreamAccepts = acceptableEncodings(clientAccepts, ctx.options.upstreamCompression);
-  return withMetadata(ctx, exchange, shape, codec, timeout, requestEncoding, upstreamAccepts, clientAccepts);
+  const accepts = parsedAccepts(acceptEncoding ?? requestEncoding, ctx.options.upstreamCompression);
+  return withMetadata(ctx, exchange, shape, codec, timeout, requestEncoding, accepts.upstream, accepts.client);
+}
+
+/** An Accept-Encoding value parsed, and what of it the upstream may use. */
+interface ParsedAccepts {
+  readonly client: readonly string[];
+  readonly upstream: string | undefined;
+}
+const noAccepts: ParsedAccepts = { client: Object.freeze([]), upstream: undefined };
+
+/**
+ * Parsed Accept-Encoding values by value, per upstream coding list: clients
+ * send the same few values on every call. Bounded, since the header comes
+ * from clients; past the bound values are parsed afresh.
+ */
+const acceptsCache = new WeakMap<readonly string[], Map<string, ParsedAccepts>>();
+const maxCachedAccepts = 256;
+
+function parsedAccepts(value: string | undefined, upstreamCompression: readonly string[]): ParsedAccepts {
+  if (value === undefined) return noAccepts;
+  let cache = acceptsCache.get(upstreamCompression);
+  if (cache === undefined) acceptsCache.set(upstreamCompression, (cache = new Map()));
+  let parsed = cache.get(value);
+  if (parsed === undefined) {
+    // Frozen: every call with this value shares the list.
+    const client = Object.freeze(parseEncodingList(value));
+    parsed = { client, upstream: acceptableEncodings(client, upstreamCompression) };
+    if (cache.size < maxCachedAccepts) cache.set(value, parsed);
+  }
+  return parsed;
 }
 
 /** The coding a header names; identity (or nothing) is undefined. */
@@ -177,6 +205,6 @@ function requestMetadata(ctx: BridgeContext, exchange: Exchange): OutgoingHttpHe
     );
   }
   const metadata = newHeaderBlock();
-  const problem = copyRequestMetadata(raw, metadata);
+  const problem = copyRequestMetadata(raw, metadata, exchange.req.headers.connection ?? null);
   return problem === undefined ? metadata : new ConnectError(problem, Code.InvalidArgument);
 }

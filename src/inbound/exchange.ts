@@ -68,11 +68,18 @@ export function exchangeFor(request: FastifyRequest, reply: FastifyReply, path =
  * finished: HTTP/2's compat response reports a reset stream as finished.
  */
 export function cancelOnDisconnect(exchange: Exchange, call: CallHandle): void {
-  exchange.res.once("close", () => {
-    if (!exchange.res.writableEnded) {
-      call.cancel(new ConnectError("client disconnected", Code.Canceled));
-    }
-  });
+  // One listener function for every call; the call rides on the response.
+  const res = exchange.res as WatchedResponse;
+  res[callOf] = call;
+  res.once("close", cancelIfUnfinished);
+}
+
+/** Where the shared 'close' listener finds the response's call. */
+const callOf = Symbol("call");
+type WatchedResponse = ServerResponse & { [callOf]: CallHandle };
+
+function cancelIfUnfinished(this: WatchedResponse): void {
+  if (!this.writableEnded) this[callOf].cancel(new ConnectError("client disconnected", Code.Canceled));
 }
 
 /** True once the response can no longer be written (client gone or done). */

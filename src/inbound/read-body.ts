@@ -8,82 +8,131 @@ import type { IncomingMessage } from "node:http";
 import { envelopeHeaderLength } from "../protocol/envelope.js";
 import { Code, ConnectError } from "../protocol/status.js";
 
+/** Called exactly once: with the frame, or with the error that stopped the read. */
+export type BodyDone = (error: ConnectError | undefined, frame?: Buffer) => void;
+
+/** Where a request's listeners find their reader, without a closure per call. */
+const readerOf = Symbol("bodyReader");
+type ReadRequest = IncomingMessage & { [readerOf]: BodyReader };
+
 /**
- * Calls `done` exactly once: with the frame, or with the error that stopped
- * the read. A callback, not a Promise: this is on every unary call's path,
- * and a promise costs an allocation and a microtask turn more.
+ * Starts reading. A callback, not a Promise: this is on every unary call's
+ * path, and a promise costs an allocation and a microtask turn more.
+ * `deadlineMs`: the call's deadline when it is shorter than `bodyTimeoutMs`
+ * (a stalled body, slowloris or a deadline passing while receiving, must not
+ * hold the request forever); the error for it is made only if it fires.
  */
 export function readFramedBody(
   req: IncomingMessage,
   maxBytes: number,
   flags: number,
-  timeout: { ms: number; error: () => ConnectError },
-  done: (error: ConnectError | undefined, frame?: Buffer) => void,
+  bodyTimeoutMs: number,
+  deadlineMs: number | undefined,
+  done: BodyDone,
 ): void {
   const declared = req.headers["content-length"];
-  const tooLarge = (size: number) =>
-    new ConnectError(`request message of ${size} bytes exceeds the limit of ${maxBytes}`, Code.ResourceExhausted);
   let frame: Buffer | undefined;
-  let chunks: Buffer[] | undefined;
-  let size = 0;
   if (declared !== undefined) {
     const length = Number(declared);
     if (length > maxBytes) {
       req.resume(); // let the connection drain; the answer does not need the body
-      done(tooLarge(length));
+      done(tooLarge(length, maxBytes));
       return;
     }
     frame = Buffer.allocUnsafe(envelopeHeaderLength + length);
-  } else {
-    chunks = [];
   }
-  const onData = (chunk: Buffer) => {
+  new BodyReader(req as ReadRequest, maxBytes, flags, bodyTimeoutMs, deadlineMs, frame, done);
+}
+
+function tooLarge(size: number, maxBytes: number): ConnectError {
+  return new ConnectError(`request message of ${size} bytes exceeds the limit of ${maxBytes}`, Code.ResourceExhausted);
+}
+
+/** One body being read: its state in fields, its listeners shared by every call. */
+class BodyReader {
+  private size = 0;
+  /** Chunks of a body without Content-Length, joined at the end. */
+  private readonly chunks: Buffer[] | undefined;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly req: ReadRequest,
+    private readonly maxBytes: number,
+    private readonly flags: number,
+    private readonly bodyTimeoutMs: number,
+    private readonly deadlineMs: number | undefined,
+    private frame: Buffer | undefined,
+    private readonly done: BodyDone,
+  ) {
+    this.chunks = frame === undefined ? [] : undefined;
+    req[readerOf] = this;
+    this.timer = setTimeout(BodyReader.onTimeout, deadlineMs ?? bodyTimeoutMs, this);
+    req.on("data", BodyReader.onData);
+    req.on("end", BodyReader.onEnd);
+    req.on("error", BodyReader.onAborted);
+    req.on("aborted", BodyReader.onAborted);
+  }
+
+  private static onData(this: ReadRequest, chunk: Buffer): void {
+    const reader = this[readerOf];
+    const frame = reader.frame;
     if (frame !== undefined) {
-      if (size + chunk.byteLength > frame.byteLength - envelopeHeaderLength) {
+      if (reader.size + chunk.byteLength > frame.byteLength - envelopeHeaderLength) {
         // Node's parser enforces Content-Length, so this is defensive only.
-        fail(new ConnectError("request body longer than its Content-Length", Code.InvalidArgument));
+        reader.fail(new ConnectError("request body longer than its Content-Length", Code.InvalidArgument));
         return;
       }
-      chunk.copy(frame, envelopeHeaderLength + size);
+      chunk.copy(frame, envelopeHeaderLength + reader.size);
     } else {
-      chunks!.push(chunk);
+      reader.chunks!.push(chunk);
     }
-    size += chunk.byteLength;
-    if (size > maxBytes) fail(tooLarge(size));
-  };
-  const onEnd = () => {
-    cleanup();
+    reader.size += chunk.byteLength;
+    if (reader.size > reader.maxBytes) reader.fail(tooLarge(reader.size, reader.maxBytes));
+  }
+
+  private static onEnd(this: ReadRequest): void {
+    const reader = this[readerOf];
+    reader.cleanup();
+    const size = reader.size;
+    let frame = reader.frame;
     if (frame === undefined) {
       frame = Buffer.allocUnsafe(envelopeHeaderLength + size);
       let offset = envelopeHeaderLength;
-      for (const chunk of chunks!) offset += chunk.copy(frame, offset);
+      for (const chunk of reader.chunks!) offset += chunk.copy(frame, offset);
     } else if (size !== frame.byteLength - envelopeHeaderLength) {
-      done(new ConnectError("request body ended before its Content-Length", Code.InvalidArgument));
+      reader.done(new ConnectError("request body ended before its Content-Length", Code.InvalidArgument));
       return;
     }
     // An empty message is never compressed, whatever the header says.
-    frame[0] = size === 0 ? 0 : flags;
+    frame[0] = size === 0 ? 0 : reader.flags;
     frame.writeUInt32BE(size, 1);
-    done(undefined, frame);
-  };
-  const onAborted = () => fail(new ConnectError("client closed the request body", Code.Canceled));
-  // A stalled body (slowloris, or a deadline that passes while receiving)
-  // must not hold the request forever.
-  const timer = setTimeout(() => fail(timeout.error()), timeout.ms);
-  const fail = (error: ConnectError) => {
-    cleanup();
-    req.resume();
-    done(error);
-  };
-  const cleanup = () => {
-    clearTimeout(timer);
-    req.off("data", onData);
-    req.off("end", onEnd);
-    req.off("error", onAborted);
-    req.off("aborted", onAborted);
-  };
-  req.on("data", onData);
-  req.on("end", onEnd);
-  req.on("error", onAborted);
-  req.on("aborted", onAborted);
+    reader.done(undefined, frame);
+  }
+
+  private static onAborted(this: ReadRequest): void {
+    this[readerOf].fail(new ConnectError("client closed the request body", Code.Canceled));
+  }
+
+  private static onTimeout(reader: BodyReader): void {
+    reader.fail(
+      reader.deadlineMs !== undefined
+        ? new ConnectError(`deadline of ${reader.deadlineMs} ms exceeded while receiving the request`, Code.DeadlineExceeded)
+        : new ConnectError(`request body not received within ${reader.bodyTimeoutMs} ms`, Code.DeadlineExceeded),
+    );
+  }
+
+  private fail(error: ConnectError): void {
+    this.cleanup();
+    this.req.resume();
+    this.done(error);
+  }
+
+  private cleanup(): void {
+    clearTimeout(this.timer);
+    const req = this.req;
+    req.off("data", BodyReader.onData);
+    req.off("end", BodyReader.onEnd);
+    req.off("error", BodyReader.onAborted);
+    req.off("aborted", BodyReader.onAborted);
+  }
 }

@@ -137,13 +137,13 @@ function startRest(ctx: BridgeContext, exchange: Exchange, match: RestMatch, raw
     proceed(undefined);
     return;
   }
-  const bodyTimeout = ctx.options.unaryBodyTimeoutMs;
   readFramedBody(
     req,
     ctx.options.maxRequestBytes,
     0,
-    { ms: bodyTimeout, error: () => new ConnectError(`request body not received within ${bodyTimeout} ms`, Code.DeadlineExceeded) },
-    (error, frame) => {
+    ctx.options.unaryBodyTimeoutMs,
+    undefined,
+    (error: ConnectError | undefined, frame?: Buffer) => {
       if (error !== undefined) writeStatus(exchange, error, types);
       else proceed(frame!.subarray(envelopeHeaderLength));
     },

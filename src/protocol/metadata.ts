@@ -65,19 +65,22 @@ export function newHeaderBlock(): OutgoingHttpHeaders {
  * Reads rawHeaders so repeated headers stay separate entries instead of being
  * joined with ", " by Node (which would corrupt `-bin` values). Returns a
  * description of the first value gRPC cannot carry (text values must be
- * printable ASCII, `-bin` values base64), or undefined.
+ * printable ASCII, `-bin` values base64), or undefined. `connection`: the
+ * request's parsed Connection header (`req.headers.connection`, null when it
+ * has none), whose tokens name more headers that end at this hop; omitted,
+ * it is looked for in rawHeaders.
  */
-export function copyRequestMetadata(rawHeaders: string[], target: OutgoingHttpHeaders): string | undefined {
+export function copyRequestMetadata(
+  rawHeaders: string[],
+  target: OutgoingHttpHeaders,
+  connection?: string | string[] | null,
+): string | undefined {
   let problem: string | undefined;
-  let connectionListed: Set<string> | undefined;
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i].toLowerCase();
-    if (name === "connection") {
-      // Connection may name further hop-by-hop headers.
-      connectionListed ??= new Set();
-      for (const token of rawHeaders[i + 1].split(",")) connectionListed.add(token.trim().toLowerCase());
-    }
-  }
+  // Connection may name further hop-by-hop headers. Node has parsed the
+  // header already (req.headers.connection), so the caller passes it and
+  // no pass of our own over rawHeaders is needed to find it.
+  if (connection === undefined) connection = findConnection(rawHeaders);
+  const connectionListed = connection === null ? undefined : connectionTokens(connection);
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i].toLowerCase();
     // HTTP/2 requests list their pseudo-headers (":path", ...) in rawHeaders too.
@@ -95,6 +98,23 @@ export function copyRequestMetadata(rawHeaders: string[], target: OutgoingHttpHe
     appendHeader(target, name, value);
   }
   return problem;
+}
+
+/** The Connection header values in rawHeaders, or null: for callers without a parsed request. */
+function findConnection(rawHeaders: string[]): string[] | null {
+  let values: string[] | null = null;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (rawHeaders[i].toLowerCase() === "connection") (values ??= []).push(rawHeaders[i + 1]);
+  }
+  return values;
+}
+
+function connectionTokens(connection: string | string[]): Set<string> {
+  const listed = new Set<string>();
+  for (const value of Array.isArray(connection) ? connection : [connection]) {
+    for (const token of value.split(",")) listed.add(token.trim().toLowerCase());
+  }
+  return listed;
 }
 
 const printableAscii = /^[\x20-\x7e]*$/;

@@ -1,0 +1,163 @@
+/**
+ * Behaviour kept by the hot-path work of issue 15: each test names what a
+ * cheaper path must still do.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { startGrpcJsServer, type RunningServer } from "../support/grpc-js-server.js";
+import { createBridge } from "../../src/index.js";
+import { decodeEchoResponse, echoRequest } from "../support/raw-http.js";
+import { lazyQuerystringParser } from "../../src/inbound/lazy-query.js";
+import { request as httpRequest } from "node:http";
+import { startBridge } from "../support/bridge.js";
+
+describe("hot path (issue 15)", () => {
+  let upstream: RunningServer;
+  before(async () => {
+    upstream = await startGrpcJsServer();
+  });
+  after(async () => {
+    await upstream.close();
+  });
+
+  it("lazy query parser: a host hook reading request.query of a Connect GET sees the parsed query, and the call works", async () => {
+    const seen: unknown[] = [];
+    const app = createBridge({ upstream: upstream.address });
+    app.addHook("onRequest", async (request) => {
+      const query = request.query as Record<string, string>;
+      seen.push({ connect: query.connect, encoding: query.encoding, keys: Object.keys(query), has: "message" in query });
+    });
+    await app.listen({ port: 0, host: "127.0.0.1" });
+    try {
+      const port = (app.server.address() as { port: number }).port;
+      const message = echoRequest({ text: "a b+c" }).toString("base64url");
+      const res = await fetch(
+        `http://127.0.0.1:${port}/bridge.test.v1.TestService/Unary?connect=v1&encoding=proto&base64=1&message=${message}`,
+      );
+      assert.equal(res.status, 200);
+      assert.equal(decodeEchoResponse(new Uint8Array(await res.arrayBuffer())).text, "a b+c");
+      assert.deepEqual(seen, [{ connect: "v1", encoding: "proto", keys: ["connect", "encoding", "base64", "message"], has: true }]);
+    } finally {
+      app.server.closeAllConnections();
+      await app.close();
+    }
+  });
+
+  it("lazy query parser: the object acts as the parsed query in every respect (decoding, repeats, writes, JSON)", () => {
+    const query = lazyQuerystringParser("a=1&b=x%20y&a=2&c=+") as Record<string, unknown>;
+    assert.deepEqual(JSON.parse(JSON.stringify(query)), { a: ["1", "2"], b: "x y", c: " " });
+    query.d = "4";
+    assert.equal(query.d, "4");
+    delete query.a;
+    assert.deepEqual(Object.keys(query), ["b", "c", "d"]);
+    assert.deepEqual(lazyQuerystringParser(""), {});
+  });
+
+  it("one pass over raw headers: headers named by Connection (two Connection lines, any case) still end at the bridge", async () => {
+    const bridge = await startBridge(upstream.address);
+    try {
+      const body = echoRequest({ text: "hop-by-hop" });
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = httpRequest(
+          {
+            host: "127.0.0.1",
+            port: bridge.port,
+            method: "POST",
+            path: "/bridge.test.v1.TestService/Unary",
+            headers: {
+              "content-type": "application/proto",
+              "content-length": body.byteLength,
+              connection: ["keep-alive, X-Hop-One", "x-hop-two"],
+              "x-hop-one": "a",
+              "X-Hop-Two": "b",
+              "x-kept": "c",
+            },
+          },
+          (res) => {
+            res.resume();
+            res.on("end", () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on("error", reject);
+        req.end(body);
+      });
+      assert.equal(status, 200);
+      const seen = upstream.observations.metadata.get("hop-by-hop");
+      assert.ok(seen, "the upstream saw the call");
+      assert.deepEqual(seen["x-kept"], ["c"]);
+      assert.equal(seen["x-hop-one"], undefined);
+      assert.equal(seen["x-hop-two"], undefined);
+    } finally {
+      await bridge.close();
+    }
+  });
+
+  it("cached Accept-Encoding: each call is answered in the codings its own header names, whatever came before", async () => {
+    const bridge = await startBridge(upstream.address);
+    try {
+      const body = echoRequest({ text: "x".repeat(4096) });
+      const encodingFor = async (acceptEncoding: string | undefined) => {
+        const headers: Record<string, string> = { "content-type": "application/proto", "content-length": String(body.byteLength) };
+        if (acceptEncoding !== undefined) headers["accept-encoding"] = acceptEncoding;
+        return new Promise<string>((resolve, reject) => {
+          const req = httpRequest({ host: "127.0.0.1", port: bridge.port, method: "POST", path: "/bridge.test.v1.TestService/Unary", headers }, (res) => {
+            res.resume();
+            res.on("end", () => resolve(`${res.statusCode} ${res.headers["content-encoding"] ?? "identity"}`));
+          });
+          req.on("error", reject);
+          req.end(body);
+        });
+      };
+      const answers = [];
+      for (const value of ["gzip", "identity", "br;q=0, gzip", "gzip;q=0", "br", "gzip", undefined]) answers.push(await encodingFor(value));
+      assert.deepEqual(answers, ["200 gzip", "200 identity", "200 gzip", "200 identity", "200 br", "200 gzip", "200 identity"]);
+    } finally {
+      await bridge.close();
+    }
+  });
+
+  /** A unary POST whose body stalls (or runs long): the status and the Connect error JSON. */
+  async function stalledPost(
+    port: number,
+    headers: Record<string, string | number>,
+    write: (req: import("node:http").ClientRequest) => void,
+  ): Promise<{ status: number; body: { code?: string; message?: string } }> {
+    return new Promise((resolve, reject) => {
+      const req = httpRequest(
+        { host: "127.0.0.1", port, method: "POST", path: "/bridge.test.v1.TestService/Unary", headers: { "content-type": "application/proto", ...headers } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => {
+            req.destroy();
+            resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString()) });
+          });
+        },
+      );
+      req.on("error", (e) => (req.destroyed ? undefined : reject(e)));
+      write(req);
+    });
+  }
+
+  it("body reader class: a stalled body ends with the body timeout, or the call's shorter deadline, as before", async () => {
+    const bridge = await startBridge(upstream.address, { unaryBodyTimeoutMs: 300, maxRequestBytes: 1000 });
+    try {
+      const stalled = await stalledPost(bridge.port, { "content-length": 100 }, (req) => req.write(Buffer.alloc(10)));
+      assert.equal(stalled.body.code, "deadline_exceeded");
+      assert.equal(stalled.body.message, "request body not received within 300 ms");
+      const deadline = await stalledPost(bridge.port, { "content-length": 100, "connect-timeout-ms": 100 }, (req) => req.write(Buffer.alloc(10)));
+      assert.equal(deadline.body.code, "deadline_exceeded");
+      assert.equal(deadline.body.message, "deadline of 100 ms exceeded while receiving the request");
+      // No Content-Length (chunked): the limit is counted as chunks arrive.
+      const long = await stalledPost(bridge.port, {}, (req) => {
+        req.write(Buffer.alloc(600));
+        req.write(Buffer.alloc(600));
+      });
+      assert.equal(long.status, 429);
+      assert.equal(long.body.code, "resource_exhausted");
+      assert.equal(long.body.message, "request message of 1200 bytes exceeds the limit of 1000");
+    } finally {
+      await bridge.close();
+    }
+  });
+});
