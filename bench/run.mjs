@@ -113,7 +113,7 @@ const wanted = (scenario) => flags.only === undefined || scenario.includes(flags
  */
 async function measure(scenario, targetName, { kind, size, concurrency, count, proc, accept }) {
   const target =
-    targetName === "direct" ? echo : targetName === "direct-grpcjs" ? grpcjs : targetName === "bridge-post" ? targets.bridge : targets[targetName];
+    targetName === "direct" ? echo : targetName === "direct-grpcjs" ? grpcjs : targetName === "bridge-post" ? targets.bridge : targetName === "bridge-rest-connect" ? targets["bridge-rest"] : targets[targetName];
   const common = { runtime: runtime.label, size, concurrency };
   try {
     return await measureOnce(scenario, targetName, target, { kind, size, concurrency, count, proc, accept }, common);
@@ -217,8 +217,8 @@ async function cell(scenario, names, params, repeats = 1) {
   }
 }
 
-async function warm(name) {
-  const env = { KIND: name === "grpcweb" ? "grpc-web" : "unary-proto", BODY_BYTES: "1024" };
+async function warm(name, kind = name === "grpcweb" ? "grpc-web" : "unary-proto") {
+  const env = { KIND: kind, BODY_BYTES: "1024" };
   await wrk({ url: `http://127.0.0.1:${targets[name].port}`, connections: 64, seconds: warmupSeconds, env });
 }
 
@@ -278,6 +278,29 @@ async function scenarios(all) {
     { kind: "unary-proto", size: 1024, concurrency: 64 },
     decisive,
   );
+  // Issue 13's layers, against the same build with them off ("bridge"):
+  // metrics on, then metrics and tracing with no exporter (spans are
+  // non-recording, propagation still runs). No admin port: nothing scrapes.
+  if (all && wanted("observability")) {
+    targets["obs-metrics"] = await server("obs-metrics", cli, { args: [...bridgeArgs(upstream), "--metrics"] });
+    targets["obs-metrics-tracing"] = await server("obs-metrics-tracing", cli, { args: [...bridgeArgs(upstream), "--metrics", "--tracing"] });
+    for (const name of ["obs-metrics", "obs-metrics-tracing"]) await warm(name);
+    const unary = { kind: "unary-proto", size: 1024, concurrency: 64 };
+    await cell("observability: metrics on, unary 1KiB c64", ["obs-metrics", "bridge", "bridge-aa"], unary, decisive);
+    await cell("observability: metrics and tracing on, unary 1KiB c64", ["obs-metrics-tracing", "obs-metrics", "bridge"], unary, decisive);
+  }
+  // REST (google.api.http) against Connect JSON of the same method on the
+  // same schema-loaded bridge; the echo upstream answers the request message,
+  // which is also the response type (Message in, Message out).
+  const restCell = "rest json unary 1KiB c16";
+  if (all && wanted(restCell)) {
+    const dir = mkdtempSync(join(tmpdir(), "bench-schema-"));
+    const schema = join(dir, "schema.binpb");
+    execFileSync(here("../node_modules/.bin/buf"), ["build", here("../proto"), "-o", schema]);
+    targets["bridge-rest"] = await server("bridge-rest", here("servers/schema-bridge-server.mjs"), { env: { UPSTREAM: upstream, SCHEMA: schema, REST: "1" } });
+    await warm("bridge-rest", "rest");
+    await cell(restCell, ["bridge-rest", "bridge-rest-connect"], (t) => ({ kind: t === "bridge-rest" ? "rest" : "rest-connect", size: 1024, concurrency: 16 }));
+  }
   const viaCluster = "config cluster unary 1KiB c64";
   if (all && wanted(viaCluster)) {
     const config = writeClusterConfig(mkdtempSync(join(tmpdir(), "bench-config-")), upstream);

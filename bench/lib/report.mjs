@@ -10,6 +10,8 @@ const baselineNames = {
   "direct-grpcjs": "direct gRPC to grpc-js",
   "workers-1": "1 worker",
   "bridge-aa": "the same bridge, second process (A/A: noise)",
+  "obs-metrics": "the same bridge with --metrics",
+  "obs-metrics-tracing": "the same bridge with --metrics --tracing (no exporter)",
   "bridge-post": "the same call as POST",
 };
 
@@ -29,7 +31,13 @@ function byScenario(results) {
 
 /** The row a scenario is about: the bridge (or 2 workers), compared with the rest. */
 function subjectOf(rows) {
-  return rows.find((r) => r.target === "workers-2") ?? rows.find((r) => r.target.startsWith("bridge"));
+  return (
+    rows.find((r) => r.target === "workers-2") ??
+    // An observability cell is about the bridge with the most layers on, against fewer or none.
+    rows.find((r) => r.target === "obs-metrics-tracing") ??
+    rows.find((r) => r.target === "obs-metrics") ??
+    rows.find((r) => r.target.startsWith("bridge"))
+  );
 }
 
 /** The throughput a scenario compares: MB/s for streams, requests/s otherwise. */
@@ -90,6 +98,9 @@ export function targetChecks(report) {
   for (const r of all.filter((x) => x.scenario.startsWith("connect server stream") && x.baseline.target === "thin")) {
     ratioCheck(`${r.scenario} >= 0.90x the thin pipe's MB/s`, r, 0.9);
   }
+  // Issue 13: each observability layer costs at most 3% of throughput.
+  ratioCheck("metrics on costs <= 3% of unary 1 KiB c64 throughput", find("observability: metrics on, unary 1KiB c64", "bridge"), 0.97);
+  ratioCheck("tracing (no exporter) costs <= 3% more than metrics alone", find("observability: metrics and tracing on, unary 1KiB c64", "obs-metrics"), 0.97);
   const c1 = find("connect unary proto 1KiB c1", "direct");
   const thinC1 = find("connect unary proto 1KiB c1", "thin");
   if (c1 && thinC1) {

@@ -1,5 +1,8 @@
 -- wrk script for every HTTP/1.1 scenario of bench/run.mjs. Environment:
---   KIND        unary-proto | unary-json | get | grpc-web | connect-stream
+--   KIND        unary-proto | unary-json | get | grpc-web | connect-stream | rest | rest-connect
+--               (rest: PATCH /v4/messages/m1, a google.api.http binding of
+--               bridge.test.rest.v1.Messaging/UpdateMessageAll; rest-connect: the
+--               same call as Connect JSON)
 --   BODY_BYTES  size of the protobuf message (bridge.test.v1.EchoRequest, field 2 bytes)
 --   PROC        procedure path, default /bridge.test.v1.TestService/Unary
 --   COUNT       x-count header: messages the upstream streams back (connect-stream)
@@ -66,6 +69,16 @@ elseif kind == "connect-stream" then
   -- ACCEPT_ENCODING: codings the client takes for the response messages
   if os.getenv("ACCEPT_ENCODING") then wrk.headers["Connect-Accept-Encoding"] = os.getenv("ACCEPT_ENCODING") end
   wrk.body = frame(message)
+elseif kind == "rest" then
+  wrk.method = "PATCH"
+  wrk.path = "/v4/messages/m1"
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.body = '{"text":"' .. payload .. '"}'
+elseif kind == "rest-connect" then
+  wrk.path = "/bridge.test.rest.v1.Messaging/UpdateMessageAll"
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["Connect-Protocol-Version"] = "1"
+  wrk.body = '{"messageId":"m1","text":"' .. payload .. '"}'
 else
   error("unknown KIND " .. kind)
 end
