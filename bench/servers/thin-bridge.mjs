@@ -9,12 +9,27 @@ import * as http2 from "node:http2";
 
 // The same connection settings as the bridge's (src/upstream/connection.ts): with
 // Node's 64 KiB default window a 64 KiB message waits for a WINDOW_UPDATE.
-const upstream = http2.connect(`http://${process.env.UPSTREAM ?? "127.0.0.1:50051"}`, {
-  settings: { initialWindowSize: 1 << 20 },
-});
-upstream.on("connect", () => upstream.setLocalWindowSize(8 << 20));
+// A new session when the upstream sends GOAWAY or the session ends (Node's
+// http2 server sends GOAWAY after a burst of resets, e.g. when a c256 cell's
+// load stops): without it the baseline dies mid-run and every later cell
+// measures nothing.
+const connect = () => {
+  const session = http2.connect(`http://${process.env.UPSTREAM ?? "127.0.0.1:50051"}`, {
+    settings: { initialWindowSize: 1 << 20 },
+  });
+  session.on("connect", () => session.setLocalWindowSize(8 << 20));
+  session.on("error", () => {});
+  const replace = () => {
+    if (upstream === session) upstream = connect();
+  };
+  session.on("goaway", replace);
+  session.on("close", replace);
+  return session;
+};
+let upstream = connect();
 const endStream = Buffer.from([2, 0, 0, 0, 2, 0x7b, 0x7d]); // flags 0x02, "{}"
 const call = (req, res) => {
+  if (upstream.closed || upstream.destroyed) upstream = connect();
   const stream = upstream.request({
     ":method": "POST",
     ":path": req.url,
