@@ -27,7 +27,7 @@ const { values } = parseArgs({
 if (!values.a) throw new Error("--a DIST is required (a copy of an older dist/)");
 const here = (path) => new URL(path, import.meta.url).pathname;
 const echo = await startServer("echo", here("servers/echo-upstream.mjs"), { cores: "1" });
-const args = ["--upstream", `127.0.0.1:${echo.port}`, "--port", "0", "--cors-origin", "none", "--log-level", "silent"];
+const args = ["--upstream", `127.0.0.1:${echo.port}`, "--port", "0", "--cors-origin", "none", "--log-level", "silent", "--drain-delay-ms", "0"];
 const builds = {
   A: await startServer("A", resolve(values.a, "src/cli.js"), { args }),
   B: await startServer("B", resolve(values.b, "src/cli.js"), { args }),

@@ -31,7 +31,7 @@ const bridge = spawn(
   "valgrind",
   ["--tool=callgrind", "--instr-atstart=no", `--callgrind-out-file=${dir}/out.%p`, "--smc-check=all-non-file",
     process.execPath, resolve(values.dist, "src/cli.js"),
-    "--upstream", `127.0.0.1:${echo.port}`, "--port", "0", "--cors-origin", "none", "--log-level", "silent"],
+    "--upstream", `127.0.0.1:${echo.port}`, "--port", "0", "--cors-origin", "none", "--log-level", "silent", "--drain-delay-ms", "0"],
   { cwd: dir, stdio: ["ignore", "pipe", "pipe"] },
 );
 let output = "";

@@ -33,7 +33,7 @@ if (values.cluster) {
   target = ["--config", writeClusterConfig(dir, `127.0.0.1:${echo.port}`)];
 }
 const bridge = await startServer("bridge", here("../dist/src/cli.js"), {
-  args: [...target, "--port", "0", "--cors-origin", "none", "--log-level", "silent"],
+  args: [...target, "--port", "0", "--cors-origin", "none", "--log-level", "silent", "--drain-delay-ms", "0"],
   nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${dir}`],
 });
 const env = { KIND: values.kind, BODY_BYTES: values.size, PROC: values.proc, COUNT: values.count };

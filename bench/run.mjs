@@ -87,7 +87,7 @@ async function stopAll() {
 process.on("SIGINT", () => void stopAll().then(() => process.exit(130)));
 
 log(`starting servers (${quick ? "quick" : "full"} run: ${seconds}s per measurement, ${warmup}s warm-up)`);
-const bridgeArgs = (to) => ["--upstream", to, "--port", "0", "--cors-origin", "none", "--log-level", "silent"];
+const bridgeArgs = (to) => ["--upstream", to, "--port", "0", "--cors-origin", "none", "--log-level", "silent", "--drain-delay-ms", "0"];
 let echo;
 let upstream;
 let targets;
@@ -305,7 +305,7 @@ async function scenarios(all) {
   if (all && wanted(viaCluster)) {
     const config = writeClusterConfig(mkdtempSync(join(tmpdir(), "bench-config-")), upstream);
     targets["bridge-cluster"] = await server("bridge-cluster", cli, {
-      args: ["--config", config, "--port", "0", "--cors-origin", "none", "--log-level", "silent"],
+      args: ["--config", config, "--port", "0", "--cors-origin", "none", "--log-level", "silent", "--drain-delay-ms", "0"],
     });
     await warm("bridge-cluster");
     await cell(viaCluster, ["bridge-cluster", "thin"], { kind: "unary-proto", size: 1024, concurrency: 64 });
