@@ -40,10 +40,12 @@ export async function startServer(name, file, { args = [], env = {}, cores = "0"
     pid: child.pid,
     /** The node process (taskset execs into it, so the pid is node's). */
     async stop() {
-      if (child.exitCode !== null) return;
+      // Ended already (by a signal too: then exitCode stays null and "exit" will not come again).
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, "exit");
       child.kill("SIGTERM");
       const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-      await once(child, "exit");
+      await exited;
       clearTimeout(timer);
     },
   };
