@@ -14,17 +14,31 @@ export function writeConnectError(
   metadata?: OutgoingHttpHeaders,
   httpStatus = codeToHttpStatus(error.code),
 ): void {
+  writeErrorResponse(exchange, connectErrorJson(error), "application/json", metadata, httpStatus);
+}
+
+/**
+ * Writes a whole error response (`body` with its content type, the host's
+ * headers and `metadata`), unless the response is closed; once a body has
+ * started nothing well-formed can follow, so the connection is cut and the
+ * client sees a failure instead of a truncated success. Shared by Connect
+ * unary and REST, which differ only in the body.
+ */
+export function writeErrorResponse(
+  exchange: Exchange,
+  body: Uint8Array,
+  contentType: string,
+  metadata: OutgoingHttpHeaders | undefined,
+  httpStatus: number,
+): void {
   const { res } = exchange;
   if (responseClosed(res)) return;
   if (res.headersSent) {
-    // Nothing well-formed can follow a started body; cut the connection so
-    // the client sees a failure instead of a truncated success.
     res.destroy();
     return;
   }
-  const body = connectErrorJson(error);
   const headers: OutgoingHttpHeaders = { ...exchange.baseHeaders, ...metadata };
-  headers["content-type"] = "application/json";
+  headers["content-type"] = contentType;
   headers["content-length"] = body.byteLength;
   exposeHeaders(exchange, headers);
   res.writeHead(httpStatus, headers);

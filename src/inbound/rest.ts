@@ -23,6 +23,7 @@ import { restCallHead } from "./call-head.js";
 import type { ClassifiedRequest, ClientProtocol } from "./client-protocol.js";
 import { cancelOnDisconnect, exposeHeaders, responseClosed, writeChunk, type BridgeContext, type Exchange } from "./exchange.js";
 import { readFramedBody } from "./read-body.js";
+import { writeErrorResponse } from "./connect-error-response.js";
 
 /** A request a REST binding takes. */
 export interface RestClassifiedRequest extends ClassifiedRequest {
@@ -322,17 +323,5 @@ function writeStatus(
   headers?: OutgoingHttpHeaders,
   httpStatus = codeToHttpStatus(error.code),
 ): void {
-  const { res } = exchange;
-  if (responseClosed(res)) return;
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const body = Buffer.from(JSON.stringify(statusJson(error, types)));
-  const out: OutgoingHttpHeaders = { ...exchange.baseHeaders, ...headers };
-  out["content-type"] = jsonContentType;
-  out["content-length"] = body.byteLength;
-  exposeHeaders(exchange, out);
-  res.writeHead(httpStatus, out);
-  res.end(body);
+  writeErrorResponse(exchange, Buffer.from(JSON.stringify(statusJson(error, types))), jsonContentType, headers, httpStatus);
 }
