@@ -10,10 +10,9 @@
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
-import { toBinary, type DescFile } from "@bufbuild/protobuf";
-import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { file_bridge_test_reflect_v1_shapes } from "../../gen/bridge/test/reflect/v1/shapes_pb.js";
 import { startGrpcJsServer, type RunningServer } from "./grpc-js-server.js";
+import { fileDescriptorProtos } from "./schema-upstream.js";
 
 export type ReflectedDescriptors =
   /** protobufjs's, from proto-loader's package definition, field names camelCase (proto-loader's default). */
@@ -35,17 +34,6 @@ export function loadShapes(keepCase: boolean): protoLoader.PackageDefinition {
   return protoLoader.loadSync("bridge/test/reflect/v1/shapes.proto", { includeDirs: [protoDir], keepCase, longs: String, enums: String });
 }
 
-/** Every file `files` need, themselves included, as serialized FileDescriptorProtos. */
-function bufDescriptors(files: DescFile[]): Buffer[] {
-  const seen = new Map<string, Buffer>();
-  const visit = (file: DescFile) => {
-    if (seen.has(file.name)) return;
-    for (const dep of file.dependencies) visit(dep);
-    seen.set(file.name, Buffer.from(toBinary(FileDescriptorProtoSchema, file.proto)));
-  };
-  files.forEach(visit);
-  return [...seen.values()];
-}
 
 /**
  * @param extra more services and their reflection entries, for a server that
@@ -75,7 +63,7 @@ export async function startReflectionUpstream(
   ) as grpc.ServiceDefinition;
   const reflected =
     descriptors === "buf"
-      ? { "bridge.test.reflect.v1.ShapeService": { fileDescriptorProtos: bufDescriptors([file_bridge_test_reflect_v1_shapes]) } }
+      ? { "bridge.test.reflect.v1.ShapeService": { fileDescriptorProtos: fileDescriptorProtos([file_bridge_test_reflect_v1_shapes]) } }
       : definition;
   const server = await startGrpcJsServer((s) => {
     s.addService(recorded, {

@@ -37,8 +37,8 @@ export async function buildDescriptorSet(): Promise<string> {
   return out;
 }
 
-/** Every file `file` needs, itself included, as serialized FileDescriptorProtos. */
-function fileDescriptorProtos(files: DescFile[]): Buffer[] {
+/** Every file `files` need, themselves included, as serialized FileDescriptorProtos. */
+export function fileDescriptorProtos(files: DescFile[]): Buffer[] {
   const seen = new Map<string, Buffer>();
   const visit = (file: DescFile) => {
     if (seen.has(file.name)) return;
