@@ -5,6 +5,8 @@
 // load), wrk and the echo upstream on core 1; rounds rotate the order so
 // drift hits all alike. `--aa` adds a second server of build A (A2), so the
 // A/A difference (pure noise) is printed beside the A/B one.
+// `--thin` adds bench/servers/thin-bridge.mjs (T), the ceiling issue 15 measures
+// against, so the B ÷ T ratio comes from the same rounds.
 // Prints the median req/s and CPU µs per request of each, and B ÷ A.
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
@@ -22,6 +24,7 @@ const { values } = parseArgs({
     kind: { type: "string", default: "unary-proto" },
     size: { type: "string", default: "1024" },
     aa: { type: "boolean", default: false },
+    thin: { type: "boolean", default: false },
   },
 });
 if (!values.a) throw new Error("--a DIST is required (a copy of an older dist/)");
@@ -33,6 +36,7 @@ const builds = {
   B: await startServer("B", resolve(values.b, "src/cli.js"), { args }),
 };
 if (values.aa) builds.A2 = await startServer("A2", resolve(values.a, "src/cli.js"), { args });
+if (values.thin) builds.T = await startServer("T", here("servers/thin-bridge.mjs"), { env: { UPSTREAM: `127.0.0.1:${echo.port}` } });
 const names = Object.keys(builds);
 const env = { KIND: values.kind, BODY_BYTES: values.size };
 const samples = Object.fromEntries(names.map((n) => [n, []]));
@@ -54,5 +58,7 @@ const us = (name) => median(samples[name].map((s) => s.us));
 for (const name of names) {
   console.log(`${name}: median ${Math.round(median(samples[name].map((s) => s.rps)))} req/s, ${us(name).toFixed(1)} µs CPU/req`);
 }
+const rps = (name) => median(samples[name].map((s) => s.rps));
 console.log(`B/A µs: ${(us("B") / us("A")).toFixed(3)}${values.aa ? `  A2/A µs (A/A noise): ${(us("A2") / us("A")).toFixed(3)}` : ""}`);
+if (values.thin) console.log(`B÷T req/s: ${(rps("B") / rps("T")).toFixed(3)}  T÷B µs: ${(us("T") / us("B")).toFixed(3)}  A÷T req/s: ${(rps("A") / rps("T")).toFixed(3)}`);
 await Promise.all([echo.stop(), ...names.map((n) => builds[n].stop())]);

@@ -22,17 +22,23 @@ const { values } = parseArgs({
     concurrency: { type: "string", default: "8" },
     kind: { type: "string", default: "unary-proto" },
     size: { type: "string", default: "1024" },
+    // thin: count bench/servers/thin-bridge.mjs (unary-proto only), the
+    // ceiling issue 15 measures against; or the path of any server script
+    // that reads UPSTREAM and prints its port.
+    server: { type: "string", default: "bridge" },
   },
 });
 const here = (path) => new URL(path, import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "bridge-callgrind-"));
 const echo = await startServer("echo", here("servers/echo-upstream.mjs"), { cores: "1" });
+const thin = values.server !== "bridge";
+const served = thin
+  ? [values.server === "thin" ? here("servers/thin-bridge.mjs") : resolve(values.server)]
+  : [resolve(values.dist, "src/cli.js"), "--upstream", `127.0.0.1:${echo.port}`, "--port", "0", "--cors-origin", "none", "--log-level", "silent", "--drain-delay-ms", "0"];
 const bridge = spawn(
   "valgrind",
-  ["--tool=callgrind", "--instr-atstart=no", `--callgrind-out-file=${dir}/out.%p`, "--smc-check=all-non-file",
-    process.execPath, resolve(values.dist, "src/cli.js"),
-    "--upstream", `127.0.0.1:${echo.port}`, "--port", "0", "--cors-origin", "none", "--log-level", "silent", "--drain-delay-ms", "0"],
-  { cwd: dir, stdio: ["ignore", "pipe", "pipe"] },
+  ["--tool=callgrind", "--instr-atstart=no", `--callgrind-out-file=${dir}/out.%p`, "--smc-check=all-non-file", process.execPath, ...served],
+  { cwd: dir, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, UPSTREAM: `127.0.0.1:${echo.port}` } },
 );
 let output = "";
 const port = await new Promise((res, rej) => {
@@ -93,7 +99,7 @@ for (const file of readdirSync(dir).filter((f) => f.startsWith("out."))) {
   if (m) ir += Number(m[1]);
 }
 if (ir === 0) console.log(`no counts in ${dir}: ${readdirSync(dir)}`); else rmSync(dir, { recursive: true, force: true });
-console.log(`${values.dist} ${values.kind} ${values.size} B: ${(ir / Number(values.calls) / 1000).toFixed(1)} k instructions per call (${values.calls} calls, ${failed} not 200, after ${values.warm} warm-up, node ${process.version})`);
+console.log(`${thin ? values.server : values.dist} ${values.kind} ${values.size} B: ${(ir / Number(values.calls) / 1000).toFixed(1)} k instructions per call (${values.calls} calls, ${failed} not 200, after ${values.warm} warm-up, node ${process.version})`);
 
 function varint(n) {
   const out = [];

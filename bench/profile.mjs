@@ -19,6 +19,9 @@ const { values } = parseArgs({
     proc: { type: "string", default: "/bridge.test.v1.TestService/Unary" },
     count: { type: "string", default: "1" },
     cluster: { type: "boolean", default: false },
+    // thin: profile bench/servers/thin-bridge.mjs instead, to see which work
+    // the bridge does that the ceiling does not.
+    server: { type: "string", default: "bridge" },
   },
 });
 const here = (path) => new URL(path, import.meta.url).pathname;
@@ -32,10 +35,14 @@ let target = ["--upstream", `127.0.0.1:${echo.port}`];
 if (values.cluster) {
   target = ["--config", writeClusterConfig(dir, `127.0.0.1:${echo.port}`)];
 }
-const bridge = await startServer("bridge", here("../dist/src/cli.js"), {
-  args: [...target, "--port", "0", "--cors-origin", "none", "--log-level", "silent", "--drain-delay-ms", "0"],
-  nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${dir}`],
-});
+const nodeArgs = ["--cpu-prof", `--cpu-prof-dir=${dir}`];
+const bridge =
+  values.server === "thin"
+    ? await startServer("thin", here("servers/thin-bridge.mjs"), { env: { UPSTREAM: `127.0.0.1:${echo.port}` }, nodeArgs })
+    : await startServer("bridge", here("../dist/src/cli.js"), {
+        args: [...target, "--port", "0", "--cors-origin", "none", "--log-level", "silent", "--drain-delay-ms", "0"],
+        nodeArgs,
+      });
 const env = { KIND: values.kind, BODY_BYTES: values.size, PROC: values.proc, COUNT: values.count };
 const url = `http://127.0.0.1:${bridge.port}`;
 await wrk({ url, connections: Number(values.connections), seconds: 2, env });
@@ -62,7 +69,7 @@ for (const node of profile.nodes) {
 const idle = [...byFunction].filter(([k]) => k.startsWith("(idle)")).reduce((a, [, v]) => a + v, 0);
 const busy = total - idle;
 const lines = [
-  `${result.requests} requests at ${Math.round(result.rps)} req/s; ${((busy * interval) / result.requests).toFixed(0)} µs of sampled CPU per request`,
+  `${result.requests} requests (${result.errors} errors) at ${Math.round(result.rps)} req/s; ${((busy * interval) / result.requests).toFixed(0)} µs of sampled CPU per request`,
   "self time (share of non-idle samples):",
   ...[...byFunction]
     .filter(([k]) => !k.startsWith("(idle)"))

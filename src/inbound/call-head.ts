@@ -205,6 +205,7 @@ function requestMetadata(ctx: BridgeContext, exchange: Exchange): OutgoingHttpHe
     );
   }
   const metadata = newHeaderBlock();
-  const problem = copyRequestMetadata(raw, metadata, exchange.req.headers.connection ?? null);
+  const headers = exchange.req.headers;
+  const problem = copyRequestMetadata(raw, metadata, headers.connection ?? null, headers);
   return problem === undefined ? metadata : new ConnectError(problem, Code.InvalidArgument);
 }

@@ -15,7 +15,7 @@ import { connectCallHead, headerValue } from "./call-head.js";
 import { startStreamingCall, writeStreamHead } from "./streaming-call.js";
 import { writeConnectErrorEnd } from "./connect-error-response.js";
 import type { ClientProtocol } from "./client-protocol.js";
-import { responseClosed, writeChunk, type BridgeContext, type Exchange } from "./exchange.js";
+import { disconnectWatchDone, responseClosed, writeChunk, type BridgeContext, type Exchange } from "./exchange.js";
 
 /** Connect streaming: refusals before the stream are Connect error JSON with an HTTP status, as for unary calls. */
 export const connectStreamProtocol: ClientProtocol = {
@@ -60,6 +60,7 @@ class StreamResponder implements ResponseSink {
   }
 
   onEnd(end: CallEnd): void {
+    disconnectWatchDone(this.exchange);
     const { res } = this.exchange;
     if (responseClosed(res)) return;
     if (end.midMessage) {

@@ -12,7 +12,7 @@ import { compress, decompress, pickResponseCoding } from "../protocol/compressio
 import { Code, ConnectError } from "../protocol/status.js";
 import { connectCallHead } from "./call-head.js";
 import { writeConnectError, writeConnectErrorEnd } from "./connect-error-response.js";
-import { cancelOnDisconnect, exposeHeaders, responseClosed, type AdapterOptions, type BridgeContext, type Exchange } from "./exchange.js";
+import { cancelOnDisconnect, disconnectWatchDone, exposeHeaders, responseClosed, type AdapterOptions, type BridgeContext, type Exchange } from "./exchange.js";
 import { readFramedBody } from "./read-body.js";
 import type { ClientProtocol } from "./client-protocol.js";
 
@@ -171,6 +171,7 @@ class UnaryResponder implements ResponseSink {
 
   onEnd(end: CallEnd): void {
     const { exchange } = this;
+    disconnectWatchDone(exchange);
     if (responseClosed(exchange.res)) return;
     // The response head from the start: the host's headers, then the
     // upstream's metadata over them (as a spread of both would), one object.

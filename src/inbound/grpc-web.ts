@@ -14,6 +14,7 @@ import { responseMetadata } from "../protocol/metadata.js";
 import { ConnectError } from "../protocol/status.js";
 import { grpcWebCallHead } from "./call-head.js";
 import {
+  disconnectWatchDone,
   exposeHeaders,
   responseClosed,
   writeChunk,
@@ -63,6 +64,7 @@ class GrpcWebResponder implements ResponseSink {
   }
 
   onEnd(end: CallEnd): void {
+    disconnectWatchDone(this.exchange);
     const { res } = this.exchange;
     if (responseClosed(res)) return;
     if (end.midMessage) {

@@ -7,6 +7,7 @@
 import type { IncomingMessage } from "node:http";
 import { envelopeHeaderLength } from "../protocol/envelope.js";
 import { Code, ConnectError } from "../protocol/status.js";
+import { stallWatchFor, type StallWatch, type Watched } from "./stall-watch.js";
 
 /** Called exactly once: with the frame, or with the error that stopped the read. */
 export type BodyDone = (error: ConnectError | undefined, frame?: Buffer) => void;
@@ -48,12 +49,21 @@ function tooLarge(size: number, maxBytes: number): ConnectError {
   return new ConnectError(`request message of ${size} bytes exceeds the limit of ${maxBytes}`, Code.ResourceExhausted);
 }
 
-/** One body being read: its state in fields, its listeners shared by every call. */
-class BodyReader {
+/**
+ * One body being read: its state in fields, its listeners shared by every
+ * call. A body timeout without a deadline is watched by the shared
+ * StallWatch (no timer per call); a deadline keeps a precise timer.
+ */
+class BodyReader implements Watched {
   private size = 0;
   /** Chunks of a body without Content-Length, joined at the end. */
   private readonly chunks: Buffer[] | undefined;
-  private readonly timer: NodeJS.Timeout;
+  private readonly timer: NodeJS.Timeout | undefined;
+  private readonly watch: StallWatch | undefined;
+  stallPrev: Watched | undefined = undefined;
+  stallNext: Watched | undefined = undefined;
+  stallAt = 0;
+  stallWatched = false;
 
   constructor(
     private readonly req: ReadRequest,
@@ -66,7 +76,14 @@ class BodyReader {
   ) {
     this.chunks = frame === undefined ? [] : undefined;
     req[readerOf] = this;
-    this.timer = setTimeout(BodyReader.onTimeout, deadlineMs ?? bodyTimeoutMs, this);
+    if (deadlineMs !== undefined) {
+      this.timer = setTimeout(BodyReader.onTimeout, deadlineMs, this);
+      this.watch = undefined;
+    } else {
+      this.timer = undefined;
+      this.watch = stallWatchFor(bodyTimeoutMs);
+      this.watch.watch(this);
+    }
     req.on("data", BodyReader.onData);
     req.on("end", BodyReader.onEnd);
     req.on("error", BodyReader.onAborted);
@@ -114,10 +131,15 @@ class BodyReader {
   }
 
   private static onTimeout(reader: BodyReader): void {
-    reader.fail(
-      reader.deadlineMs !== undefined
-        ? new ConnectError(`deadline of ${reader.deadlineMs} ms exceeded while receiving the request`, Code.DeadlineExceeded)
-        : new ConnectError(`request body not received within ${reader.bodyTimeoutMs} ms`, Code.DeadlineExceeded),
+    reader.onStalled();
+  }
+
+  /** The body did not arrive in time: from the deadline timer or the StallWatch. */
+  onStalled(): void {
+    this.fail(
+      this.deadlineMs !== undefined
+        ? new ConnectError(`deadline of ${this.deadlineMs} ms exceeded while receiving the request`, Code.DeadlineExceeded)
+        : new ConnectError(`request body not received within ${this.bodyTimeoutMs} ms`, Code.DeadlineExceeded),
     );
   }
 
@@ -128,7 +150,8 @@ class BodyReader {
   }
 
   private cleanup(): void {
-    clearTimeout(this.timer);
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    else this.watch!.unwatch(this);
     const req = this.req;
     req.off("data", BodyReader.onData);
     req.off("end", BodyReader.onEnd);

@@ -21,7 +21,7 @@ import { httpBodyTypeName, restRequestMessage } from "../rest/request-message.js
 import { jsonContentType, responseBody, statusJson, type RestBody } from "../rest/response.js";
 import { restCallHead } from "./call-head.js";
 import type { ClassifiedRequest, ClientProtocol } from "./client-protocol.js";
-import { cancelOnDisconnect, exposeHeaders, responseClosed, writeChunk, type BridgeContext, type Exchange } from "./exchange.js";
+import { cancelOnDisconnect, disconnectWatchDone, exposeHeaders, responseClosed, writeChunk, type BridgeContext, type Exchange } from "./exchange.js";
 import { readFramedBody } from "./read-body.js";
 import { writeErrorResponse } from "./connect-error-response.js";
 
@@ -183,6 +183,7 @@ class RestUnaryResponder implements ResponseSink {
 
   onEnd(end: CallEnd): void {
     const { exchange, match } = this;
+    disconnectWatchDone(exchange);
     if (responseClosed(exchange.res)) return;
     const metadata = unaryMetadata(this.headers, end);
     let error = end.error;
@@ -280,6 +281,7 @@ class RestStreamResponder implements ResponseSink {
   }
 
   onEnd(end: CallEnd): void {
+    disconnectWatchDone(this.exchange);
     if (this.failed) return;
     this.finish(end.error, end);
   }

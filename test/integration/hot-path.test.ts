@@ -10,6 +10,9 @@ import { decodeEchoResponse, echoRequest } from "../support/raw-http.js";
 import { lazyQuerystringParser } from "../../src/inbound/lazy-query.js";
 import { request as httpRequest } from "node:http";
 import { startBridge } from "../support/bridge.js";
+import { Agent } from "node:http";
+import { connect as netConnect } from "node:net";
+import { StallWatch, type Watched } from "../../src/inbound/stall-watch.js";
 
 describe("hot path (issue 15)", () => {
   let upstream: RunningServer;
@@ -156,6 +159,106 @@ describe("hot path (issue 15)", () => {
       assert.equal(long.status, 429);
       assert.equal(long.body.code, "resource_exhausted");
       assert.equal(long.body.message, "request message of 1200 bytes exceeds the limit of 1000");
+    } finally {
+      await bridge.close();
+    }
+  });
+
+  it("stall watch: entries fire between their timeout and one tick later, in the order watched; an unwatched one never; idle, no interval runs", async () => {
+    const watch = new StallWatch(50); // ticks of 5 ms
+    const fired: string[] = [];
+    const entry = (name: string, onFire?: () => void): Watched & { at: number } => ({
+      stallPrev: undefined,
+      stallNext: undefined,
+      stallAt: 0,
+      stallWatched: false,
+      at: 0,
+      onStalled() {
+        this.at = performance.now();
+        fired.push(name);
+        onFire?.();
+      },
+    });
+    let last!: () => void;
+    const done = new Promise<void>((resolve) => (last = resolve));
+    const a = entry("a");
+    const b = entry("b");
+    const c = entry("c", () => last());
+    const started = performance.now();
+    watch.watch(a);
+    watch.watch(b);
+    watch.watch(c);
+    assert.equal(watch.running, true);
+    watch.unwatch(b);
+    watch.unwatch(b); // twice is harmless
+    assert.equal(watch.size, 2);
+    await done;
+    assert.deepEqual(fired, ["a", "c"]);
+    for (const e of [a, c]) {
+      assert.ok(e.at - started >= 50, `fired after ${e.at - started} ms, before the timeout`);
+      // One tick late at most, plus the event loop's own lateness on a busy machine.
+      assert.ok(e.at - started < 50 + 5 + 200, `fired after ${e.at - started} ms`);
+    }
+    assert.equal(watch.size, 0);
+    assert.equal(watch.running, false, "an idle watch keeps no interval");
+  });
+
+  it("disconnect watch: after finished calls on a keep-alive connection, closing it mid-call still cancels the upstream call", async () => {
+    const bridge = await startBridge(upstream.address);
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const post = (text: string, delayMs = 0) =>
+        new Promise<{ status: number; reused: boolean; destroy: () => void }>((resolve, reject) => {
+          const body = echoRequest({ text, delayMs });
+          const req = httpRequest(
+            {
+              host: "127.0.0.1",
+              port: bridge.port,
+              agent,
+              method: "POST",
+              path: "/bridge.test.v1.TestService/Unary",
+              headers: { "content-type": "application/proto", "content-length": body.byteLength },
+            },
+            (res) => {
+              res.resume();
+              res.on("end", () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket, destroy: () => req.destroy() }));
+            },
+          );
+          req.on("error", reject);
+          req.end(body);
+          if (delayMs > 0) resolve({ status: 0, reused: req.reusedSocket, destroy: () => req.destroy() });
+        });
+      assert.equal((await post("first")).status, 200);
+      assert.equal((await post("second")).status, 200);
+      const hanging = await post("hang-after-two", 10_000);
+      assert.equal(hanging.reused, true, "the third call rides the same connection");
+      await upstream.observations.arrivedCall("hang-after-two");
+      hanging.destroy();
+      await upstream.observations.cancelledCall("hang-after-two");
+    } finally {
+      agent.destroy();
+      await bridge.close();
+    }
+  });
+
+  it("disconnect watch: two pipelined calls in flight on one connection are both cancelled when it closes", async () => {
+    const bridge = await startBridge(upstream.address);
+    try {
+      const socket = netConnect(bridge.port, "127.0.0.1");
+      socket.on("error", () => {});
+      const request = (text: string) => {
+        const body = echoRequest({ text, delayMs: 10_000 });
+        return Buffer.concat([
+          Buffer.from(
+            `POST /bridge.test.v1.TestService/Unary HTTP/1.1\r\nHost: x\r\nContent-Type: application/proto\r\nContent-Length: ${body.byteLength}\r\n\r\n`,
+          ),
+          body,
+        ]);
+      };
+      socket.write(Buffer.concat([request("pipelined-one"), request("pipelined-two")]));
+      await Promise.all([upstream.observations.arrivedCall("pipelined-one"), upstream.observations.arrivedCall("pipelined-two")]);
+      socket.destroy();
+      await Promise.all([upstream.observations.cancelledCall("pipelined-one"), upstream.observations.cancelledCall("pipelined-two")]);
     } finally {
       await bridge.close();
     }

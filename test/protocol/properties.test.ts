@@ -6,6 +6,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { IncomingMessage } from "node:http";
 import {
   FrameScanner,
   encodeEnvelope,
@@ -575,6 +576,28 @@ describe("metadata properties", () => {
       );
     },
   );
+
+  /** The request's headers as Node's HTTP parser builds `req.headers` from them. */
+  const parsedByNode = (pairs: [string, string][]) => {
+    const message = new IncomingMessage(null as never) as IncomingMessage & { _addHeaderLines(raw: string[], n: number): void };
+    message._addHeaderLines(pairs.flat(), pairs.length * 2);
+    return message.headers;
+  };
+
+  it("copyRequestMetadata given Node's parsed headers (the fast path when no name repeats) copies exactly what the raw path copies", () => {
+    fc.assert(
+      fc.property(rawHeaderList(fc.oneof(plainName, anyName, fc.constantFrom("constructor", "__proto__", "set-cookie", "cookie"))), (pairs) => {
+        const raw = pairs.flat();
+        const parsed = parsedByNode(pairs);
+        const fast: Record<string, string | string[]> = {};
+        const problemFast = copyRequestMetadata(raw, fast, parsed.connection ?? null, parsed);
+        const slow: Record<string, string | string[]> = {};
+        const problemSlow = copyRequestMetadata(raw, slow, parsed.connection ?? null);
+        assert.deepEqual(fast, slow);
+        assert.equal(problemFast, problemSlow);
+      }),
+    );
+  });
 
   const responseName = fc.oneof(token, fc.constantFrom(":status", "content-type", "date", "grpc-status", "grpc-message", "grpc-encoding", "content-length", "x-a-bin", "trailer-x"));
   const responseBlock = (names: fc.Arbitrary<string>) =>

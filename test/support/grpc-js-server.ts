@@ -87,6 +87,7 @@ export async function startGrpcJsServer(configure?: (server: grpc.Server) => voi
     unary: async (call: grpc.ServerUnaryCall<EchoRequest, EchoResponse>, callback: grpc.sendUnaryData<EchoResponse>) => {
       const req = call.request;
       observations.metadata.set(req.text, call.metadata.toJSON() as Record<string, string[]>);
+      observations.markArrived(req.text);
       watch(call, () => req.text);
       const { header, trailer } = echoMetadata(call.metadata);
       call.sendMetadata(header);
