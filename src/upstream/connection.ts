@@ -135,7 +135,9 @@ export class UpstreamConnection {
   request(headers: OutgoingHttpHeaders): http2.ClientHttp2Stream {
     const stream = this.session.request(headers);
     this.active++;
-    stream.once("close", this.onStreamClose);
+    // `on`, not `once`: 'close' comes once anyway, and once's wrapper, removed
+    // while the stream's close listeners run, makes Node copy that list.
+    stream.on("close", this.onStreamClose);
     return stream;
   }
 
