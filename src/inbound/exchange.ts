@@ -132,13 +132,23 @@ export function writeChunk(res: ServerResponse, chunk: Buffer | string, resume: 
   // each write would be its own writev syscall (half the CPU of a stream of
   // 1 KiB messages went there). Corked until the end of the tick, they leave
   // in one. HTTP/2's compat response has no cork: its session batches frames.
+  corkUntilNextTick(res);
+  if (res.write(chunk)) return true;
+  res.once("drain", resume);
+  return false;
+}
+
+/**
+ * Holds the response's writes until the end of this tick, so that what the
+ * upstream delivered in one read (a response head, its messages) leaves in
+ * one syscall. HTTP/2's compat response has no cork: its session batches
+ * frames itself.
+ */
+export function corkUntilNextTick(res: ServerResponse): void {
   if (res.writableCorked === 0 && typeof res.cork === "function") {
     res.cork();
     process.nextTick(uncork, res);
   }
-  if (res.write(chunk)) return true;
-  res.once("drain", resume);
-  return false;
 }
 
 function uncork(res: ServerResponse): void {

@@ -10,7 +10,7 @@ import { FrameScanner, encodeEnvelope, envelopeHeaderLength, flagCompressed } fr
 import { FrameAssembler } from "../protocol/frame-assembler.js";
 import { compress, decompress, pickResponseCoding } from "../protocol/compression.js";
 import { Code, ConnectError } from "../protocol/status.js";
-import { cancelOnDisconnect, exposeHeaders, type AdapterOptions, type BridgeContext, type Exchange } from "./exchange.js";
+import { cancelOnDisconnect, corkUntilNextTick, exposeHeaders, type AdapterOptions, type BridgeContext, type Exchange } from "./exchange.js";
 
 type Decoder = { push(chunk: Buffer): Buffer | undefined; readonly complete: boolean };
 
@@ -138,6 +138,8 @@ export function writeStreamHead(
   if (encoding !== undefined) out[encodingHeader] = encoding;
   exposeHeaders(exchange, out);
   exchange.res.writeHead(200, out);
+  // Sent at the end of this tick, with any message that came in the same read.
+  corkUntilNextTick(exchange.res);
   exchange.res.flushHeaders();
 }
 
