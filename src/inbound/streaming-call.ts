@@ -10,7 +10,7 @@ import { FrameScanner, encodeEnvelope, envelopeHeaderLength, flagCompressed } fr
 import { FrameAssembler } from "../protocol/frame-assembler.js";
 import { compress, decompress, pickResponseCoding } from "../protocol/compression.js";
 import { Code, ConnectError } from "../protocol/status.js";
-import { cancelOnDisconnect, corkUntilNextTick, exposeHeaders, type AdapterOptions, type BridgeContext, type Exchange } from "./exchange.js";
+import { cancelOnDisconnect, corkThisTurn, exposeHeaders, type AdapterOptions, type BridgeContext, type Exchange } from "./exchange.js";
 
 type Decoder = { push(chunk: Buffer): Buffer | undefined; readonly complete: boolean };
 
@@ -138,8 +138,8 @@ export function writeStreamHead(
   if (encoding !== undefined) out[encodingHeader] = encoding;
   exposeHeaders(exchange, out);
   exchange.res.writeHead(200, out);
-  // Sent at the end of this tick, with any message that came in the same read.
-  corkUntilNextTick(exchange.res);
+  // Sent once this turn's reads are done, with the messages (and end) they brought.
+  corkThisTurn(exchange.res);
   exchange.res.flushHeaders();
 }
 
@@ -190,8 +190,28 @@ function forwardRequestFrames(
           (resume) => call.onDrain(resume),
           fail,
         );
+  // With a Content-Length, the chunk that completes the body ends the call at
+  // once: the upstream gets the last bytes and END_STREAM in one DATA frame
+  // instead of a write and an empty end, and the request-side work of a
+  // unary-shaped call (gRPC-Web, a Connect client stream) is one operation.
+  const declared = req.headers["content-length"];
+  let unread = declared === undefined ? -1 : Number(declared);
+  let ended = false;
+  const endCall = (last?: Buffer) => {
+    if (!scanner.atBoundary || (decoder !== undefined && !decoder.complete)) {
+      fail(new ConnectError("request body ended inside a message", Code.InvalidArgument));
+      return;
+    }
+    ended = true;
+    if (converter !== undefined) {
+      if (last !== undefined) converter.push(last, req);
+      converter.whenIdle(() => failed || call.end());
+    } else {
+      call.end(last);
+    }
+  };
   req.on("data", (raw: Buffer) => {
-    if (failed) return;
+    if (failed || ended) return;
     const chunk = decoder === undefined ? raw : decoder.push(raw);
     if (chunk === undefined) {
       fail(new ConnectError("request body is not valid base64", Code.InvalidArgument));
@@ -200,6 +220,10 @@ function forwardRequestFrames(
     const problem = scanner.scan(chunk);
     if (problem !== undefined) {
       fail(problem);
+      return;
+    }
+    if (unread >= 0 && (unread -= raw.byteLength) <= 0) {
+      endCall(chunk);
       return;
     }
     if (converter !== undefined) {
@@ -212,13 +236,8 @@ function forwardRequestFrames(
     }
   });
   req.on("end", () => {
-    if (failed) return;
-    if (!scanner.atBoundary || (decoder !== undefined && !decoder.complete)) {
-      fail(new ConnectError("request body ended inside a message", Code.InvalidArgument));
-      return;
-    }
-    if (converter !== undefined) converter.whenIdle(() => failed || call.end());
-    else call.end();
+    if (failed || ended) return;
+    endCall();
   });
 }
 

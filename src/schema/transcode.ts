@@ -270,7 +270,9 @@ class TranscodingWriter implements CallHandle {
     this.call.onDrain(listener);
   }
 
-  end(): void {
+  /** The last bytes are transcoded like any others (a body with a Content-Length ends with them). */
+  end(chunk?: Uint8Array): void {
+    if (chunk !== undefined && chunk.byteLength > 0) this.write(chunk);
     this.call.end();
   }
 
