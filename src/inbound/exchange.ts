@@ -132,22 +132,24 @@ export function writeChunk(res: ServerResponse, chunk: Buffer | string, resume: 
   // each write would be its own writev syscall (half the CPU of a stream of
   // 1 KiB messages went there). Corked until the end of the tick, they leave
   // in one. HTTP/2's compat response has no cork: its session batches frames.
-  corkUntilNextTick(res);
+  corkThisTurn(res);
   if (res.write(chunk)) return true;
   res.once("drain", resume);
   return false;
 }
 
 /**
- * Holds the response's writes until the end of this tick, so that what the
- * upstream delivered in one read (a response head, its messages) leaves in
- * one syscall. HTTP/2's compat response has no cork: its session batches
- * frames itself.
+ * Holds the response's writes until this turn of the event loop has run its
+ * I/O callbacks, so that what the upstream delivered in one read (a response
+ * head, its messages, and for a short call its trailers and end: the
+ * upstream stream's 'end' comes a few ticks after its last data) leaves in
+ * one syscall. `res.end()` flushes whatever is corked at once. HTTP/2's
+ * compat response has no cork: its session batches frames itself.
  */
-export function corkUntilNextTick(res: ServerResponse): void {
+export function corkThisTurn(res: ServerResponse): void {
   if (res.writableCorked === 0 && typeof res.cork === "function") {
     res.cork();
-    process.nextTick(uncork, res);
+    setImmediate(uncork, res);
   }
 }
 
