@@ -16,7 +16,7 @@ import {
 import { Base64StreamDecoder } from "../../src/protocol/base64-stream.js";
 import { grpcTimeoutHeader, parseConnectTimeout, parseGrpcTimeout } from "../../src/protocol/timeout.js";
 import { encodeTrailerFrame } from "../../src/protocol/grpc-web-trailers.js";
-import { parseConnectGetQuery } from "../../src/protocol/get-request.js";
+import { decodeBase64, parseConnectGetQuery } from "../../src/protocol/get-request.js";
 import { connectEndStreamJson, connectErrorJson } from "../../src/protocol/error-json.js";
 import { copyRequestMetadata, isResponseMetadata, metadataToJsonRecord } from "../../src/protocol/metadata.js";
 import { Code, ConnectError, codeToString } from "../../src/protocol/status.js";
@@ -387,6 +387,18 @@ describe("parseConnectGetQuery properties", () => {
           assert.match(result.codec, /^[a-z0-9][a-z0-9.+-]*$/);
         }
       }),
+    );
+  });
+
+  it("decodeBase64 accepts exactly what the pattern of standard or URL-safe base64 accepts, and decodes it as Buffer does", () => {
+    const reference = (text: string) =>
+      /^[A-Za-z0-9_\-+/]*={0,2}$/.test(text) && text.replace(/=+$/, "").length % 4 !== 1 ? Buffer.from(text, "base64url") : undefined;
+    const base64ish = fc.string({ unit: fc.constantFrom(..."AZaz09-_+/=  *.é\u0000".split("")), maxLength: 24 });
+    fc.assert(
+      fc.property(fc.oneof(base64ish, bytes(40).map((b) => Buffer.from(b).toString("base64")), bytes(40).map((b) => Buffer.from(b).toString("base64url"))), (text) => {
+        assert.deepEqual(decodeBase64(text), reference(text), JSON.stringify(text));
+      }),
+      { numRuns: 2000 },
     );
   });
 
