@@ -48,6 +48,13 @@ const server = http.createServer((req, res) => {
     res.writeHead(200, { "content-type": "application/connect+proto" });
     stream.pipe(res, { end: false });
     stream.on("end", () => res.end(endStream));
+    // A client gone mid-stream (every wrk run ends so) must release its
+    // upstream stream: unread, it holds the session's flow-control window,
+    // and after two 4 MiB streams the whole session hung. Streams only: the
+    // unary path stays as thin as it was.
+    res.on("close", () => {
+      if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
+    });
     return;
   }
   const chunks = [];
