@@ -14,7 +14,8 @@ import { Base64StreamDecoder } from "../../src/protocol/base64-stream.js";
 import { encodeTrailerFrame } from "../../src/protocol/grpc-web-trailers.js";
 import { parseConnectGetQuery } from "../../src/protocol/get-request.js";
 import { copyRequestMetadata, metadataToJsonRecord } from "../../src/protocol/metadata.js";
-import { acceptableEncodings, parseEncodingList } from "../../src/protocol/compression.js";
+import { acceptableEncodings, compress, decompress, parseEncodingList } from "../../src/protocol/compression.js";
+import { Code } from "../../src/protocol/status.js";
 import { ConnectError } from "../../src/protocol/status.js";
 
 describe("FrameScanner", () => {
@@ -196,5 +197,22 @@ describe("gRPC-Web pieces", () => {
     assert.equal(parseGrpcTimeout("1H"), 3_600_000);
     assert.ok(parseGrpcTimeout("123456789m") instanceof ConnectError);
     assert.ok(parseGrpcTimeout("5s") instanceof ConnectError);
+  });
+});
+
+describe("compression", () => {
+  it("compress: messages below 16 KiB (compressed in place) and above (through zlib's pool) decompress to themselves, in every coding", async () => {
+    for (const coding of ["gzip", "deflate", "br"]) {
+      for (const size of [0, 1, 1024, 16 * 1024 - 1, 16 * 1024, 100_000]) {
+        const message = Buffer.alloc(size, "hello bridge ");
+        const packed = await compress(coding, message);
+        if (size >= 1024) assert.ok(packed.byteLength < size, `${coding} ${size}: ${packed.byteLength} bytes`);
+        assert.deepEqual(await decompress(coding, packed, 1 << 20, "message", Code.Internal), message, `${coding} ${size}`);
+      }
+    }
+  });
+
+  it("compress: an unknown coding is refused (no silent fallback on either path)", () => {
+    assert.throws(() => compress("zstd", Buffer.alloc(10)), /cannot compress with coding "zstd"/);
   });
 });
