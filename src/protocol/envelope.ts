@@ -47,8 +47,11 @@ export type FrameCheck<Problem> = (flags: number, length: number) => Problem | u
 export class FrameScanner<Problem = string> {
   /** Bytes of the current frame's payload not seen yet. */
   private remaining = 0;
-  /** Header bytes collected so far when a header straddles two chunks. */
-  private readonly header = Buffer.allocUnsafe(envelopeHeaderLength);
+  /**
+   * Header bytes collected so far when a header straddles two chunks; made
+   * only then (two scanners per call, and most calls never need it).
+   */
+  private header: Buffer | undefined = undefined;
   private headerFill = 0;
   /** Number of complete frame headers seen. */
   frames = 0;
@@ -73,13 +76,14 @@ export class FrameScanner<Problem = string> {
         length = readUInt32BE(chunk, pos + 1);
         pos += envelopeHeaderLength;
       } else {
+        const header = (this.header ??= Buffer.allocUnsafe(envelopeHeaderLength));
         while (this.headerFill < envelopeHeaderLength && pos < end) {
-          this.header[this.headerFill++] = chunk[pos++];
+          header[this.headerFill++] = chunk[pos++];
         }
         if (this.headerFill < envelopeHeaderLength) return undefined;
         this.headerFill = 0;
-        flags = this.header[0];
-        length = this.header.readUInt32BE(1);
+        flags = header[0];
+        length = header.readUInt32BE(1);
       }
       this.frames++;
       const problem = this.check(flags, length);
