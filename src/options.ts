@@ -23,7 +23,7 @@ import {
 } from "./config/schema.js";
 import { check, ConfigError, optionLine, type Issue } from "./config/validate.js";
 import { completeSchemaSources, corsIssues } from "./config/rules.js";
-import { Registry } from "prom-client";
+import type { Registry } from "prom-client";
 import type { MetricsSettings } from "./observability/metrics.js";
 import type { AdminRoute } from "./admin/server.js";
 
@@ -386,7 +386,7 @@ export function resolveOptions(options: GrpcBridgeOptions): ResolvedOptions {
     lifecycle,
     openapi: config.openapi,
     metrics: config.metrics.enabled
-      ? { registry: registry ?? new Registry(), processMetrics: config.metrics.processMetrics, maxMethods: config.metrics.maxMethods }
+      ? { registry, processMetrics: config.metrics.processMetrics, maxMethods: config.metrics.maxMethods }
       : undefined,
     admin:
       config.admin === undefined

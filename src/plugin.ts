@@ -26,7 +26,6 @@ import { PassthroughHints, withPassthroughHints } from "./schema/passthrough-hin
 import { RestRoutes, standardVerbs } from "./rest/routes.js";
 import { restSchemaTypes } from "./rest/schema-types.js";
 import { classifyRest, restNotFound, restRouteNotFound } from "./inbound/rest.js";
-import { startTracing } from "./observability/tracing.js";
 import { AccessLog } from "./observability/access-log.js";
 import {
   observerDecoration,
@@ -39,7 +38,7 @@ import type { ClassifiedRequest } from "./inbound/client-protocol.js";
 import { CallDrain } from "./drain.js";
 import { Lifecycle } from "./lifecycle.js";
 import { mountOpenApi, openApiRoute } from "./openapi/route.js";
-import { BridgeMetrics } from "./observability/metrics.js";
+import type { BridgeMetrics } from "./observability/metrics.js";
 import { startAdmin } from "./admin/plugin-admin.js";
 
 /** `package.Service/Method`, package optional, as gRPC names procedures. */
@@ -85,15 +84,19 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
   // What readiness reads and a close drains: the host's, or one of our own.
   const lifecycle = resolved.lifecycle ?? new Lifecycle();
   // Observability: nothing of it is in the call path unless configured.
-  const tracing = resolved.tracing === undefined ? undefined : await startTracing(resolved.tracing);
+  // Tracing and metrics are imported only when on: an unused module still
+  // costs every full GC its share of the live heap (see docs/architecture.md).
+  const tracing =
+    resolved.tracing === undefined ? undefined : await (await import("./observability/tracing.js")).startTracing(resolved.tracing);
   const observer = requestObserver(
     resolved.accessLog === undefined ? undefined : new AccessLog(fastify.log, resolved.accessLog),
-    tracing !== undefined,
+    tracing,
   );
   // Every open call, whatever its cluster, for the drain on close.
   const drain = new CallDrain();
   // Off: undefined, and no layer of it in any pipeline.
-  const metrics = resolved.metrics === undefined ? undefined : new BridgeMetrics(resolved.metrics);
+  const metrics =
+    resolved.metrics === undefined ? undefined : new (await import("./observability/metrics.js")).BridgeMetrics(resolved.metrics);
   // One cluster's pipeline: metrics and tracing (when on); the drain's record of open
   // calls; transcoding only when a schema is configured (bound to the
   // cluster's Upstream, whose reflection it asks), else a layer that names

@@ -5,7 +5,7 @@
  * schema, with defaults applied.
  */
 import { readFileSync } from "node:fs";
-import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import { createRequire } from "node:module";
 import { parseUpstreamTarget } from "../upstream/target.js";
 import { BridgeConfigSchema, type BridgeConfig } from "./schema.js";
 import { ConfigError, configLine, show, validate } from "./validate.js";
@@ -154,7 +154,7 @@ export function printConfig(loaded: LoadedConfig): string {
     const value = (config as Record<string, unknown>)[key];
     if (value !== undefined) ordered[key] = value;
   }
-  return `${head.join("\n")}\n${stringifyYaml(ordered)}`;
+  return `${head.join("\n")}\n${yaml().stringify(ordered)}`;
 }
 
 function checkTargets(config: BridgeConfig, readFiles: boolean): Deployment | undefined {
@@ -190,7 +190,7 @@ function readDocument(file: string, what: string): Record<string, unknown> {
   let doc: unknown;
   try {
     // YAML 1.2 is a superset of JSON: one parser reads both.
-    doc = parseYaml(text, { prettyErrors: true });
+    doc = yaml().parse(text, { prettyErrors: true });
   } catch (error) {
     throw new ConfigError([`${file}: not valid YAML/JSON: ${(error as Error).message}`]);
   }
@@ -240,3 +240,14 @@ function isObject(value: unknown): value is Record<string, unknown> {
 function str(value: unknown): string | undefined {
   return typeof value === "string" ? value : undefined;
 }
+
+/**
+ * The yaml package, loaded the first time a config file is read or printed:
+ * a bridge run from flags alone never holds it, and every module held costs
+ * each full GC its share of the live heap. Synchronous (its CommonJS build)
+ * because loading a config is.
+ */
+function yaml(): typeof import("yaml") {
+  return (yamlModule ??= createRequire(import.meta.url)("yaml") as typeof import("yaml"));
+}
+let yamlModule: typeof import("yaml") | undefined;

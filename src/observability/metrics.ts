@@ -16,8 +16,8 @@ import { CallSeries, MethodLabels, SizeSeries, type MethodEntry, type SeriesSink
 
 /** What the metrics are built from: the `metrics` options, resolved. */
 export interface MetricsSettings {
-  /** Where the metrics are registered; a fresh Registry unless the host gives its own. */
-  readonly registry: Registry;
+  /** Where the metrics are registered: the host's own, or undefined for a fresh Registry. */
+  readonly registry: Registry | undefined;
   /** Also register prom-client's process metrics (CPU, memory, event loop, GC). */
   readonly processMetrics: boolean;
   /** Distinct service/method label pairs before further methods are labelled "other". */
@@ -60,7 +60,7 @@ export class BridgeMetrics implements SeriesSink {
   private readonly upstreams: Upstream[] = [];
 
   constructor(settings: MetricsSettings) {
-    const registry = settings.registry;
+    const registry = settings.registry ?? new Registry();
     this.registry = registry;
     this.methods = new MethodLabels(settings.maxMethods);
     const registers = [registry];

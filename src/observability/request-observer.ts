@@ -11,11 +11,10 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { FastifyRequest } from "fastify";
-import { context as otelContext, type Context } from "@opentelemetry/api";
 import type { CallEnd, CallHandle, CallHead, ClientProtocolName, ResponseSink, StartCall } from "../call.js";
 import type { ConnectError } from "../protocol/status.js";
 import type { BridgeContext } from "../inbound/exchange.js";
-import { httpRequestKey } from "./tracing.js";
+import type { Tracing } from "./tracing.js";
 import type { AccessLog, AccessRecord } from "./access-log.js";
 
 /**
@@ -45,15 +44,15 @@ export function requestedPath(request: FastifyRequest): string {
 }
 
 /** Starts observing requests; undefined when neither tracing nor the access log is on. */
-export function requestObserver(accessLog: AccessLog | undefined, tracing: boolean): RequestObserver | undefined {
-  if (accessLog === undefined && !tracing) return undefined;
+export function requestObserver(accessLog: AccessLog | undefined, tracing: Tracing | undefined): RequestObserver | undefined {
+  if (accessLog === undefined && tracing === undefined) return undefined;
   return new RequestObserver(accessLog, tracing);
 }
 
 export class RequestObserver {
   constructor(
     private readonly accessLog: AccessLog | undefined,
-    private readonly tracing: boolean,
+    private readonly tracing: Tracing | undefined,
   ) {}
 
   /**
@@ -61,7 +60,8 @@ export class RequestObserver {
    * host's tracing has its request span active).
    */
   begin(req: IncomingMessage, res: ServerResponse, path: string, protocol: ClientProtocolName | undefined): ObservedRequest {
-    const parent = this.tracing ? otelContext.active().setValue(httpRequestKey, req) : undefined;
+    const tracing = this.tracing;
+    const parent = tracing === undefined ? undefined : { tracing, context: tracing.parentOf(req) };
     return new ObservedRequest(this.accessLog, parent, req, res, path, protocol);
   }
 }
@@ -82,7 +82,7 @@ export class ObservedRequest implements AccessRecord {
   constructor(
     private readonly accessLog: AccessLog | undefined,
     /** The context the call's span takes its parent from; undefined when tracing is off. */
-    private readonly parent: Context | undefined,
+    private readonly parent: { readonly tracing: Tracing; readonly context: ReturnType<Tracing["parentOf"]> } | undefined,
     req: IncomingMessage,
     readonly res: ServerResponse,
     readonly path: string,
@@ -115,7 +115,8 @@ export class ObservedRequest implements AccessRecord {
       this.callOpen = true;
       sink = new CountingSink(sink, this);
     }
-    const call = this.parent === undefined ? next(head, sink) : otelContext.with(this.parent, next, undefined, head, sink);
+    const parent = this.parent;
+    const call = parent === undefined ? next(head, sink) : parent.tracing.startIn(parent.context, next, head, sink);
     if (this.parent !== undefined) {
       // The tracing layer put its span's context there (00-<trace id>-<span id>-<flags>).
       const traceparent = head.metadata.traceparent;

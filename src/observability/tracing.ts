@@ -197,9 +197,18 @@ export interface TracingSettings {
   readonly exporter?: { readonly otlp: { readonly url: string; readonly headers: Readonly<Record<string, string>> } };
 }
 
-/** A running tracer: the layer for `callsTo`, and what to flush on close. */
+/**
+ * A running tracer: the layer for `callsTo`, what to flush on close, and the
+ * two context steps the plugin's request observer takes. The observer reaches
+ * OpenTelemetry only through these, so `@opentelemetry/*` is loaded (by the
+ * plugin's dynamic import of this module) only when tracing is configured.
+ */
 export interface Tracing {
   readonly layer: CallLayer;
+  /** The active context with the HTTP request in it: the parent of the call's span. */
+  parentOf(req: IncomingMessage): Context;
+  /** Runs `next(head, sink)` with `parent` as the active context. */
+  startIn(parent: Context, next: StartCall, head: CallHead, sink: ResponseSink): ReturnType<StartCall>;
   /** Flushes and stops the SDK the bridge started; nothing when the host owns the SDK. */
   shutdown(): Promise<void>;
 }
@@ -216,7 +225,7 @@ export interface Tracing {
  */
 export async function startTracing(settings: TracingSettings): Promise<Tracing> {
   if (settings.exporter === undefined) {
-    return { layer: withTracing(trace.getTracer(tracerName)), shutdown: async () => {} };
+    return { layer: withTracing(trace.getTracer(tracerName)), shutdown: async () => {}, parentOf, startIn };
   }
   const otlp = settings.exporter.otlp;
   const [sdk, { OTLPTraceExporter }, { resourceFromAttributes }, { AsyncLocalStorageContextManager }] = await Promise.all([
@@ -239,5 +248,15 @@ export async function startTracing(settings: TracingSettings): Promise<Tracing> 
       await provider.shutdown();
       if (ownManager) otelContext.disable();
     },
+    parentOf,
+    startIn,
   };
+}
+
+function parentOf(req: IncomingMessage): Context {
+  return otelContext.active().setValue(httpRequestKey, req);
+}
+
+function startIn(parent: Context, next: StartCall, head: CallHead, sink: ResponseSink): ReturnType<StartCall> {
+  return otelContext.with(parent, next, undefined, head, sink);
 }

@@ -1,0 +1,75 @@
+/**
+ * Features that are not configured are not loaded: every module held is
+ * live heap that each full GC marks again (issue 15). A child process
+ * records every module it loads (module.register's load hook, reported over
+ * a MessagePort) while it starts a bridge, so the test sees what a real
+ * start loads and nothing of this test process's own imports.
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+
+const dir = mkdtempSync(join(tmpdir(), "bridge-loaded-modules-"));
+const hooks = join(dir, "hooks.mjs");
+writeFileSync(
+  hooks,
+  `let port;
+export function initialize(data) { port = data.port; }
+export async function load(url, context, next) { port.postMessage(url); return next(url, context); }
+`,
+);
+const index = pathToFileURL(new URL("../../src/index.js", import.meta.url).pathname).href;
+
+/** The URLs of the node_modules packages a bridge started with `options` loaded. */
+async function packagesLoaded(options: Record<string, unknown>): Promise<Set<string>> {
+  const script = join(dir, `start-${Math.random().toString(36).slice(2)}.mjs`);
+  writeFileSync(
+    script,
+    `import { register } from "node:module";
+import { MessageChannel } from "node:worker_threads";
+const { port1, port2 } = new MessageChannel();
+const urls = [];
+port1.on("message", (url) => urls.push(url));
+port1.unref();
+register(${JSON.stringify(pathToFileURL(hooks).href)}, { data: { port: port2 }, transferList: [port2] });
+const { createBridge } = await import(${JSON.stringify(index)});
+const app = createBridge(${JSON.stringify(options)});
+await app.ready();
+await app.close();
+// Messages posted by the hooks thread arrive on later turns.
+await new Promise((resolve) => setTimeout(resolve, 50));
+console.log(JSON.stringify(urls));
+`,
+  );
+  const stdout = await new Promise<string>((resolve, reject) =>
+    execFile(process.execPath, [script], (error, out, err) => (error ? reject(new Error(`${error.message}\n${err}`)) : resolve(out))),
+  );
+  const packages = new Set<string>();
+  for (const url of JSON.parse(stdout) as string[]) {
+    const match = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
+    if (match) packages.add(match[1]);
+  }
+  return packages;
+}
+
+const upstream = "127.0.0.1:1";
+
+describe("loaded modules (issue 15: an unconfigured feature costs no heap)", () => {
+  it("a bridge without metrics, tracing or a config file loads neither prom-client, @opentelemetry nor yaml", async () => {
+    const loaded = await packagesLoaded({ upstream });
+    assert.ok(loaded.has("fastify"), `the hook saw the bridge's own imports: ${[...loaded].join(", ")}`);
+    for (const name of ["prom-client", "@opentelemetry/api", "@opentelemetry/core", "yaml"]) {
+      assert.ok(!loaded.has(name), `${name} was loaded: ${[...loaded].join(", ")}`);
+    }
+  });
+
+  it("metrics on loads prom-client; tracing on loads @opentelemetry/api", async () => {
+    const loaded = await packagesLoaded({ upstream, metrics: { enabled: true }, tracing: { enabled: true } });
+    assert.ok(loaded.has("prom-client"), [...loaded].join(", "));
+    assert.ok(loaded.has("@opentelemetry/api"), [...loaded].join(", "));
+  });
+});
