@@ -124,16 +124,26 @@ function cpu(row) {
 
 /** Each scenario and server on every runtime side by side (req/s or MB/s, CPU µs per request). */
 function runtimeColumns(report) {
+  const table = runtimeTable(report);
+  if (table.length === 0) return [];
+  return [
+    "## Runtimes side by side",
+    "",
+    `The cells measured on every runtime (${report.runtimes.join(", ")}): throughput, then CPU µs per request of the server.`,
+    "",
+    ...table,
+    "",
+  ];
+}
+
+/** The rows of the runtimes-side-by-side table (also the README's); none with one runtime. */
+export function runtimeTable(report) {
   const runtimes = report.runtimes ?? [];
   if (runtimes.length < 2) return [];
   const rows = collapse(report.results);
   const cellOf = (runtime, scenario, target) => rows.find((r) => r.runtime === runtime && r.scenario === scenario && r.target === target);
   const keys = [...new Map(rows.filter((r) => r.runtime === runtimes[1]).map((r) => [`${r.scenario}\u0000${r.target}`, r])).values()];
   return [
-    "## Runtimes side by side",
-    "",
-    `The cells measured on every runtime (${runtimes.join(", ")}): throughput, then CPU µs per request of the server.`,
-    "",
     `| scenario | server | ${runtimes.map((r) => `${r} | ${r} CPU µs/req`).join(" | ")} |`,
     `|---|---|${runtimes.map(() => "---:|---:").join("|")}|`,
     ...keys.map((k) => {
@@ -143,7 +153,6 @@ function runtimeColumns(report) {
       });
       return `| ${k.scenario} | ${k.target} | ${cells.join(" | ")} |`;
     }),
-    "",
   ];
 }
 

@@ -210,8 +210,7 @@ class UnaryResponder implements ResponseSink {
       // The hot path: the message goes out as the upstream sent it. A large
       // one came in several DATA chunks: they are written as they are (one
       // writev), not joined first; a join was a copy and a fresh
-      // ArrayBuffer per call, and on 64 KiB calls V8 ran a full GC for
-      // every ~150 calls to collect such external memory.
+      // ArrayBuffer per call (docs/architecture.md, "Large messages").
       if (chunks.length === 1) this.respond(metadata, first.subarray(envelopeHeaderLength), coding);
       else if (first.byteLength > envelopeHeaderLength) this.respondChunks(metadata, length, coding);
       else this.respond(metadata, Buffer.concat(chunks).subarray(envelopeHeaderLength), coding);
