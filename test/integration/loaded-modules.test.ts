@@ -5,10 +5,10 @@
  * a MessagePort) while it starts a bridge, so the test sees what a real
  * start loads and nothing of this test process's own imports.
  */
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -59,6 +59,7 @@ console.log(JSON.stringify(urls));
 const upstream = "127.0.0.1:1";
 
 describe("loaded modules (issue 15: an unconfigured feature costs no heap)", () => {
+  after(() => rmSync(dir, { recursive: true, force: true }));
   it("a bridge without metrics, tracing or a config file loads neither prom-client, @opentelemetry nor yaml", async () => {
     const loaded = await packagesLoaded({ upstream });
     assert.ok(loaded.has("fastify"), `the hook saw the bridge's own imports: ${[...loaded].join(", ")}`);
