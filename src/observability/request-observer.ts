@@ -61,8 +61,7 @@ export class RequestObserver {
    */
   begin(req: IncomingMessage, res: ServerResponse, path: string, protocol: ClientProtocolName | undefined): ObservedRequest {
     const tracing = this.tracing;
-    const parent = tracing === undefined ? undefined : { tracing, context: tracing.parentOf(req) };
-    return new ObservedRequest(this.accessLog, parent, req, res, path, protocol);
+    return new ObservedRequest(this.accessLog, tracing, tracing?.parentOf(req), req, res, path, protocol);
   }
 }
 
@@ -81,8 +80,9 @@ export class ObservedRequest implements AccessRecord {
 
   constructor(
     private readonly accessLog: AccessLog | undefined,
+    private readonly tracing: Tracing | undefined,
     /** The context the call's span takes its parent from; undefined when tracing is off. */
-    private readonly parent: { readonly tracing: Tracing; readonly context: ReturnType<Tracing["parentOf"]> } | undefined,
+    private readonly parent: ReturnType<Tracing["parentOf"]> | undefined,
     req: IncomingMessage,
     readonly res: ServerResponse,
     readonly path: string,
@@ -115,9 +115,9 @@ export class ObservedRequest implements AccessRecord {
       this.callOpen = true;
       sink = new CountingSink(sink, this);
     }
-    const parent = this.parent;
-    const call = parent === undefined ? next(head, sink) : parent.tracing.startIn(parent.context, next, head, sink);
-    if (this.parent !== undefined) {
+    const { tracing, parent } = this;
+    const call = tracing === undefined ? next(head, sink) : tracing.startIn(parent!, next, head, sink);
+    if (tracing !== undefined) {
       // The tracing layer put its span's context there (00-<trace id>-<span id>-<flags>).
       const traceparent = head.metadata.traceparent;
       if (typeof traceparent === "string" && traceparent.length >= 35) this.traceId = traceparent.slice(3, 35);
