@@ -1,8 +1,8 @@
 /**
  * Features that are not configured are not loaded: every module held is
  * live heap that each full GC marks again (issue 15). A child process
- * records every module it loads (module.register's load hook, reported over
- * a MessagePort) while it starts a bridge, so the test sees what a real
+ * records every module it loads (module.register's load hook, asked for over
+ * a MessagePort at the end) while it starts a bridge, so the test sees what a real
  * start loads and nothing of this test process's own imports.
  */
 import { after, describe, it } from "node:test";
@@ -17,9 +17,9 @@ const dir = mkdtempSync(join(tmpdir(), "bridge-loaded-modules-"));
 const hooks = join(dir, "hooks.mjs");
 writeFileSync(
   hooks,
-  `let port;
-export function initialize(data) { port = data.port; }
-export async function load(url, context, next) { port.postMessage(url); return next(url, context); }
+  `const urls = [];
+export function initialize({ port }) { port.on("message", () => port.postMessage(urls)); }
+export async function load(url, context, next) { urls.push(url); return next(url, context); }
 `,
 );
 const index = pathToFileURL(new URL("../../src/index.js", import.meta.url).pathname).href;
@@ -31,18 +31,18 @@ async function packagesLoaded(options: Record<string, unknown>): Promise<Set<str
     script,
     `import { register } from "node:module";
 import { MessageChannel } from "node:worker_threads";
+import { once } from "node:events";
 const { port1, port2 } = new MessageChannel();
-const urls = [];
-port1.on("message", (url) => urls.push(url));
-port1.unref();
 register(${JSON.stringify(pathToFileURL(hooks).href)}, { data: { port: port2 }, transferList: [port2] });
 const { createBridge } = await import(${JSON.stringify(index)});
 const app = createBridge(${JSON.stringify(options)});
 await app.ready();
 await app.close();
-// Messages posted by the hooks thread arrive on later turns.
-await new Promise((resolve) => setTimeout(resolve, 50));
+// The hooks thread answers after every load it ran: the list is complete.
+port1.postMessage("list");
+const [urls] = await once(port1, "message");
 console.log(JSON.stringify(urls));
+process.exit(0);
 `,
   );
   const stdout = await new Promise<string>((resolve, reject) =>
