@@ -7,6 +7,7 @@
 // A/A difference (pure noise) is printed beside the A/B one.
 // `--thin` adds bench/servers/thin-bridge.mjs (T), the ceiling issue 15 measures
 // against, so the B ÷ T ratio comes from the same rounds.
+// `--a-node-args` / `--b-node-args` give either side Node flags (same dist on both: a flag A/B).
 // Prints the median req/s and CPU µs per request of each, and B ÷ A.
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
@@ -25,17 +26,22 @@ const { values } = parseArgs({
     size: { type: "string", default: "1024" },
     aa: { type: "boolean", default: false },
     thin: { type: "boolean", default: false },
+    // Node flags of build A or B, split on spaces, for a runtime-flag A/B
+    // with the same dist on both sides: `--b-node-args="--max-semi-space-size=8"`.
+    "a-node-args": { type: "string", default: "" },
+    "b-node-args": { type: "string", default: "" },
   },
 });
 if (!values.a) throw new Error("--a DIST is required (a copy of an older dist/)");
 const here = (path) => new URL(path, import.meta.url).pathname;
 const echo = await startServer("echo", here("servers/echo-upstream.mjs"), { cores: "1" });
 const args = ["--upstream", `127.0.0.1:${echo.port}`, "--port", "0", "--cors-origin", "none", "--log-level", "silent", "--drain-delay-ms", "0"];
+const nodeArgs = (side) => values[`${side}-node-args`].split(" ").filter(Boolean);
 const builds = {
-  A: await startServer("A", resolve(values.a, "src/cli.js"), { args }),
-  B: await startServer("B", resolve(values.b, "src/cli.js"), { args }),
+  A: await startServer("A", resolve(values.a, "src/cli.js"), { args, nodeArgs: nodeArgs("a") }),
+  B: await startServer("B", resolve(values.b, "src/cli.js"), { args, nodeArgs: nodeArgs("b") }),
 };
-if (values.aa) builds.A2 = await startServer("A2", resolve(values.a, "src/cli.js"), { args });
+if (values.aa) builds.A2 = await startServer("A2", resolve(values.a, "src/cli.js"), { args, nodeArgs: nodeArgs("a") });
 if (values.thin) builds.T = await startServer("T", here("servers/thin-bridge.mjs"), { env: { UPSTREAM: `127.0.0.1:${echo.port}` } });
 const names = Object.keys(builds);
 const env = { KIND: values.kind, BODY_BYTES: values.size };

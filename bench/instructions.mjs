@@ -26,6 +26,8 @@ const { values } = parseArgs({
     // ceiling issue 15 measures against; or the path of any server script
     // that reads UPSTREAM and prints its port.
     server: { type: "string", default: "bridge" },
+    // More bridge flags, split on spaces: `--bridge-args="--metrics --tracing"`.
+    "bridge-args": { type: "string", default: "" },
   },
 });
 const here = (path) => new URL(path, import.meta.url).pathname;
@@ -34,7 +36,7 @@ const echo = await startServer("echo", here("servers/echo-upstream.mjs"), { core
 const thin = values.server !== "bridge";
 const served = thin
   ? [values.server === "thin" ? here("servers/thin-bridge.mjs") : resolve(values.server)]
-  : [resolve(values.dist, "src/cli.js"), "--upstream", `127.0.0.1:${echo.port}`, "--port", "0", "--cors-origin", "none", "--log-level", "silent", "--drain-delay-ms", "0"];
+  : [resolve(values.dist, "src/cli.js"), "--upstream", `127.0.0.1:${echo.port}`, "--port", "0", "--cors-origin", "none", "--log-level", "silent", "--drain-delay-ms", "0", ...values["bridge-args"].split(" ").filter(Boolean)];
 const bridge = spawn(
   "valgrind",
   ["--tool=callgrind", "--instr-atstart=no", `--callgrind-out-file=${dir}/out.%p`, "--smc-check=all-non-file", process.execPath, ...served],
@@ -99,7 +101,7 @@ for (const file of readdirSync(dir).filter((f) => f.startsWith("out."))) {
   if (m) ir += Number(m[1]);
 }
 if (ir === 0) console.log(`no counts in ${dir}: ${readdirSync(dir)}`); else rmSync(dir, { recursive: true, force: true });
-console.log(`${thin ? values.server : values.dist} ${values.kind} ${values.size} B: ${(ir / Number(values.calls) / 1000).toFixed(1)} k instructions per call (${values.calls} calls, ${failed} not 200, after ${values.warm} warm-up, node ${process.version})`);
+console.log(`${thin ? values.server : values.dist}${values["bridge-args"] ? ` ${values["bridge-args"]}` : ""} ${values.kind} ${values.size} B: ${(ir / Number(values.calls) / 1000).toFixed(1)} k instructions per call (${values.calls} calls, ${failed} not 200, after ${values.warm} warm-up, node ${process.version})`);
 
 function varint(n) {
   const out = [];

@@ -22,6 +22,8 @@ const { values } = parseArgs({
     // thin: profile bench/servers/thin-bridge.mjs instead, to see which work
     // the bridge does that the ceiling does not.
     server: { type: "string", default: "bridge" },
+    // More bridge flags, split on spaces: `--bridge-args="--metrics --tracing"`.
+    "bridge-args": { type: "string", default: "" },
   },
 });
 const here = (path) => new URL(path, import.meta.url).pathname;
@@ -40,7 +42,7 @@ const bridge =
   values.server === "thin"
     ? await startServer("thin", here("servers/thin-bridge.mjs"), { env: { UPSTREAM: `127.0.0.1:${echo.port}` }, nodeArgs })
     : await startServer("bridge", here("../dist/src/cli.js"), {
-        args: [...target, "--port", "0", "--cors-origin", "none", "--log-level", "silent", "--drain-delay-ms", "0"],
+        args: [...target, "--port", "0", "--cors-origin", "none", "--log-level", "silent", "--drain-delay-ms", "0", ...values["bridge-args"].split(" ").filter(Boolean)],
         nodeArgs,
       });
 const env = { KIND: values.kind, BODY_BYTES: values.size, PROC: values.proc, COUNT: values.count };
