@@ -13,7 +13,6 @@ import { ConfigError } from "./config/validate.js";
 import { reloadCertificates } from "./front-door-reload.js";
 import { announceListening, startWorkers } from "./workers.js";
 import { Lifecycle } from "./lifecycle.js";
-import { openApiOfConfig } from "./openapi/print.js";
 
 const usage = `Usage: connect-grpc-bridge --upstream HOST:PORT|URL [options]
        connect-grpc-bridge --config bridge.yaml [options]
@@ -194,6 +193,8 @@ async function main(): Promise<void> {
   }
   if (values["print-openapi"]) {
     try {
+      // Imported here: a bridge that serves never needs the document builder.
+      const { openApiOfConfig } = await import("./openapi/print.js");
       process.stdout.write(JSON.stringify(await openApiOfConfig(loaded.config, loaded.deployment), null, 2) + "\n");
     } catch (error) {
       fail((error as Error).message);

@@ -12,20 +12,16 @@ import type { Upstream } from "./upstream/upstream.js";
 import type { UpstreamTarget } from "./upstream/target.js";
 import type { ClusterOptions } from "./upstream/cluster-options.js";
 import { createCluster } from "./upstream/cluster.js";
-import { refusedCall, type CallEnd, type StartCall } from "./call.js";
+import { refusedCall, type CallEnd, type CallLayer, type StartCall } from "./call.js";
 import { upstreamStartCall } from "./upstream/start-call.js";
 import { defaultClusterOptions } from "./config/deployment.js";
 import { Router } from "./routing/router.js";
 import { Code, ConnectError, codeFromUpstreamHttpStatus } from "./protocol/status.js";
 import { exchangeFor, type BridgeContext, type Exchange } from "./inbound/exchange.js";
 import { classifyRequest, httpRefusal, negotiationFailure, refuse, unknownProcedure } from "./inbound/classify.js";
-import { BridgeSchema } from "./schema/schema.js";
 import { reflectionRefused } from "./schema/reflection-gate.js";
-import { withTranscoding } from "./schema/transcode.js";
 import { PassthroughHints, withPassthroughHints } from "./schema/passthrough-hint.js";
-import { RestRoutes, standardVerbs } from "./rest/routes.js";
-import { restSchemaTypes } from "./rest/schema-types.js";
-import { classifyRest, restNotFound, restRouteNotFound } from "./inbound/rest.js";
+import type { RestRoutes } from "./rest/routes.js";
 import { AccessLog } from "./observability/access-log.js";
 import {
   observerDecoration,
@@ -37,9 +33,19 @@ import {
 import type { ClassifiedRequest } from "./inbound/client-protocol.js";
 import { CallDrain } from "./drain.js";
 import { Lifecycle } from "./lifecycle.js";
-import { mountOpenApi, openApiRoute } from "./openapi/route.js";
 import type { BridgeMetrics } from "./observability/metrics.js";
 import { startAdmin } from "./admin/plugin-admin.js";
+
+/**
+ * REST's routes and the adapter that serves them. Like the schema, the
+ * OpenAPI document, metrics and tracing, REST is imported only when it is
+ * configured: their modules (protobuf-es's descriptors among them) would
+ * otherwise be live heap that every full GC marks again (docs/architecture.md).
+ */
+interface RestFront {
+  readonly routes: RestRoutes;
+  readonly adapter: typeof import("./inbound/rest.js");
+}
 
 /** `package.Service/Method`, package optional, as gRPC names procedures. */
 const procedurePath = /^[A-Za-z_][A-Za-z0-9_.]*\/[A-Za-z_][A-Za-z0-9_]*$/;
@@ -72,10 +78,12 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
   // An Upstream handed in belongs to the caller; ones built here are closed here.
   const owned: Upstream[] = [];
   // One schema for every cluster; reflection is cached per Upstream inside it.
-  const schema =
-    resolved.schema === undefined
-      ? undefined
-      : new BridgeSchema(resolved.schema, (level, fields, message) => fastify.log[level](fields, message), resolved.maxResponseBytes);
+  let transcoding: ((upstream: Upstream, hints: PassthroughHints) => CallLayer) | undefined;
+  if (resolved.schema !== undefined) {
+    const [{ BridgeSchema }, { withTranscoding }] = await Promise.all([import("./schema/schema.js"), import("./schema/transcode.js")]);
+    const schema = new BridgeSchema(resolved.schema, (level, fields, message) => fastify.log[level](fields, message), resolved.maxResponseBytes);
+    transcoding = (upstream, hints) => withTranscoding(schema, upstream, hints, resolved.maxRequestBytes);
+  }
   const limits = { maxResponseMessageBytes: resolved.maxResponseBytes };
   const hintLog = (fields: Record<string, unknown>, message: string) => fastify.log.warn(fields, message);
   // Every Upstream calls go to (REST with reflection asks each for its schema
@@ -104,7 +112,7 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
   const callsTo = (upstream: Upstream): StartCall => {
     served.push(upstream);
     const hints = new PassthroughHints(upstream.name, hintLog);
-    const layer = schema === undefined ? withPassthroughHints(hints) : withTranscoding(schema, upstream, hints, resolved.maxRequestBytes);
+    const layer = transcoding === undefined ? withPassthroughHints(hints) : transcoding(upstream, hints);
     metrics?.watch(upstream);
     // Tracing outside the drain: a call the drain ends still ends its span.
     const pipeline = drain.layer(layer(upstreamStartCall(upstream, limits)));
@@ -134,18 +142,24 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
   }
 
   let rest: RestRoutes | undefined;
+  let restFront: RestFront | undefined;
+  let standardVerbs: readonly string[] = [];
   if (resolved.rest.enabled) {
     if (resolved.schema === undefined) {
       throw new TypeError('connect-grpc-bridge: option "rest.enabled" needs a schema: "schema.descriptorSets" or "schema.reflection" (--descriptor-set, --reflection)');
     }
     try {
-      rest = new RestRoutes(await restSchemaTypes(resolved.schema, served, resolved.maxResponseBytes));
+      const [routes, { restSchemaTypes }, adapter] = await Promise.all([import("./rest/routes.js"), import("./rest/schema-types.js"), import("./inbound/rest.js")]);
+      standardVerbs = routes.standardVerbs;
+      rest = new routes.RestRoutes(await restSchemaTypes(resolved.schema, served, resolved.maxResponseBytes));
+      restFront = { routes: rest, adapter };
     } catch (error) {
       await Promise.all(owned.map((upstream) => upstream.close()));
       throw error;
     }
     fastify.log.info({ routes: rest.bindings.length }, "REST routes loaded from google.api.http annotations");
   }
+  const openApiModule = resolved.openapi === undefined ? undefined : await import("./openapi/route.js");
   if (observer !== undefined) fastify.decorateRequest(observerDecoration, { getter: () => observer });
 
   // Bodies are streamed to the upstream as they arrive; nothing is parsed.
@@ -189,7 +203,7 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     url: "/*",
     handler: (request, reply) => {
       if (prefix < 0) prefix = prefixLength(request);
-      dispatch(resolved, ctx, router, rest, prefix, request, reply, observer, metrics);
+      dispatch(resolved, ctx, router, restFront, prefix, request, reply, observer, metrics);
     },
   });
   // Errors Fastify raises before the handler runs (a Content-Type it cannot
@@ -221,6 +235,7 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
       // port, which the admin port is not) is known once the app listens.
       const options = resolved.openapi;
       const bindings = rest!.bindings;
+      const { openApiRoute } = openApiModule!;
       openApiRoute(bindings, options);
       let answer: { contentType: string; body: string } | undefined;
       const routes = new Map(admin.extraRoutes);
@@ -238,7 +253,7 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
   if (openapi !== undefined) {
     try {
       // The bindings the REST routes were built from: the document lists what is served.
-      mountOpenApi(fastify, openapi, rest!.bindings);
+      openApiModule!.mountOpenApi(fastify, openapi, rest!.bindings);
     } catch (error) {
       await Promise.all(owned.map((upstream) => upstream.close()));
       throw error;
@@ -256,7 +271,7 @@ function dispatch(
   options: ResolvedOptions,
   base: BridgeContext,
   router: Router<BridgeContext> | undefined,
-  rest: RestRoutes | undefined,
+  rest: RestFront | undefined,
   prefix: number,
   request: FastifyRequest,
   reply: FastifyReply,
@@ -286,7 +301,8 @@ function dispatch(
   try {
     // REST only when it is on, and never for gRPC or gRPC-Web (their content types say so).
     if (rest !== undefined && classified.protocol.name !== "grpc" && classified.protocol.name !== "grpc-web") {
-      const restRequest = classifyRest(rest, req, exchange.path);
+      const { classifyRest, restNotFound, restRouteNotFound } = rest.adapter;
+      const restRequest = classifyRest(rest.routes, req, exchange.path);
       if (restRequest !== undefined) {
         classified = restRequest;
         exchange.path = restRequest.match.binding.rpcPath;

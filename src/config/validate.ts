@@ -15,18 +15,24 @@ export class ConfigError extends Error {
   }
 }
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true });
-ajv.addKeyword({ keyword: "x-expected" });
-// Descriptor set bytes handed to the plugin: the one value of the schema JSON cannot hold.
-ajv.addKeyword({ keyword: "x-bytes", errors: false, validate: (_: unknown, data: unknown) => data instanceof Uint8Array });
-
-const compiled = new Map<TSchema, ValidateFunction>();
+/**
+ * Compiled validators, each with an Ajv instance of its own, held weakly:
+ * options are checked at start-up (and at a config reload), and a running
+ * bridge has no use for the ~1.2 MB a compiled BridgeConfigSchema holds,
+ * which would otherwise be live heap that every full GC marks again (issue
+ * 15). Bridges created in a row (tests, workers) reuse one until a GC takes it.
+ */
+const compiled = new Map<TSchema, WeakRef<ValidateFunction>>();
 
 function validator(schema: TSchema): ValidateFunction {
-  let fn = compiled.get(schema);
+  let fn = compiled.get(schema)?.deref();
   if (fn === undefined) {
+    const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true });
+    ajv.addKeyword({ keyword: "x-expected" });
+    // Descriptor set bytes handed to the plugin: the one value of the schema JSON cannot hold.
+    ajv.addKeyword({ keyword: "x-bytes", errors: false, validate: (_: unknown, data: unknown) => data instanceof Uint8Array });
     fn = ajv.compile(schema);
-    compiled.set(schema, fn);
+    compiled.set(schema, new WeakRef(fn));
   }
   return fn;
 }

@@ -8,12 +8,6 @@
  * retried elsewhere: the check is about this endpoint), with the deadline and
  * response-size limit of client calls.
  */
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import {
-  HealthCheckRequestSchema,
-  HealthCheckResponseSchema,
-  HealthCheckResponse_ServingStatus as ServingStatus,
-} from "../../gen/grpc/health/v1/health_pb.js";
 import type { StartCall } from "../call.js";
 import type { HealthCheckOptions } from "./cluster-options.js";
 import type { Endpoint } from "./endpoint.js";
@@ -23,12 +17,38 @@ import { upstreamStartCall } from "./start-call.js";
 
 const checkPath = "/grpc.health.v1.Health/Check";
 
+/** Encodes a Check request, decodes its response: what a check needs of protobuf-es. */
+interface HealthCodec {
+  request(service: string): Uint8Array;
+  /** Undefined when SERVING, else the status's name. */
+  problem(response: Uint8Array): string | undefined;
+}
+
+let codec: Promise<HealthCodec> | undefined;
+
+/**
+ * protobuf-es and the generated health messages, imported at the first
+ * check: a bridge whose clusters are not health-checked never loads them
+ * (each module loaded is heap every full GC marks again, issue 15).
+ */
+function healthCodec(): Promise<HealthCodec> {
+  return (codec ??= Promise.all([import("@bufbuild/protobuf"), import("../../gen/grpc/health/v1/health_pb.js")]).then(
+    ([{ create, fromBinary, toBinary }, { HealthCheckRequestSchema, HealthCheckResponseSchema, HealthCheckResponse_ServingStatus: ServingStatus }]) => ({
+      request: (service) => toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema, { service })),
+      problem: (response) => {
+        const answer = fromBinary(HealthCheckResponseSchema, response);
+        return answer.status === ServingStatus.SERVING ? undefined : ServingStatus[answer.status] ?? `status ${answer.status}`;
+      },
+    }),
+  ));
+}
+
 export class HealthChecker {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private successes = 0;
   private failures = 0;
-  private readonly request: Uint8Array;
+  private request: Uint8Array | undefined;
   private readonly startCall: StartCall;
 
   constructor(
@@ -38,7 +58,6 @@ export class HealthChecker {
     authority: string,
     limits: AttemptLimits,
   ) {
-    this.request = toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema, { service: options.service }));
     this.startCall = upstreamStartCall({ name: clusterName, authority, request: (headers) => endpoint.request(headers) }, limits);
   }
 
@@ -71,15 +90,17 @@ export class HealthChecker {
 
   /** One Check call: undefined when SERVING, else what was wrong. */
   private async check(): Promise<string | undefined> {
+    let health: HealthCodec;
     let response: Uint8Array;
     try {
+      health = await healthCodec();
+      this.request ??= health.request(this.options.service);
       response = await ownUnary(this.startCall, checkPath, this.request, this.options.timeoutMs);
     } catch (error) {
       return (error as Error).message;
     }
     try {
-      const answer = fromBinary(HealthCheckResponseSchema, response);
-      return answer.status === ServingStatus.SERVING ? undefined : ServingStatus[answer.status] ?? `status ${answer.status}`;
+      return health.problem(response);
     } catch (error) {
       return `undecodable response: ${(error as Error).message}`;
     }

@@ -10,8 +10,9 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { buildDescriptorSet } from "../support/schema-upstream.js";
 
 const dir = mkdtempSync(join(tmpdir(), "bridge-loaded-modules-"));
 const hooks = join(dir, "hooks.mjs");
@@ -24,8 +25,8 @@ export async function load(url, context, next) { urls.push(url); return next(url
 );
 const index = pathToFileURL(new URL("../../src/index.js", import.meta.url).pathname).href;
 
-/** The URLs of the node_modules packages a bridge started with `options` loaded. */
-async function packagesLoaded(options: Record<string, unknown>): Promise<Set<string>> {
+/** The URLs of every module a bridge started with `options` loaded. */
+async function modulesLoaded(options: Record<string, unknown>): Promise<string[]> {
   const script = join(dir, `start-${Math.random().toString(36).slice(2)}.mjs`);
   writeFileSync(
     script,
@@ -48,12 +49,23 @@ process.exit(0);
   const stdout = await new Promise<string>((resolve, reject) =>
     execFile(process.execPath, [script], (error, out, err) => (error ? reject(new Error(`${error.message}\n${err}`)) : resolve(out))),
   );
+  return JSON.parse(stdout) as string[];
+}
+
+/** The node_modules packages a bridge started with `options` loaded. */
+async function packagesLoaded(options: Record<string, unknown>): Promise<Set<string>> {
   const packages = new Set<string>();
-  for (const url of JSON.parse(stdout) as string[]) {
+  for (const url of await modulesLoaded(options)) {
     const match = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
     if (match) packages.add(match[1]);
   }
   return packages;
+}
+
+/** The bridge's own modules among `urls`, as paths under src/ ("schema/transcode.js"). */
+function ownModules(urls: string[]): string[] {
+  const src = new URL("../../src/", import.meta.url).href;
+  return urls.filter((url) => url.startsWith(src)).map((url) => url.slice(src.length));
 }
 
 const upstream = "127.0.0.1:1";
@@ -65,6 +77,27 @@ describe("loaded modules (issue 15: an unconfigured feature costs no heap)", () 
     assert.ok(loaded.has("fastify"), `the hook saw the bridge's own imports: ${[...loaded].join(", ")}`);
     for (const name of ["prom-client", "@opentelemetry/api", "@opentelemetry/core", "yaml"]) {
       assert.ok(!loaded.has(name), `${name} was loaded: ${[...loaded].join(", ")}`);
+    }
+  });
+
+  it("a bridge without a schema, REST, OpenAPI or health checks loads neither transcoding, the REST adapter, the OpenAPI builder nor the health checker's messages", async () => {
+    const urls = await modulesLoaded({ upstream });
+    const own = ownModules(urls);
+    assert.ok(own.includes("plugin.js"), `the hook saw the bridge's own modules: ${own.join(", ")}`);
+    const unwanted = own.filter((path) => /^(schema\/(?!reflection-gate|passthrough-hint)|rest\/|openapi\/|inbound\/rest\.js)/.test(path));
+    assert.deepEqual(unwanted, [], `loaded without being configured: ${unwanted.join(", ")}`);
+    const health = urls.filter((url) => url.includes("/gen/grpc/health/"));
+    assert.deepEqual(health, [], "the generated health messages were loaded");
+  });
+
+  it("a schema with REST and OpenAPI loads transcoding, the REST adapter and the OpenAPI builder", async () => {
+    const descriptorSet = await buildDescriptorSet();
+    after(() => rmSync(dirname(descriptorSet), { recursive: true, force: true }));
+    const own = ownModules(
+      await modulesLoaded({ upstream, schema: { descriptorSets: [descriptorSet] }, rest: { enabled: true }, openapi: { on: "data" } }),
+    );
+    for (const path of ["schema/transcode.js", "inbound/rest.js", "rest/routes.js", "openapi/route.js"]) {
+      assert.ok(own.includes(path), `${path} was not loaded: ${own.join(", ")}`);
     }
   });
 
