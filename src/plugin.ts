@@ -143,14 +143,12 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
 
   let rest: RestRoutes | undefined;
   let restFront: RestFront | undefined;
-  let standardVerbs: readonly string[] = [];
   if (resolved.rest.enabled) {
     if (resolved.schema === undefined) {
       throw new TypeError('connect-grpc-bridge: option "rest.enabled" needs a schema: "schema.descriptorSets" or "schema.reflection" (--descriptor-set, --reflection)');
     }
     try {
       const [routes, { restSchemaTypes }, adapter] = await Promise.all([import("./rest/routes.js"), import("./rest/schema-types.js"), import("./inbound/rest.js")]);
-      standardVerbs = routes.standardVerbs;
       rest = new routes.RestRoutes(await restSchemaTypes(resolved.schema, served, resolved.maxResponseBytes));
       restFront = { routes: rest, adapter };
     } catch (error) {
@@ -190,7 +188,8 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
   }
   // Custom REST verbs (google.api.http `custom`) the router must know too.
   for (const verb of rest?.verbs ?? []) {
-    if (verb === "*" || standardVerbs.includes(verb) || methods.includes(verb as HTTPMethods)) continue;
+    // `methods` has every standard verb already: only custom ones are added.
+    if (verb === "*" || methods.includes(verb as HTTPMethods)) continue;
     if (!fastify.supportedMethods.includes(verb)) fastify.addHttpMethod(verb, { hasBody: true });
     methods.push(verb as HTTPMethods);
   }

@@ -14,9 +14,6 @@ export interface RestMatch {
   readonly types: Registry;
 }
 
-/** Verbs Fastify routes for the bridge anyway; others (custom ones) must be added to its router. */
-export const standardVerbs: readonly string[] = ["DELETE", "GET", "PATCH", "POST", "PUT"];
-
 export class RestRoutes {
   /** Per verb, most specific template first; `*` holds custom rules that take any verb. */
   private readonly byVerb = new Map<string, HttpBinding[]>();
