@@ -141,21 +141,19 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     ctx = { startCall: callsTo(upstream), options: resolved };
   }
 
-  let rest: RestRoutes | undefined;
-  let restFront: RestFront | undefined;
+  let rest: RestFront | undefined;
   if (resolved.rest.enabled) {
     if (resolved.schema === undefined) {
       throw new TypeError('connect-grpc-bridge: option "rest.enabled" needs a schema: "schema.descriptorSets" or "schema.reflection" (--descriptor-set, --reflection)');
     }
     try {
       const [routes, { restSchemaTypes }, adapter] = await Promise.all([import("./rest/routes.js"), import("./rest/schema-types.js"), import("./inbound/rest.js")]);
-      rest = new routes.RestRoutes(await restSchemaTypes(resolved.schema, served, resolved.maxResponseBytes));
-      restFront = { routes: rest, adapter };
+      rest = { routes: new routes.RestRoutes(await restSchemaTypes(resolved.schema, served, resolved.maxResponseBytes)), adapter };
     } catch (error) {
       await Promise.all(owned.map((upstream) => upstream.close()));
       throw error;
     }
-    fastify.log.info({ routes: rest.bindings.length }, "REST routes loaded from google.api.http annotations");
+    fastify.log.info({ routes: rest.routes.bindings.length }, "REST routes loaded from google.api.http annotations");
   }
   const openApiModule = resolved.openapi === undefined ? undefined : await import("./openapi/route.js");
   if (observer !== undefined) fastify.decorateRequest(observerDecoration, { getter: () => observer });
@@ -177,7 +175,7 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     await fastify.register(fastifyCors, {
       origin: cors.allowedOrigins === "*" ? "*" : [...cors.allowedOrigins],
       // REST routes use more verbs than Connect's GET and POST.
-      methods: [...new Set([...connectCors.allowedMethods, ...[...(rest?.verbs ?? [])].filter((verb) => verb !== "*")])],
+      methods: [...new Set([...connectCors.allowedMethods, ...[...(rest?.routes.verbs ?? [])].filter((verb) => verb !== "*")])],
       allowedHeaders: [...connectCors.allowedHeaders, ...cors.allowedHeaders],
       exposedHeaders: [...connectCors.exposedHeaders, ...cors.exposedHeaders],
       maxAge: cors.maxAgeSeconds,
@@ -187,7 +185,7 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     methods.push("OPTIONS");
   }
   // Custom REST verbs (google.api.http `custom`) the router must know too.
-  for (const verb of rest?.verbs ?? []) {
+  for (const verb of rest?.routes.verbs ?? []) {
     // `methods` has every standard verb already: only custom ones are added.
     if (verb === "*" || methods.includes(verb as HTTPMethods)) continue;
     if (!fastify.supportedMethods.includes(verb)) fastify.addHttpMethod(verb, { hasBody: true });
@@ -202,7 +200,7 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
     url: "/*",
     handler: (request, reply) => {
       if (prefix < 0) prefix = prefixLength(request);
-      dispatch(resolved, ctx, router, restFront, prefix, request, reply, observer, metrics);
+      dispatch(resolved, ctx, router, rest, prefix, request, reply, observer, metrics);
     },
   });
   // Errors Fastify raises before the handler runs (a Content-Type it cannot
@@ -233,7 +231,7 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
       // Built now, so a bad binding fails the start; its server (the data
       // port, which the admin port is not) is known once the app listens.
       const options = resolved.openapi;
-      const bindings = rest!.bindings;
+      const bindings = rest!.routes.bindings;
       const { openApiRoute } = openApiModule!;
       openApiRoute(bindings, options);
       let answer: { contentType: string; body: string } | undefined;
@@ -252,7 +250,7 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
   if (openapi !== undefined) {
     try {
       // The bindings the REST routes were built from: the document lists what is served.
-      openApiModule!.mountOpenApi(fastify, openapi, rest!.bindings);
+      openApiModule!.mountOpenApi(fastify, openapi, rest!.routes.bindings);
     } catch (error) {
       await Promise.all(owned.map((upstream) => upstream.close()));
       throw error;
