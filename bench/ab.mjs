@@ -26,6 +26,9 @@ const { values } = parseArgs({
     size: { type: "string", default: "1024" },
     aa: { type: "boolean", default: false },
     thin: { type: "boolean", default: false },
+    // More servers in the same rounds, each a script that reads UPSTREAM and
+    // prints its port (e.g. bench/servers/thin-fastify.mjs), named by file.
+    server: { type: "string", multiple: true, default: [] },
     // Node flags of build A or B, split on spaces, for a runtime-flag A/B
     // with the same dist on both sides: `--b-node-args="--max-semi-space-size=8"`.
     "a-node-args": { type: "string", default: "" },
@@ -43,6 +46,10 @@ const builds = {
 };
 if (values.aa) builds.A2 = await startServer("A2", resolve(values.a, "src/cli.js"), { args, nodeArgs: nodeArgs("a") });
 if (values.thin) builds.T = await startServer("T", here("servers/thin-bridge.mjs"), { env: { UPSTREAM: `127.0.0.1:${echo.port}` } });
+for (const file of values.server) {
+  const name = file.replace(/^.*\//, "").replace(/\.m?js$/, "");
+  builds[name] = await startServer(name, resolve(file), { env: { UPSTREAM: `127.0.0.1:${echo.port}` } });
+}
 const names = Object.keys(builds);
 const env = { KIND: values.kind, BODY_BYTES: values.size };
 const samples = Object.fromEntries(names.map((n) => [n, []]));
@@ -67,4 +74,7 @@ for (const name of names) {
 const rps = (name) => median(samples[name].map((s) => s.rps));
 console.log(`B/A µs: ${(us("B") / us("A")).toFixed(3)}${values.aa ? `  A2/A µs (A/A noise): ${(us("A2") / us("A")).toFixed(3)}` : ""}`);
 if (values.thin) console.log(`B÷T req/s: ${(rps("B") / rps("T")).toFixed(3)}  T÷B µs: ${(us("T") / us("B")).toFixed(3)}  A÷T req/s: ${(rps("A") / rps("T")).toFixed(3)}`);
+for (const name of names.slice(values.aa ? 3 : 2).filter((n) => n !== "T")) {
+  console.log(`${name}: B÷${name} req/s ${(rps("B") / rps(name)).toFixed(3)}${values.thin ? `  ${name}÷T req/s ${(rps(name) / rps("T")).toFixed(3)}, T÷${name} µs ${(us("T") / us(name)).toFixed(3)}` : ""}`);
+}
 await Promise.all([echo.stop(), ...names.map((n) => builds[n].stop())]);

@@ -5,8 +5,9 @@
 // The bridge runs under callgrind with collection off while `--warm` calls
 // let V8 optimise its path, then counts `--calls` calls (client: keep-alive
 // node:http, sequential batches of `--concurrency`), then prints Ir per call.
+// `--keep DIR` keeps callgrind's files there, for callgrind_annotate.
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { request, Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -28,6 +29,8 @@ const { values } = parseArgs({
     server: { type: "string", default: "bridge" },
     // More bridge flags, split on spaces: `--bridge-args="--metrics --tracing"`.
     "bridge-args": { type: "string", default: "" },
+    // Keep callgrind's output files in this directory (for callgrind_annotate).
+    keep: { type: "string" },
   },
 });
 const here = (path) => new URL(path, import.meta.url).pathname;
@@ -95,13 +98,53 @@ await once(bridge, "exit");
 await echo.stop();
 agent.destroy();
 let ir = 0;
-for (const file of readdirSync(dir).filter((f) => f.startsWith("out."))) {
+const outputs = readdirSync(dir).filter((f) => f.startsWith("out."));
+for (const file of outputs) {
   const text = readFileSync(join(dir, file), "utf8");
   const m = /^totals:\s+(\d+)/m.exec(text);
   if (m) ir += Number(m[1]);
 }
-if (ir === 0) console.log(`no counts in ${dir}: ${readdirSync(dir)}`); else rmSync(dir, { recursive: true, force: true });
+const split = ir === 0 ? undefined : splitByKind(outputs.map((f) => join(dir, f)));
+if (ir === 0) console.log(`no counts in ${dir}: ${readdirSync(dir)}`);
+else if (values.keep) {
+  mkdirSync(values.keep, { recursive: true });
+  for (const file of readdirSync(dir)) cpSync(join(dir, file), join(values.keep, file));
+  rmSync(dir, { recursive: true, force: true });
+} else rmSync(dir, { recursive: true, force: true });
 console.log(`${thin ? values.server : values.dist}${values["bridge-args"] ? ` ${values["bridge-args"]}` : ""} ${values.kind} ${values.size} B: ${(ir / Number(values.calls) / 1000).toFixed(1)} k instructions per call (${values.calls} calls, ${failed} not 200, after ${values.warm} warm-up, node ${process.version})`);
+if (split !== undefined) {
+  const k = (n) => (n / Number(values.calls) / 1000).toFixed(1);
+  console.log(`  of which: mutator ${k(split.mutator)} k (the steadier number), garbage collector ${k(split.gc)} k, optimising compiler ${k(split.compiler)} k`);
+}
+
+/**
+ * The count split by who executes it, from callgrind_annotate's per-function
+ * totals. V8's collector and optimising compiler run when their heuristics
+ * say, and valgrind's slow motion moves those: one build's totals spread
+ * ~15% between runs, almost all of it GC, while the rest (the mutator: JIT
+ * code, builtins, V8's runtime, Node's C++, nghttp2, llhttp, libc) spreads
+ * ~1-3%. GC and compiler functions are told apart by V8's C++ names.
+ */
+function splitByKind(files) {
+  let text;
+  try {
+    text = execFileSync("callgrind_annotate", ["--inclusive=no", "--threshold=100", ...files], { encoding: "utf8", maxBuffer: 1 << 28 });
+  } catch {
+    return undefined; // callgrind_annotate missing: the total alone
+  }
+  const gc = /Scaveng|Marking|Sweep|Heap::|heap::|MemoryChunk|Evacuat|SizeFromMap|MarkCompact|RememberedSet|SlotSet|MinorMS|Mark[A-Z]/;
+  const compiler = /compiler::|maglev|turboshaft/i;
+  const split = { mutator: 0, gc: 0, compiler: 0 };
+  for (const line of text.split("\n")) {
+    const m = /^\s*([\d,]+) \([\s\d.]+%\)\s+(.*)$/.exec(line);
+    if (m === null || m[2].includes("PROGRAM TOTALS")) continue;
+    const count = Number(m[1].replaceAll(",", ""));
+    if (gc.test(m[2])) split.gc += count;
+    else if (compiler.test(m[2])) split.compiler += count;
+    else split.mutator += count;
+  }
+  return split;
+}
 
 function varint(n) {
   const out = [];

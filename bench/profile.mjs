@@ -6,6 +6,7 @@
 // prints the functions with the most self time, grouped by module.
 import { mkdirSync, readdirSync, readFileSync, rmSync, renameSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { resolve } from "node:path";
 import { startServer, writeClusterConfig } from "./lib/processes.mjs";
 import { wrk } from "./lib/load.mjs";
 
@@ -20,7 +21,8 @@ const { values } = parseArgs({
     count: { type: "string", default: "1" },
     cluster: { type: "boolean", default: false },
     // thin: profile bench/servers/thin-bridge.mjs instead, to see which work
-    // the bridge does that the ceiling does not.
+    // the bridge does that the ceiling does not; or the path of any server
+    // script that reads UPSTREAM and prints its port (bench/servers/thin-fastify.mjs).
     server: { type: "string", default: "bridge" },
     // More bridge flags, split on spaces: `--bridge-args="--metrics --tracing"`.
     "bridge-args": { type: "string", default: "" },
@@ -41,6 +43,8 @@ const nodeArgs = ["--cpu-prof", `--cpu-prof-dir=${dir}`];
 const bridge =
   values.server === "thin"
     ? await startServer("thin", here("servers/thin-bridge.mjs"), { env: { UPSTREAM: `127.0.0.1:${echo.port}` }, nodeArgs })
+    : values.server !== "bridge"
+    ? await startServer("server", resolve(values.server), { env: { UPSTREAM: `127.0.0.1:${echo.port}` }, nodeArgs })
     : await startServer("bridge", here("../dist/src/cli.js"), {
         args: [...target, "--port", "0", "--cors-origin", "none", "--log-level", "silent", "--drain-delay-ms", "0", ...values["bridge-args"].split(" ").filter(Boolean)],
         nodeArgs,
