@@ -7,7 +7,8 @@
 // A/A difference (pure noise) is printed beside the A/B one.
 // `--thin` adds bench/servers/thin-bridge.mjs (T), the ceiling issue 15 measures
 // against, so the B ÷ T ratio comes from the same rounds.
-// `--a-node-args` / `--b-node-args` give either side Node flags (same dist on both: a flag A/B).
+// `--a-node-args` / `--b-node-args` give either side Node flags (same dist on both: a flag A/B);
+// `--a-args` / `--b-args` give either side bridge flags (an option A/B, e.g. `--b-args=--metrics`).
 // Prints the median req/s and CPU µs per request of each, and B ÷ A.
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
@@ -33,18 +34,23 @@ const { values } = parseArgs({
     // with the same dist on both sides: `--b-node-args="--max-semi-space-size=8"`.
     "a-node-args": { type: "string", default: "" },
     "b-node-args": { type: "string", default: "" },
+    // Bridge flags of build A or B (also split on spaces), for an option A/B
+    // with the same dist on both sides: `--b-args="--metrics"`. A2 takes A's.
+    "a-args": { type: "string", default: "" },
+    "b-args": { type: "string", default: "" },
   },
 });
 if (!values.a) throw new Error("--a DIST is required (a copy of an older dist/)");
 const here = (path) => new URL(path, import.meta.url).pathname;
 const echo = await startServer("echo", here("servers/echo-upstream.mjs"), { cores: "1" });
 const args = ["--upstream", `127.0.0.1:${echo.port}`, "--port", "0", "--cors-origin", "none", "--log-level", "silent", "--drain-delay-ms", "0"];
-const nodeArgs = (side) => values[`${side}-node-args`].split(" ").filter(Boolean);
+const split = (flags) => flags.split(" ").filter(Boolean);
+const side = (name) => ({ args: [...args, ...split(values[`${name}-args`])], nodeArgs: split(values[`${name}-node-args`]) });
 const builds = {
-  A: await startServer("A", resolve(values.a, "src/cli.js"), { args, nodeArgs: nodeArgs("a") }),
-  B: await startServer("B", resolve(values.b, "src/cli.js"), { args, nodeArgs: nodeArgs("b") }),
+  A: await startServer("A", resolve(values.a, "src/cli.js"), side("a")),
+  B: await startServer("B", resolve(values.b, "src/cli.js"), side("b")),
 };
-if (values.aa) builds.A2 = await startServer("A2", resolve(values.a, "src/cli.js"), { args, nodeArgs: nodeArgs("a") });
+if (values.aa) builds.A2 = await startServer("A2", resolve(values.a, "src/cli.js"), side("a"));
 if (values.thin) builds.T = await startServer("T", here("servers/thin-bridge.mjs"), { env: { UPSTREAM: `127.0.0.1:${echo.port}` } });
 for (const file of values.server) {
   const name = file.replace(/^.*\//, "").replace(/\.m?js$/, "");

@@ -37,9 +37,17 @@ export interface AttemptOwner {
   attemptEnded(end: CallEnd, retryable: boolean): void;
 }
 
-/** Where an attempt's stream listeners find their attempt, without a closure per call. */
+/**
+ * Where an attempt's stream listeners find their attempt, without a closure
+ * per call; null once the attempt ended, so late events stop there. Nulled
+ * because V8 keeps a closed ClientHttp2Stream alive until a full GC (its
+ * native handle's weak callback runs only then; scavenges treat the handle
+ * as a root): through this slot the stream would keep the whole call (the
+ * sink, the client's request and response, their buffers) alive with it,
+ * and every scavenge would copy all of that into the old generation.
+ */
 const attemptOf = Symbol("attempt");
-type AttemptStream = http2.ClientHttp2Stream & { [attemptOf]: Attempt };
+type AttemptStream = http2.ClientHttp2Stream & { [attemptOf]: Attempt | null };
 
 export class Attempt implements EndedStream {
   readonly upstreamName: string;
@@ -143,7 +151,7 @@ export class Attempt implements EndedStream {
 
   private static onResponse(this: AttemptStream, headers: IncomingHttpHeaders, flags: number): void {
     const attempt = this[attemptOf];
-    if (attempt.ended) return;
+    if (attempt === null) return;
     const status = Number(headers[":status"]);
     attempt.httpStatus = status;
     if (isTrailersOnly(headers, status, (flags & NGHTTP2_FLAG_END_STREAM) !== 0)) {
@@ -164,7 +172,7 @@ export class Attempt implements EndedStream {
 
   private static onData(this: AttemptStream, chunk: Buffer): void {
     const attempt = this[attemptOf];
-    if (attempt.ended) return;
+    if (attempt === null) return;
     if (attempt.responseHeaders === undefined) {
       attempt.cancel(new ConnectError("upstream sent data in a trailers-only response", Code.Internal));
       return;
@@ -183,7 +191,8 @@ export class Attempt implements EndedStream {
   }
 
   private static onTrailers(this: AttemptStream, trailers: IncomingHttpHeaders): void {
-    this[attemptOf].trailers = trailers;
+    const attempt = this[attemptOf];
+    if (attempt !== null) attempt.trailers = trailers;
   }
 
   // 'end' comes after every data chunk was consumed ('trailers' may come
@@ -191,16 +200,17 @@ export class Attempt implements EndedStream {
   // here. Without one, wait for 'close': only then is rstCode known.
   private static onEnd(this: AttemptStream): void {
     const attempt = this[attemptOf];
-    if (attempt.trailers?.["grpc-status"] !== undefined) attempt.finish(false);
+    if (attempt !== null && attempt.trailers?.["grpc-status"] !== undefined) attempt.finish(false);
   }
 
   private static onError(this: AttemptStream, error: Error): void {
-    this[attemptOf].transportError = error;
+    const attempt = this[attemptOf];
+    if (attempt !== null) attempt.transportError = error;
   }
 
   private static onClose(this: AttemptStream): void {
     const attempt = this[attemptOf];
-    if (!attempt.ended) attempt.finish(attempt.neverAnswered() && neverReachedApplication(this, attempt.session));
+    if (attempt !== null) attempt.finish(attempt.neverAnswered() && neverReachedApplication(this, attempt.session));
   }
 
   /** Nothing of a response arrived, and the bridge did not end the attempt itself. */
@@ -211,6 +221,7 @@ export class Attempt implements EndedStream {
   private finish(retryable: boolean): void {
     if (this.ended) return;
     this.ended = true;
+    this.stream[attemptOf] = null;
     const error = this.failure ?? endedStreamStatus(this);
     const messages = this.scanner.frames;
     this.owner.attemptEnded(

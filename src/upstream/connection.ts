@@ -35,6 +35,12 @@ export interface ConnectionEvents {
   onRetired(connection: UpstreamConnection): void;
   /** The peer sent GOAWAY (counted for metrics). */
   onGoaway?(connection: UpstreamConnection): void;
+  /**
+   * A stream of this connection closed. Told from the connection's own
+   * 'close' listener, so that the endpoint's count of streams in flight
+   * costs no second listener per call.
+   */
+  onStreamClosed(connection: UpstreamConnection): void;
 }
 
 export class UpstreamConnection {
@@ -53,7 +59,9 @@ export class UpstreamConnection {
   private ageTimer: NodeJS.Timeout | undefined;
   private failed = false;
   private readonly onStreamClose = (): void => {
-    if (--this.active === 0 && !this.usable) this.dropIdle();
+    this.active--;
+    this.events.onStreamClosed(this);
+    if (this.active === 0 && !this.usable) this.dropIdle();
   };
 
   constructor(

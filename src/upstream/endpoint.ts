@@ -57,9 +57,6 @@ export class Endpoint implements Pickable, ConnectionEvents, UpstreamEndpoint {
   healthChecksFailed = 0;
   private readonly connections: UpstreamConnection[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
-  private readonly onStreamClose = (): void => {
-    this.inFlight--;
-  };
 
   constructor(
     /** `host:port` as dialled, e.g. "10.0.0.7:50051". */
@@ -82,8 +79,7 @@ export class Endpoint implements Pickable, ConnectionEvents, UpstreamEndpoint {
       connection = this.pickConnection();
       stream = connection.request(headers);
     }
-    this.inFlight++;
-    stream.once("close", this.onStreamClose);
+    this.inFlight++; // until the connection tells onStreamClosed
     return { stream, endpoint: this };
   }
 
@@ -136,6 +132,10 @@ export class Endpoint implements Pickable, ConnectionEvents, UpstreamEndpoint {
 
   onGoaway(): void {
     this.goaways++;
+  }
+
+  onStreamClosed(): void {
+    this.inFlight--;
   }
 
   onRetired(connection: UpstreamConnection): void {

@@ -13,6 +13,10 @@ import { startBridge } from "../support/bridge.js";
 import { Agent } from "node:http";
 import { connect as netConnect } from "node:net";
 import { StallWatch, type Watched } from "../../src/inbound/stall-watch.js";
+import { readFramedBody } from "../../src/inbound/read-body.js";
+import { PassThrough } from "node:stream";
+import type { IncomingMessage } from "node:http";
+import type { ConnectError } from "../../src/protocol/status.js";
 
 describe("hot path (issue 15)", () => {
   let upstream: RunningServer;
@@ -262,5 +266,34 @@ describe("hot path (issue 15)", () => {
     } finally {
       await bridge.close();
     }
+  });
+  it("body reader keeps its listeners after the read: an 'error' or 'aborted' after the body arrived, or after a failed read, answers nothing more", () => {
+    // The reader no longer removes its four listeners per call; what it
+    // hears after the read ended must reach no callback a second time.
+    const outcomes: { error: string | undefined; frame: Buffer | undefined }[] = [];
+    const request = (contentLength?: number) => {
+      const req = new PassThrough() as unknown as IncomingMessage;
+      req.headers = contentLength === undefined ? {} : { "content-length": String(contentLength) };
+      readFramedBody(req, 8, 0, 60_000, undefined, (error: ConnectError | undefined, frame?: Buffer) => {
+        outcomes.push({ error: error?.message, frame });
+      });
+      return req;
+    };
+    const complete = request(3);
+    complete.emit("data", Buffer.from("abc"));
+    complete.emit("end");
+    complete.emit("error", new Error("late socket error"));
+    complete.emit("aborted");
+    assert.equal(outcomes.length, 1);
+    assert.equal(outcomes[0].error, undefined);
+    assert.deepEqual([...outcomes[0].frame!], [0, 0, 0, 0, 3, 97, 98, 99]);
+
+    const tooLong = request();
+    tooLong.emit("data", Buffer.alloc(9));
+    tooLong.emit("data", Buffer.alloc(4)); // drained after the failure: not counted, not answered
+    tooLong.emit("end");
+    tooLong.emit("error", new Error("late socket error"));
+    assert.equal(outcomes.length, 2);
+    assert.match(outcomes[1].error!, /request message of 9 bytes exceeds the limit of 8/);
   });
 });
