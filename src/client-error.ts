@@ -4,7 +4,8 @@
  * Connect-shaped answer, not Fastify's `{"statusCode",...}` JSON.
  */
 import type { Socket } from "node:net";
-import { STATUS_CODES, type ServerResponse } from "node:http";
+import type { ServerResponse } from "node:http";
+import { http } from "./node-http.js";
 import { Code, ConnectError } from "./protocol/status.js";
 import { connectErrorJson } from "./protocol/error-json.js";
 
@@ -38,7 +39,7 @@ export function connectClientErrorHandler(error: NodeJS.ErrnoException, socket: 
   socket.end(
     Buffer.concat([
       Buffer.from(
-        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${body.byteLength}\r\nconnection: close\r\n\r\n`,
+        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${body.byteLength}\r\nconnection: close\r\n\r\n`,
         "latin1",
       ),
       body,

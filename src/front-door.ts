@@ -4,7 +4,8 @@
  * preface) or over TLS (ALPN "h2" and "http/1.1"). Requests of both versions
  * reach the same Fastify handler, so routing, hooks and plugins apply alike.
  */
-import * as http from "node:http";
+import type * as Http from "node:http";
+import { http } from "./node-http.js";
 import * as http2 from "node:http2";
 import type { Socket } from "node:net";
 import type { FastifyServerFactory } from "fastify";
@@ -23,7 +24,7 @@ export interface FrontDoorTls {
  * session idle timeout: a quiet long-lived stream is a healthy one.
  */
 export function frontDoorServerFactory(tls?: FrontDoorTls): FastifyServerFactory {
-  return ((handler: http.RequestListener) => {
+  return ((handler: Http.RequestListener) => {
     if (tls !== undefined) {
       const server = http2.createSecureServer(
         { key: tls.key, cert: tls.cert, allowHTTP1: true, ALPNProtocols: ["h2", "http/1.1"] },
@@ -106,7 +107,7 @@ export function frontDoorServerFactory(tls?: FrontDoorTls): FastifyServerFactory
 }
 
 /** What node:http keeps on a socket: the response it is writing, if any. */
-type HttpSocket = Socket & { _httpMessage?: http.ServerResponse | null };
+type HttpSocket = Socket & { _httpMessage?: Http.ServerResponse | null };
 
 /**
  * Closing the server: an HTTP/1.1 connection ends after the response in

@@ -6,7 +6,8 @@
  * (/metrics), what it runs with (/config) and how its upstreams are
  * (/clusters). Other parts of the bridge add GET paths with `extraRoutes`.
  */
-import * as http from "node:http";
+import type * as Http from "node:http";
+import { http } from "../node-http.js";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
 import type { Lifecycle } from "../lifecycle.js";
@@ -45,7 +46,7 @@ export interface AdminServerOptions {
 const builtIn = ["/healthz", "/readyz", "/metrics", "/config", "/clusters"];
 
 export class AdminServer {
-  private readonly server: http.Server;
+  private readonly server: Http.Server;
   private readonly routes = new Map<string, AdminRoute>();
   private drainReason: string | undefined;
 
@@ -94,7 +95,7 @@ export class AdminServer {
     });
   }
 
-  private async answer(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  private async answer(req: Http.IncomingMessage, res: Http.ServerResponse): Promise<void> {
     const url = req.url ?? "/";
     const query = url.indexOf("?");
     const path = query < 0 ? url : url.slice(0, query);
@@ -112,7 +113,7 @@ export class AdminServer {
       }
     }
     const body = typeof response.body === "string" ? Buffer.from(response.body) : response.body;
-    const headers: http.OutgoingHttpHeaders = {
+    const headers: Http.OutgoingHttpHeaders = {
       "content-type": response.contentType,
       "content-length": body.byteLength,
       "cache-control": "no-store",

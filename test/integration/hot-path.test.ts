@@ -15,6 +15,7 @@ import { connect as netConnect } from "node:net";
 import { StallWatch, type Watched } from "../../src/inbound/stall-watch.js";
 import { readFramedBody } from "../../src/inbound/read-body.js";
 import { PassThrough } from "node:stream";
+import { execFileSync } from "node:child_process";
 import type { IncomingMessage } from "node:http";
 import type { ConnectError } from "../../src/protocol/status.js";
 
@@ -295,5 +296,19 @@ describe("hot path (issue 15)", () => {
     tooLong.emit("error", new Error("late socket error"));
     assert.equal(outcomes.length, 2);
     assert.match(outcomes[1].error!, /request message of 9 bytes exceeds the limit of 8/);
+  });
+  it("no ESM facade of node:http: a listening bridge has not loaded Node's bundled undici (~2 MB of live heap every full GC marks)", () => {
+    // An ESM import of node:http reads its lazy WebSocket/CloseEvent/MessageEvent
+    // exports, which load undici; src/node-http.ts takes the CommonJS module instead.
+    const index = new URL("../../src/index.js", import.meta.url).href;
+    const script = `
+      const { createBridge } = await import(${JSON.stringify(index)});
+      const app = createBridge({ upstream: "127.0.0.1:1" });
+      await app.listen({ port: 0, host: "127.0.0.1" });
+      const loaded = process.moduleLoadList.filter((name) => name.includes("undici"));
+      await app.close();
+      console.log(JSON.stringify(loaded));`;
+    const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
+    assert.deepEqual(JSON.parse(out.trim().split("\n").pop()!), []);
   });
 });

@@ -1,0 +1,12 @@
+/**
+ * node:http, as its CommonJS module object. Any ESM import of node:http
+ * (namespace or named) builds the module's ESM facade, which reads every
+ * export once, and reading `WebSocket`, `CloseEvent` or `MessageEvent`
+ * loads Node's bundled undici: ~2 MB more live heap (Node 24), for classes
+ * the bridge never uses. Every full GC marks the whole live heap, and with
+ * large messages full GCs come every few dozen calls, so that heap cost
+ * CPU on each of them. Source files take types with `import type`.
+ */
+import type * as Http from "node:http";
+
+export const http: typeof Http = process.getBuiltinModule("node:http");
