@@ -12,14 +12,9 @@ import { stallWatchFor, type StallWatch, type Watched } from "./stall-watch.js";
 /** Called exactly once: with the frame, or with the error that stopped the read. */
 export type BodyDone = (error: ConnectError | undefined, frame?: Buffer) => void;
 
-/**
- * Where a request's listeners find their reader, without a closure per
- * call; null once the read is over (body complete, or failed), so events
- * after that stop there. The listeners stay on: removing four listeners
- * per call cost more than a null check, and the request is done with.
- */
+/** Where a request's listeners find their reader, without a closure per call. */
 const readerOf = Symbol("bodyReader");
-type ReadRequest = IncomingMessage & { [readerOf]: BodyReader | null };
+type ReadRequest = IncomingMessage & { [readerOf]: BodyReader };
 
 /**
  * Starts reading. A callback, not a Promise: this is on every unary call's
@@ -97,7 +92,6 @@ class BodyReader implements Watched {
 
   private static onData(this: ReadRequest, chunk: Buffer): void {
     const reader = this[readerOf];
-    if (reader === null) return; // a failed read's body, drained
     const frame = reader.frame;
     if (frame !== undefined) {
       if (reader.size + chunk.byteLength > frame.byteLength - envelopeHeaderLength) {
@@ -115,7 +109,6 @@ class BodyReader implements Watched {
 
   private static onEnd(this: ReadRequest): void {
     const reader = this[readerOf];
-    if (reader === null) return;
     reader.cleanup();
     const size = reader.size;
     let frame = reader.frame;
@@ -134,7 +127,7 @@ class BodyReader implements Watched {
   }
 
   private static onAborted(this: ReadRequest): void {
-    this[readerOf]?.fail(new ConnectError("client closed the request body", Code.Canceled));
+    this[readerOf].fail(new ConnectError("client closed the request body", Code.Canceled));
   }
 
   private static onTimeout(reader: BodyReader): void {
@@ -159,6 +152,10 @@ class BodyReader implements Watched {
   private cleanup(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     else this.watch!.unwatch(this);
-    this.req[readerOf] = null;
+    const req = this.req;
+    req.off("data", BodyReader.onData);
+    req.off("end", BodyReader.onEnd);
+    req.off("error", BodyReader.onAborted);
+    req.off("aborted", BodyReader.onAborted);
   }
 }
