@@ -268,6 +268,7 @@ describe("hot path (issue 15)", () => {
       await bridge.close();
     }
   });
+
   it("body reader answers once: an 'aborted' after the body arrived, or the drained rest of a failed read, calls back nothing more", () => {
     const outcomes: { error: string | undefined; frame: Buffer | undefined }[] = [];
     const request = (contentLength?: number) => {
@@ -294,7 +295,7 @@ describe("hot path (issue 15)", () => {
     assert.match(outcomes[1].error!, /request message of 9 bytes exceeds the limit of 8/);
   });
 
-  it("no ESM facade of node:http: a listening bridge has not loaded Node's bundled undici (~2 MB of live heap every full GC marks)", () => {
+  it("no ESM facade of node:http: a listening bridge has not loaded Node's bundled undici (1-2 MB of live heap that every full GC marks)", () => {
     // An ESM import of node:http reads its lazy WebSocket/CloseEvent/MessageEvent
     // exports, which load undici; src/node-http.ts takes the CommonJS module instead.
     const index = new URL("../../src/index.js", import.meta.url).href;
