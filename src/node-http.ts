@@ -5,8 +5,8 @@
  * loads Node's bundled undici, for classes the bridge never uses: 2.0 MB
  * more live heap for the import alone, 1.2 MB for a listening bridge
  * (Node 24, heap after GC). Every full GC marks the whole live heap, and with
- * large messages full GCs come every few dozen calls, so that heap cost
- * CPU on each of them. Source files take types with `import type`.
+ * 64 KiB messages a full GC comes every hundred calls or so, so that heap
+ * costs CPU on each of them. Source files take types with `import type`.
  */
 import type * as Http from "node:http";
 

@@ -42,9 +42,9 @@ export interface AttemptOwner {
  * per call; null once the attempt ended, so late events stop there. Nulled
  * because V8 keeps a closed ClientHttp2Stream alive until a full GC (its
  * native handle's weak callback runs only then; scavenges treat the handle
- * as a root): through this slot the stream would keep the whole call (the
- * sink, the client's request and response, their buffers) alive with it,
- * and every scavenge would copy all of that into the old generation.
+ * as a root): through this slot the stream kept the whole call (the sink,
+ * the client's request and response, their buffers) alive until then.
+ * Nulled, callgrind counted about half the GC instructions per call.
  */
 const attemptOf = Symbol("attempt");
 type AttemptStream = http2.ClientHttp2Stream & { [attemptOf]: Attempt | null };
