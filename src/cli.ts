@@ -13,6 +13,7 @@ import { ConfigError } from "./config/validate.js";
 import { reloadCertificates } from "./front-door-reload.js";
 import { announceListening, startWorkers } from "./workers.js";
 import { Lifecycle } from "./lifecycle.js";
+import { tuneHeapGrowth } from "./heap-growth.js";
 
 const usage = `Usage: connect-grpc-bridge --upstream HOST:PORT|URL [options]
        connect-grpc-bridge --config bridge.yaml [options]
@@ -202,6 +203,8 @@ async function main(): Promise<void> {
     return;
   }
   const { config, deployment } = loaded;
+  // Before the workers fork: the primary and each worker (the same command line) set it.
+  const heapGrowth = tuneHeapGrowth();
   // Checked and printed once, by the primary; each worker runs the rest.
   if (startWorkers(config.workers)) return;
   let tls;
@@ -308,6 +311,11 @@ async function main(): Promise<void> {
       ? `upstream ${config.upstream}`
       : `clusters ${deployment.clusters.map((c) => `${c.name} (${c.endpoints.join(", ")})`).join(", ")}`;
   announceListening(`connect-grpc-bridge listening on ${tls ? "https" : "http"}://${shown} -> ${behind}`);
+  app.log.debug(
+    heapGrowth === undefined
+      ? "V8 heap growth: the process's own --heap-growing-percent"
+      : `V8 heap growth: ${heapGrowth} (docs/architecture.md, "Heap growth")`,
+  );
   const origins = options.cors?.allowedOrigins ?? [];
   app.log.info(
     origins.length === 0

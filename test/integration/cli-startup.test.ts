@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { createServer, type AddressInfo } from "node:net";
 import { once } from "node:events";
 import { runCli } from "../support/cli-process.js";
+import { heapGrowthFlag } from "../../src/heap-growth.js";
 
 describe("CLI start-up output", () => {
   it("a port in use is one line, without the usage (the 45-line usage followed it)", async () => {
@@ -53,6 +54,32 @@ describe("CLI start-up output", () => {
     } finally {
       p.child.kill("SIGKILL");
     }
+  });
+
+  it("the CLI fixes V8's heap growth at 4x and says so at debug", async () => {
+    const p = runCli(["--upstream", "127.0.0.1:1", "--port", "0", "--log-level", "debug"]);
+    try {
+      await p.printed(/"msg":"V8 heap growth: --heap-growing-percent=300 /);
+    } finally {
+      p.child.kill("SIGKILL");
+    }
+  });
+
+  it("an operator's own --heap-growing-percent wins over the CLI's", async () => {
+    const p = runCli(["--upstream", "127.0.0.1:1", "--port", "0", "--log-level", "debug"], {}, ["--heap-growing-percent=0"]);
+    try {
+      await p.printed(/"msg":"V8 heap growth: the process's own --heap-growing-percent"/);
+      assert.doesNotMatch(p.out(), /--heap-growing-percent=300/);
+    } finally {
+      p.child.kill("SIGKILL");
+    }
+  });
+
+  it("heap growth: either spelling of the flag counts as the operator's", () => {
+    assert.equal(heapGrowthFlag(["--heap_growing_percent=150"]), undefined);
+    assert.equal(heapGrowthFlag(["--heap-growing-percent", "150"]), undefined);
+    assert.equal(heapGrowthFlag(["--heap-growing-percentage=1"]), "--heap-growing-percent=300");
+    assert.equal(heapGrowthFlag(["--max-old-space-size=512"]), "--heap-growing-percent=300");
   });
 
   it("--version prints the package's version", async () => {

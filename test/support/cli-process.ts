@@ -18,8 +18,9 @@ export interface CliProcess {
   printed(pattern: RegExp): Promise<void>;
 }
 
-export function runCli(args: string[], env: Record<string, string> = {}): CliProcess {
-  const child = spawn(process.execPath, [cli, ...args], {
+/** `nodeArgs`: Node's own flags, before the script (as `node --flag bin.js` has them). */
+export function runCli(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = []): CliProcess {
+  const child = spawn(process.execPath, [...nodeArgs, cli, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     // No drain delay unless a test asks for one: the 5 s default is for load balancers, not tests.
     env: { ...process.env, CONNECT_GRPC_BRIDGE_DRAIN_DELAY_MS: "0", ...env },
