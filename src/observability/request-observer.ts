@@ -61,7 +61,7 @@ export class RequestObserver {
    */
   begin(req: IncomingMessage, res: ServerResponse, path: string, protocol: ClientProtocolName | undefined): ObservedRequest {
     const tracing = this.tracing;
-    return new ObservedRequest(this.accessLog, tracing, tracing?.parentOf(req), req, res, path, protocol);
+    return new ObservedRequest(this.accessLog, tracing, tracing?.parentOf(), req, res, path, protocol);
   }
 }
 
@@ -83,7 +83,7 @@ export class ObservedRequest implements AccessRecord {
     private readonly tracing: Tracing | undefined,
     /** The context the call's span takes its parent from; undefined when tracing is off. */
     private readonly parent: ReturnType<Tracing["parentOf"]> | undefined,
-    req: IncomingMessage,
+    private readonly req: IncomingMessage,
     readonly res: ServerResponse,
     readonly path: string,
     readonly protocol: ClientProtocolName | undefined,
@@ -116,7 +116,7 @@ export class ObservedRequest implements AccessRecord {
       sink = new CountingSink(sink, this);
     }
     const { tracing, parent } = this;
-    const call = tracing === undefined ? next(head, sink) : tracing.startIn(parent!, next, head, sink);
+    const call = tracing === undefined ? next(head, sink) : tracing.startIn(parent!, this.req, next, head, sink);
     if (tracing !== undefined) {
       // The tracing layer put its span's context there (00-<trace id>-<span id>-<flags>).
       const traceparent = head.metadata.traceparent;

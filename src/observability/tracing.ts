@@ -9,7 +9,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
 import {
   context as otelContext,
-  createContextKey,
+  isSpanContextValid,
   SpanKind,
   SpanStatusCode,
   trace,
@@ -36,12 +36,15 @@ export const bridgeAttributes = {
 } as const;
 
 /**
- * The HTTP request a call came in, put in the context the layer runs in by
- * the plugin's dispatch (src/observability/request-observer.ts): where the
- * client and the bridge's own address come from. Absent when a StartCall is
- * used without the plugin (the bridge's own calls: health checks, reflection).
+ * The HTTP request of the call being started: set by `startIn` for the
+ * synchronous extent of `next(head, sink)`, read by the layer at its entry
+ * (the metrics layer above it calls through synchronously). It is where the
+ * client and the bridge's own address come from. Undefined when a StartCall
+ * is used without the plugin (the bridge's own calls: health checks,
+ * reflection). A slot, not a context value: a context per call was a
+ * BaseContext (a Map copy and three closures) living as long as the call.
  */
-export const httpRequestKey = createContextKey("connect-grpc-bridge http request");
+let startingRequest: IncomingMessage | undefined;
 
 /**
  * W3C Trace Context and Baggage, always: what the bridge reads from clients
@@ -95,6 +98,7 @@ const serverErrorCodes: ReadonlySet<Code> = new Set([
 export function withTracing(tracer: Tracer): CallLayer {
   return (next: StartCall): StartCall =>
     (head, sink) => {
+      const req = startingRequest;
       const active = otelContext.active();
       const metadata = head.metadata;
       const parent = trace.getSpan(active) !== undefined ? active : w3cPropagator.extract(active, metadata, metadataGetter);
@@ -107,16 +111,17 @@ export function withTracing(tracer: Tracer): CallLayer {
       const span = tracer.startSpan(head.path.slice(1), { kind: SpanKind.SERVER, attributes }, parent);
       // Only when there: deleting a property that exists changes the object's shape.
       for (const field of propagationFields) if (metadata[field] !== undefined) delete metadata[field];
-      w3cPropagator.inject(trace.setSpan(parent, span), metadata, metadataSetter);
+      // An invalid span (no SDK, no valid parent) has no context to inject:
+      // the parent's own baggage is what goes out, without a context built for it.
+      w3cPropagator.inject(isSpanContextValid(span.spanContext()) ? trace.setSpan(parent, span) : parent, metadata, metadataSetter);
       if (!span.isRecording()) return next(head, sink);
-      span.setAttributes(peerAttributes(head, active));
+      span.setAttributes(peerAttributes(head, req));
       return next(head, new TracedSink(sink, span));
     };
 }
 
-function peerAttributes(head: CallHead, active: Context): Attributes {
+function peerAttributes(head: CallHead, req: IncomingMessage | undefined): Attributes {
   const attributes: Attributes = { [bridgeAttributes.clientProtocol]: head.protocol };
-  const req = active.getValue(httpRequestKey) as IncomingMessage | undefined;
   if (req !== undefined) {
     const authority = (req.headers[":authority"] as string | undefined) ?? req.headers.host;
     if (authority !== undefined) {
@@ -205,10 +210,10 @@ export interface TracingSettings {
  */
 export interface Tracing {
   readonly layer: CallLayer;
-  /** The active context with the HTTP request in it: the parent of the call's span. */
-  parentOf(req: IncomingMessage): Context;
-  /** Runs `next(head, sink)` with `parent` as the active context. */
-  startIn(parent: Context, next: StartCall, head: CallHead, sink: ResponseSink): ReturnType<StartCall>;
+  /** The active context where the bridge takes the request: the parent of the call's span. */
+  parentOf(): Context;
+  /** Runs `next(head, sink)` with `parent` as the active context and `req` as the call's request. */
+  startIn(parent: Context, req: IncomingMessage, next: StartCall, head: CallHead, sink: ResponseSink): ReturnType<StartCall>;
   /** Flushes and stops the SDK the bridge started; nothing when the host owns the SDK. */
   shutdown(): Promise<void>;
 }
@@ -253,10 +258,16 @@ export async function startTracing(settings: TracingSettings): Promise<Tracing> 
   };
 }
 
-function parentOf(req: IncomingMessage): Context {
-  return otelContext.active().setValue(httpRequestKey, req);
+function parentOf(): Context {
+  return otelContext.active();
 }
 
-function startIn(parent: Context, next: StartCall, head: CallHead, sink: ResponseSink): ReturnType<StartCall> {
-  return otelContext.with(parent, next, undefined, head, sink);
+function startIn(parent: Context, req: IncomingMessage, next: StartCall, head: CallHead, sink: ResponseSink): ReturnType<StartCall> {
+  const outer = startingRequest;
+  startingRequest = req;
+  try {
+    return otelContext.with(parent, next, undefined, head, sink);
+  } finally {
+    startingRequest = outer;
+  }
 }

@@ -36,4 +36,12 @@ describe("tracing on without an SDK", () => {
     await client.unary({ text: "untraced" });
     assert.equal(upstream.observations.metadata.get("untraced")!.traceparent, undefined);
   });
+
+  it("baggage without a traceparent still reaches the upstream (no span context to inject, the parent's baggage is)", async () => {
+    const client = createClient(TestService, createConnectTransport({ baseUrl: bridge.baseUrl, httpVersion: "1.1" }));
+    await client.unary({ text: "baggage only" }, { headers: { baggage: "k=v,l=w" } });
+    const seen = upstream.observations.metadata.get("baggage only")!;
+    assert.deepEqual(seen.baggage, ["k=v,l=w"]);
+    assert.equal(seen.traceparent, undefined);
+  });
 });
