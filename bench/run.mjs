@@ -26,7 +26,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { once } from "node:events";
 import { parseArgs } from "node:util";
-import { cpuSeconds, machineDescription, rssBytes, startServer, writeClusterConfig } from "./lib/processes.mjs";
+import { cpuSeconds, cpuTicks, machineDescription, rssBytes, startServer, stolenPercent, writeClusterConfig } from "./lib/processes.mjs";
 import { echoRequest, envelope, grpcFrame, h2load, wrk } from "./lib/load.mjs";
 import { ratioChart, resultsMarkdown, targetChecks } from "./lib/report.mjs";
 
@@ -51,6 +51,7 @@ const warmupSeconds = quick ? 3 : 10; // per server, once, before its first meas
 const here = (path) => new URL(path, import.meta.url).pathname;
 const cli = here("../dist/src/cli.js");
 const startedAt = Date.now();
+const ticksAtStart = cpuTicks();
 const log = (text) => console.log(`[bench ${((Date.now() - startedAt) / 1000).toFixed(0).padStart(3)}s] ${text}`);
 
 // Runtimes: Node 24 (current LTS) first, the one the targets are judged on;
@@ -243,6 +244,7 @@ async function benchmarks() {
     kind: quick ? "quick" : "full",
     date: new Date().toISOString(),
     machine: machineDescription(),
+    cpuStolenPercent: stolenPercent(ticksAtStart),
     runtimes: allRuntimes.map((r) => r.label),
     layout: "server under test pinned to core 0; load generator and upstream on core 1 (taskset)",
     secondsPerMeasurement: seconds,

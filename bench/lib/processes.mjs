@@ -113,6 +113,25 @@ export function machineDescription() {
 }
 
 /**
+ * The machine's CPU time so far (all cores, /proc/stat's first line, in
+ * ticks): `steal` is what the hypervisor gave other guests while this one
+ * wanted to run. Two readings give the share of a run the host took, which
+ * is what makes one full run 4x slower and noisier than the next.
+ */
+export function cpuTicks() {
+  const fields = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is inside user)
+  return { total: fields.slice(0, 8).reduce((a, b) => a + b, 0), steal: fields[7] ?? 0 };
+}
+
+/** The percentage of CPU time stolen by the host since `before` (a cpuTicks()). */
+export function stolenPercent(before) {
+  const now = cpuTicks();
+  const total = now.total - before.total;
+  return total > 0 ? Math.round(((now.steal - before.steal) / total) * 1000) / 10 : 0;
+}
+
+/**
  * A config file for the bridge with one cluster (`upstream`) and a service
  * route to it: the production shape, with the cluster layer and the router
  * on the call path, unlike `--upstream`. Returns its path.

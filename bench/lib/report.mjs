@@ -161,7 +161,7 @@ export function resultsMarkdown(report) {
   const lines = [
     `# Benchmark results (${report.kind} run, ${report.date})`,
     "",
-    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}. ${report.layout}. ${report.secondsPerMeasurement} s per measurement after a warm-up.`,
+    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}. ${report.layout}. ${report.secondsPerMeasurement} s per measurement after a warm-up.${report.cpuStolenPercent === undefined ? "" : ` The host took ${report.cpuStolenPercent}% of the CPU time during the run (steal in /proc/stat): the higher, the slower and noisier every cell.`}`,
     "",
     `Runtimes: ${(report.runtimes ?? [m.node]).join(", ")}; the targets, ratios and chart are those of the first. The A/A row (bridge vs bridge-aa, two processes of the same build) shows the run's noise.`,
     "",
