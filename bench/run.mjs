@@ -38,6 +38,9 @@ const { values: flags } = parseArgs({
     only: { type: "string" },
     // Measure on the machine's Node only (no Node 24 download / first column).
     "machine-node-only": { type: "boolean", default: false },
+    // Node flags for the idle-streams bridge only, split on spaces: how a V8
+    // setting moves RSS per stream (`--streams-node-args="--max-semi-space-size=16"`).
+    "streams-node-args": { type: "string", default: "" },
   },
 });
 // `npm run bench --quick` (no "--" before it) reaches us as npm config, not as an argument.
@@ -358,7 +361,8 @@ async function scenarios(all) {
 
 /** RSS per open stream: the bridge's RSS before and with N idle server streams open. */
 async function openStreamsRss(count) {
-  const bridge = await server("bridge-streams", cli, { args: bridgeArgs(upstream) });
+  const nodeArgs = flags["streams-node-args"].split(" ").filter(Boolean);
+  const bridge = await server("bridge-streams", cli, { args: bridgeArgs(upstream), nodeArgs });
   const hold = async (n, measure) => {
     const client = fork(here("open-streams.mjs"), ["--port", String(bridge.port), "--streams", String(n)], {
       stdio: ["ignore", "inherit", "inherit", "ipc"],
