@@ -14,6 +14,7 @@ import { reloadCertificates } from "./front-door-reload.js";
 import { announceListening, startWorkers } from "./workers.js";
 import { Lifecycle } from "./lifecycle.js";
 import { tuneHeapGrowth } from "./heap-growth.js";
+import { capYoungGeneration } from "./young-generation.js";
 
 const usage = `Usage: connect-grpc-bridge --upstream HOST:PORT|URL [options]
        connect-grpc-bridge --config bridge.yaml [options]
@@ -205,6 +206,7 @@ async function main(): Promise<void> {
   const { config, deployment } = loaded;
   // Before the workers fork: the primary and each worker (the same command line) set it.
   const heapGrowth = tuneHeapGrowth();
+  const youngGeneration = capYoungGeneration();
   // Checked and printed once, by the primary; each worker runs the rest.
   if (startWorkers(config.workers)) return;
   let tls;
@@ -315,6 +317,11 @@ async function main(): Promise<void> {
     heapGrowth === undefined
       ? "V8 heap growth: the process's own --heap-growing-percent"
       : `V8 heap growth: ${heapGrowth} (docs/architecture.md, "Heap growth")`,
+  );
+  app.log.debug(
+    youngGeneration === undefined
+      ? "V8 young generation: the process's own semi-space setting"
+      : `V8 young generation: capped at ${youngGeneration} (docs/architecture.md, "Heap growth")`,
   );
   const origins = options.cors?.allowedOrigins ?? [];
   app.log.info(

@@ -38,6 +38,8 @@ export async function startServer(name, file, { args = [], env = {}, cores = "0"
     name,
     port,
     pid: child.pid,
+    /** Its output after the listening line (bench/gc-cost.mjs reads V8's GC trace there). */
+    stdout: child.stdout,
     /** The node process (taskset execs into it, so the pid is node's). */
     async stop() {
       // Ended already (by a signal too: then exitCode stays null and "exit" will not come again).

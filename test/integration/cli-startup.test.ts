@@ -8,6 +8,7 @@ import { createServer, type AddressInfo } from "node:net";
 import { once } from "node:events";
 import { runCli } from "../support/cli-process.js";
 import { heapGrowthFlag } from "../../src/heap-growth.js";
+import { ownsYoungGeneration } from "../../src/young-generation.js";
 
 describe("CLI start-up output", () => {
   it("a port in use is one line, without the usage (the 45-line usage followed it)", async () => {
@@ -80,6 +81,32 @@ describe("CLI start-up output", () => {
     assert.equal(heapGrowthFlag(["--heap-growing-percent", "150"]), undefined);
     assert.equal(heapGrowthFlag(["--heap-growing-percentage=1"]), "--heap-growing-percent=300");
     assert.equal(heapGrowthFlag(["--max-old-space-size=512"]), "--heap-growing-percent=300");
+  });
+
+  it("the CLI caps the young generation, and says so at debug level", async () => {
+    const p = runCli(["--upstream", "127.0.0.1:1", "--port", "0", "--log-level", "debug"]);
+    try {
+      await p.printed(/"msg":"V8 young generation: capped at --max-semi-space-size=32 /);
+    } finally {
+      p.child.kill("SIGKILL");
+    }
+  });
+
+  it("an operator's own --max-semi-space-size wins over the CLI's cap", async () => {
+    const p = runCli(["--upstream", "127.0.0.1:1", "--port", "0", "--log-level", "debug"], {}, ["--max-semi-space-size=8"]);
+    try {
+      await p.printed(/"msg":"V8 young generation: the process's own semi-space setting"/);
+    } finally {
+      p.child.kill("SIGKILL");
+    }
+  });
+
+  it("young generation: the operator's setting counts from the command line or NODE_OPTIONS, in either spelling", () => {
+    assert.equal(ownsYoungGeneration(["--max_semi_space_size=16"], undefined), true);
+    assert.equal(ownsYoungGeneration(["--semi-space-growth-factor", "4"], undefined), true);
+    assert.equal(ownsYoungGeneration([], "--enable-source-maps  --max-semi-space-size=16"), true);
+    assert.equal(ownsYoungGeneration(["--max-old-space-size=512"], "--max-semi-space-sizes=1"), false);
+    assert.equal(ownsYoungGeneration([], undefined), false);
   });
 
   it("--version prints the package's version", async () => {
