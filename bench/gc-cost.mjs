@@ -26,9 +26,9 @@ const nodeArgs = ["--trace-gc", ...values["node-args"].split(" ").filter(Boolean
 const bridge = values.thin
   ? await startServer("thin", here("servers/thin-bridge.mjs"), { env: { UPSTREAM: `127.0.0.1:${echo.port}` }, nodeArgs })
   : await startServer("bridge", resolve(values.dist, "src/cli.js"), {
-  args: ["--upstream", `127.0.0.1:${echo.port}`, "--port", "0", "--cors-origin", "none", "--log-level", "silent", "--drain-delay-ms", "0"],
-  nodeArgs,
-});
+      args: ["--upstream", `127.0.0.1:${echo.port}`, "--port", "0", "--cors-origin", "none", "--log-level", "silent", "--drain-delay-ms", "0"],
+      nodeArgs,
+    });
 let trace = "";
 bridge.stdout.on("data", (chunk) => (trace += chunk));
 const env = { KIND: values.kind, BODY_BYTES: values.size };

@@ -5,12 +5,12 @@
  * (the host process's heap is its owner's to tune).
  *
  * Why: Node 24 lets the new space grow to 128 MB there (two semi-spaces of
- * 64 MB; Node 22: 32 MB). Opening thousands of long-lived
- * streams at once makes most of what the scavenges see survive, which is
- * V8's signal to grow it, and an idle process runs no GC that would shrink it
- * again: ~6 KiB of RSS per idle stream at 10,000 was that growth. With the
- * ceiling at 32 MB it is ~14 KiB instead of ~18-21; at 16 it was ~13 KiB but
- * scavenges cost twice as much more per call (~3 µs against ~1.5 µs at 64 B
+ * 64 MB; Node 22: 32 MB). Opening thousands of long-lived streams at once
+ * makes most of what the scavenges see survive, which is V8's signal to grow
+ * it, and an idle process runs no GC that would shrink it again: ~6 KiB of
+ * RSS per idle stream at 10,000 was that growth. With the ceiling at 32 MB
+ * it is ~14 KiB instead of ~18-21. At 16 it was ~13 KiB, but the extra
+ * scavenges cost twice as much per call (~3 µs against ~1.5 µs at 64 B
  * c256; docs/architecture.md, "Heap growth").
  *
  * How: V8 sizes the ceiling (`--max-semi-space-size`) only when the process
@@ -53,8 +53,8 @@ export function capYoungGeneration(): string | undefined {
 
 /**
  * Keeps the new space from growing past semi-spaces of `semiSpaceMb` from
- * now on (it may overshoot by one doubling when several GCs run within one
- * turn of the event loop). Returns a function that stops the cap and gives
+ * now on. Node runs GC observers a turn or two after the GC, so one doubling
+ * may land before the cap acts on the one that reached the ceiling. Returns a function that stops the cap and gives
  * the growth back to V8.
  */
 export function capYoungGenerationAt(semiSpaceMb: number): () => void {
