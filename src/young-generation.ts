@@ -52,28 +52,21 @@ export function capYoungGeneration(): string | undefined {
 }
 
 /**
- * Keeps the new space from growing past semi-spaces of `semiSpaceMb` from
- * now on. Node runs GC observers a turn or two after the GC, so one doubling
- * may land before the cap acts on the one that reached the ceiling. Returns a function that stops the cap and gives
- * the growth back to V8.
+ * Keeps the new space from growing past semi-spaces of `semiSpaceMb` for the
+ * rest of the process. Node runs GC observers a turn or two after the GC, so
+ * one doubling may land before the cap acts on the one that reached the
+ * ceiling.
  */
-export function capYoungGenerationAt(semiSpaceMb: number): () => void {
+export function capYoungGenerationAt(semiSpaceMb: number): void {
   const ceilingBytes = 2 * semiSpaceMb * 1024 * 1024;
   let capped = false;
-  const setCapped = (value: boolean) => {
-    capped = value;
-    setFlagsFromString(`--semi-space-growth-factor=${capped ? 1 : growthFactor}`);
-  };
   // Only the moment after each GC matters, not the entries themselves.
-  const observer = new PerformanceObserver(() => {
+  new PerformanceObserver(() => {
     const atCeiling = newSpaceBytes() >= ceilingBytes;
-    if (atCeiling !== capped) setCapped(atCeiling);
-  });
-  observer.observe({ entryTypes: ["gc"] });
-  return () => {
-    observer.disconnect();
-    if (capped) setCapped(false);
-  };
+    if (atCeiling === capped) return;
+    capped = atCeiling;
+    setFlagsFromString(`--semi-space-growth-factor=${capped ? 1 : growthFactor}`);
+  }).observe({ entryTypes: ["gc"] });
 }
 
 /** The new space's size as V8 reports it: both semi-spaces. */

@@ -6,9 +6,19 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type AddressInfo } from "node:net";
 import { once } from "node:events";
-import { runCli } from "../support/cli-process.js";
+import { runCli, type CliProcess } from "../support/cli-process.js";
 import { heapGrowthFlag } from "../../src/heap-growth.js";
 import { ownsYoungGeneration } from "../../src/young-generation.js";
+
+/** Starts the CLI at debug level (Node started with `nodeArgs`), runs `check` on its output, then kills it. */
+async function atDebugStart(nodeArgs: string[], check: (p: CliProcess) => Promise<void>): Promise<void> {
+  const p = runCli(["--upstream", "127.0.0.1:1", "--port", "0", "--log-level", "debug"], {}, nodeArgs);
+  try {
+    await check(p);
+  } finally {
+    p.child.kill("SIGKILL");
+  }
+}
 
 describe("CLI start-up output", () => {
   it("a port in use is one line, without the usage (the 45-line usage followed it)", async () => {
@@ -58,22 +68,16 @@ describe("CLI start-up output", () => {
   });
 
   it("the CLI fixes V8's heap growth at 4x and says so at debug", async () => {
-    const p = runCli(["--upstream", "127.0.0.1:1", "--port", "0", "--log-level", "debug"]);
-    try {
+    await atDebugStart([], async (p) => {
       await p.printed(/"msg":"V8 heap growth: --heap-growing-percent=300 /);
-    } finally {
-      p.child.kill("SIGKILL");
-    }
+    });
   });
 
   it("an operator's own --heap-growing-percent wins over the CLI's", async () => {
-    const p = runCli(["--upstream", "127.0.0.1:1", "--port", "0", "--log-level", "debug"], {}, ["--heap-growing-percent=0"]);
-    try {
+    await atDebugStart(["--heap-growing-percent=0"], async (p) => {
       await p.printed(/"msg":"V8 heap growth: the process's own --heap-growing-percent"/);
       assert.doesNotMatch(p.out(), /--heap-growing-percent=300/);
-    } finally {
-      p.child.kill("SIGKILL");
-    }
+    });
   });
 
   it("heap growth: either spelling of the flag counts as the operator's", () => {
@@ -84,21 +88,15 @@ describe("CLI start-up output", () => {
   });
 
   it("the CLI caps the young generation, and says so at debug level", async () => {
-    const p = runCli(["--upstream", "127.0.0.1:1", "--port", "0", "--log-level", "debug"]);
-    try {
+    await atDebugStart([], async (p) => {
       await p.printed(/"msg":"V8 young generation: capped at --max-semi-space-size=32 /);
-    } finally {
-      p.child.kill("SIGKILL");
-    }
+    });
   });
 
   it("an operator's own --max-semi-space-size wins over the CLI's cap", async () => {
-    const p = runCli(["--upstream", "127.0.0.1:1", "--port", "0", "--log-level", "debug"], {}, ["--max-semi-space-size=8"]);
-    try {
+    await atDebugStart(["--max-semi-space-size=8"], async (p) => {
       await p.printed(/"msg":"V8 young generation: the process's own semi-space setting"/);
-    } finally {
-      p.child.kill("SIGKILL");
-    }
+    });
   });
 
   it("young generation: the operator's setting counts from the command line or NODE_OPTIONS, in either spelling", () => {
