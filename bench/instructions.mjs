@@ -1,7 +1,8 @@
 // Instructions per call of the bridge, counted by valgrind's callgrind:
 // repeatable whatever else runs on the machine (wall-clock and CPU time are
 // not, on a shared 2-core box). `node bench/instructions.mjs [--dist dist]
-// [--warm 3000 --calls 2000 --concurrency 8 --kind unary-proto --size 1024]`.
+// [--warm 3000 --calls 2000 --concurrency 8 --kind unary-proto --size 1024]
+// [--node-args="..."] [--by-function 40]`.
 // The bridge runs under callgrind with collection off while `--warm` calls
 // let V8 optimise its path, then counts `--calls` calls (client: keep-alive
 // node:http, sequential batches of `--concurrency`), then prints Ir per call.
@@ -14,6 +15,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { once } from "node:events";
 import { startServer } from "./lib/processes.mjs";
+import { jitFunctionCounts, removePerfMaps } from "./lib/jit-functions.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -29,8 +31,13 @@ const { values } = parseArgs({
     server: { type: "string", default: "bridge" },
     // More bridge flags, split on spaces: `--bridge-args="--metrics --tracing"`.
     "bridge-args": { type: "string", default: "" },
+    // Node flags of the counted server, split on spaces: `--node-args=--semi-space-growth-factor=2`.
+    "node-args": { type: "string", default: "" },
     // Keep callgrind's output files in this directory (for callgrind_annotate).
     keep: { type: "string" },
+    // Also print the N JS functions with the most instructions per call, self
+    // and inclusive (the server runs with --perf-basic-prof to name JIT code).
+    "by-function": { type: "string" },
   },
 });
 const here = (path) => new URL(path, import.meta.url).pathname;
@@ -42,7 +49,7 @@ const served = thin
   : [resolve(values.dist, "src/cli.js"), "--upstream", `127.0.0.1:${echo.port}`, "--port", "0", "--cors-origin", "none", "--log-level", "silent", "--drain-delay-ms", "0", ...values["bridge-args"].split(" ").filter(Boolean)];
 const bridge = spawn(
   "valgrind",
-  ["--tool=callgrind", "--instr-atstart=no", `--callgrind-out-file=${dir}/out.%p`, "--smc-check=all-non-file", process.execPath, ...served],
+  ["--tool=callgrind", "--instr-atstart=no", `--callgrind-out-file=${dir}/out.%p`, "--smc-check=all-non-file", process.execPath, ...(values["by-function"] ? ["--perf-basic-prof"] : []), ...values["node-args"].split(" ").filter(Boolean), ...served],
   { cwd: dir, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, UPSTREAM: `127.0.0.1:${echo.port}` } },
 );
 let output = "";
@@ -105,16 +112,28 @@ for (const file of outputs) {
   if (m) ir += Number(m[1]);
 }
 const split = ir === 0 ? undefined : splitByKind(outputs.map((f) => join(dir, f)));
+const pids = outputs.map((f) => f.slice("out.".length));
+const byFunction = ir === 0 || !values["by-function"] ? undefined : [false, true].map((inclusive) => jitFunctionCounts(outputs.map((f) => join(dir, f)), pids, inclusive));
+removePerfMaps(pids);
 if (ir === 0) console.log(`no counts in ${dir}: ${readdirSync(dir)}`);
 else if (values.keep) {
   mkdirSync(values.keep, { recursive: true });
   for (const file of readdirSync(dir)) cpSync(join(dir, file), join(values.keep, file));
   rmSync(dir, { recursive: true, force: true });
 } else rmSync(dir, { recursive: true, force: true });
-console.log(`${thin ? values.server : values.dist}${values["bridge-args"] ? ` ${values["bridge-args"]}` : ""} ${values.kind} ${values.size} B: ${(ir / Number(values.calls) / 1000).toFixed(1)} k instructions per call (${values.calls} calls, ${failed} not 200, after ${values.warm} warm-up, node ${process.version})`);
+console.log(`${thin ? values.server : values.dist}${values["bridge-args"] ? ` ${values["bridge-args"]}` : ""}${values["node-args"] ? ` (node ${values["node-args"]})` : ""} ${values.kind} ${values.size} B: ${(ir / Number(values.calls) / 1000).toFixed(1)} k instructions per call (${values.calls} calls, ${failed} not 200, after ${values.warm} warm-up, node ${process.version})`);
 if (split !== undefined) {
   const k = (n) => (n / Number(values.calls) / 1000).toFixed(1);
   console.log(`  of which: mutator ${k(split.mutator)} k (the steadier number), garbage collector ${k(split.gc)} k, optimising compiler ${k(split.compiler)} k`);
+}
+if (byFunction !== undefined) {
+  const top = Number(values["by-function"]);
+  const perCall = (n) => String(Math.round(n / Number(values.calls))).padStart(7);
+  for (const [i, counts] of byFunction.entries()) {
+    const total = [...counts.values()].reduce((a, b) => a + b, 0);
+    console.log(i === 0 ? `JIT code, self instructions per call (${perCall(total).trim()} in all; builtins and C++ they call are not in these):` : "JIT code, inclusive instructions per call (callees in; overlapping):");
+    for (const [name, n] of [...counts].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${perCall(n)}  ${name}`);
+  }
 }
 
 /**

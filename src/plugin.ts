@@ -17,6 +17,7 @@ import { upstreamStartCall } from "./upstream/start-call.js";
 import { defaultClusterOptions } from "./config/deployment.js";
 import { Router } from "./routing/router.js";
 import { Code, ConnectError, codeFromUpstreamHttpStatus } from "./protocol/status.js";
+import { isProcedurePath } from "./protocol/procedure-path.js";
 import { exchangeFor, type BridgeContext, type Exchange } from "./inbound/exchange.js";
 import { classifyRequest, httpRefusal, negotiationFailure, refuse, unknownProcedure } from "./inbound/classify.js";
 import { reflectionRefused } from "./schema/reflection-gate.js";
@@ -47,9 +48,6 @@ interface RestFront {
   readonly adapter: typeof import("./inbound/rest.js");
 }
 
-/** `package.Service/Method`, package optional, as gRPC names procedures. */
-const procedurePath = /^[A-Za-z_][A-Za-z0-9_.]*\/[A-Za-z_][A-Za-z0-9_]*$/;
-
 /**
  * Bridges Connect requests under the plugin's prefix to a gRPC upstream.
  * Encapsulated: its content-type parsers and routes do not leak into the
@@ -64,7 +62,7 @@ export async function grpcBridge(fastify: FastifyInstance, options: GrpcBridgeOp
   const target = resolved.upstream;
   const openapi = resolved.openapi?.on === "data" ? resolved.openapi : undefined;
   if (resolved.openapi !== undefined) {
-    if (openapi !== undefined && procedurePath.test(openapi.path.slice(1))) {
+    if (openapi !== undefined && isProcedurePath(openapi.path.slice(1))) {
       throw new TypeError(`connect-grpc-bridge: openapi.path "${openapi.path}" has the form /package.Service/Method: it would shadow that RPC; choose a path like "/openapi.json"`);
     }
     // The document describes the REST routes this bridge serves: none without REST.
@@ -304,7 +302,7 @@ function dispatch(
         classified = restRequest;
         exchange.path = restRequest.match.binding.rpcPath;
         procedure = exchange.path.slice(1);
-      } else if (!procedurePath.test(procedure)) {
+      } else if (!isProcedurePath(procedure)) {
         observed = observer?.begin(req, reply.raw, exchange.path, restNotFound.protocol.name);
         metrics?.refused("unknown_path", restNotFound.protocol.name);
         refuseObserved(exchange, restNotFound, restRouteNotFound(req.method, exchange.path), observed);
@@ -312,7 +310,7 @@ function dispatch(
       }
     }
     observed = observer?.begin(req, reply.raw, exchange.path, classified.protocol.name);
-    if (!procedurePath.test(procedure)) {
+    if (!isProcedurePath(procedure)) {
       metrics?.refused("unknown_path", classified.protocol.name);
       refuseObserved(exchange, classified, unknownProcedure(`no procedure at path "${exchange.path}": expected /package.Service/Method`), observed);
       return;

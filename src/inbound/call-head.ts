@@ -7,7 +7,7 @@ import type { CallHead } from "../call.js";
 import { copyRequestMetadata, newHeaderBlock } from "../protocol/metadata.js";
 import { parseConnectTimeout, parseGrpcTimeout } from "../protocol/timeout.js";
 import { acceptableEncodings, convertibleEncodings, parseEncodingList } from "../protocol/compression.js";
-import { Code, ConnectError } from "../protocol/status.js";
+import { Code, ConnectError, isErrorResult } from "../protocol/status.js";
 import type { BridgeContext, Exchange } from "./exchange.js";
 
 interface HeadInput {
@@ -36,7 +36,7 @@ export function connectCallHead(ctx: BridgeContext, exchange: Exchange, input: H
   }
   const timeoutValue = headers["connect-timeout-ms"];
   const timeout = parseConnectTimeout(Array.isArray(timeoutValue) ? timeoutValue[0] : timeoutValue);
-  if (timeout instanceof ConnectError) return timeout;
+  if (isErrorResult(timeout)) return timeout;
 
   const shape: CallShape = { protocol: "connect", unary: input.unary, get: input.isGet };
   return callHead(ctx, exchange, shape, input.codec, timeout, input.requestEncoding, input.acceptEncoding);
@@ -54,7 +54,7 @@ const grpcShape: CallShape = { protocol: "grpc", unary: false, get: false };
 export function grpcWebCallHead(ctx: BridgeContext, exchange: Exchange, codec: string): CallHead | ConnectError {
   const headers = exchange.req.headers;
   const timeout = parseGrpcTimeout(headerValue(headers["grpc-timeout"]));
-  if (timeout instanceof ConnectError) return timeout;
+  if (isErrorResult(timeout)) return timeout;
   return callHead(
     ctx,
     exchange,
@@ -148,7 +148,7 @@ function withMetadata(
   clientAccepts: readonly string[] | undefined,
 ): CallHead | ConnectError {
   const metadata = requestMetadata(ctx, exchange);
-  if (metadata instanceof ConnectError) return metadata;
+  if (isErrorResult(metadata)) return metadata;
   // One literal with every field: the head keeps one shape for its whole life.
   return {
     protocol: shape.protocol,
@@ -174,7 +174,7 @@ const restStreamShape: CallShape = { protocol: "rest", unary: false, get: false 
  */
 export function restCallHead(ctx: BridgeContext, exchange: Exchange, unary: boolean): CallHead | ConnectError {
   const timeout = parseGrpcTimeout(headerValue(exchange.req.headers["grpc-timeout"]));
-  if (timeout instanceof ConnectError) return timeout;
+  if (isErrorResult(timeout)) return timeout;
   return withMetadata(ctx, exchange, unary ? restUnaryShape : restStreamShape, "proto", timeout, undefined, undefined, []);
 }
 
@@ -190,7 +190,7 @@ export function headerValue(value: string | string[] | undefined): string | unde
 export function grpcCallHead(ctx: BridgeContext, exchange: Exchange, codec: string): CallHead | ConnectError {
   const headers = exchange.req.headers;
   const timeout = parseGrpcTimeout(headerValue(headers["grpc-timeout"]));
-  if (timeout instanceof ConnectError) return timeout;
+  if (isErrorResult(timeout)) return timeout;
   const requestEncoding = codingOf(headerValue(headers["grpc-encoding"]));
   return withMetadata(ctx, exchange, grpcShape, codec, timeout, requestEncoding, headerValue(headers["grpc-accept-encoding"]), undefined);
 }

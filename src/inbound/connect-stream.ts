@@ -10,7 +10,7 @@ import { connectContentTypeFor } from "../protocol/content-type.js";
 import { encodeEnvelope, flagEndStream } from "../protocol/envelope.js";
 import { connectEndStreamJson } from "../protocol/error-json.js";
 import { metadataToJsonRecord, responseMetadata } from "../protocol/metadata.js";
-import { ConnectError } from "../protocol/status.js";
+import { isErrorResult } from "../protocol/status.js";
 import { connectCallHead, headerValue } from "./call-head.js";
 import { startStreamingCall, writeStreamHead } from "./streaming-call.js";
 import { writeConnectErrorEnd } from "./connect-error-response.js";
@@ -37,7 +37,7 @@ function connectStream(ctx: BridgeContext, exchange: Exchange, codec: string): v
     unary: false,
   });
   const responder = new StreamResponder(exchange, codec);
-  if (head instanceof ConnectError) {
+  if (isErrorResult(head)) {
     req.resume();
     responder.onEnd(refusedCall(head));
     return;

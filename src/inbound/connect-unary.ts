@@ -9,7 +9,7 @@ import { encodeEnvelope, envelopeHeaderLength, flagCompressed } from "../protoco
 import { parseConnectGetQuery } from "../protocol/get-request.js";
 import { responseMetadata } from "../protocol/metadata.js";
 import { compress, decompress, pickResponseCoding } from "../protocol/compression.js";
-import { Code, ConnectError } from "../protocol/status.js";
+import { Code, ConnectError, isErrorResult } from "../protocol/status.js";
 import { connectCallHead } from "./call-head.js";
 import { writeConnectError, writeConnectErrorEnd } from "./connect-error-response.js";
 import { cancelOnDisconnect, disconnectWatchDone, exposeHeaders, responseClosed, type AdapterOptions, type BridgeContext, type Exchange } from "./exchange.js";
@@ -39,7 +39,7 @@ function connectUnaryPost(ctx: BridgeContext, exchange: Exchange, codec: string)
     isGet: false,
     unary: true,
   });
-  if (head instanceof ConnectError) {
+  if (isErrorResult(head)) {
     req.resume();
     writeConnectError(exchange, head);
     return;
@@ -87,7 +87,7 @@ function connectUnaryGet(ctx: BridgeContext, exchange: Exchange, rawQuery: strin
     isGet: true,
     unary: true,
   });
-  if (head instanceof ConnectError) {
+  if (isErrorResult(head)) {
     writeConnectError(exchange, head);
     return;
   }

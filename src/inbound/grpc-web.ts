@@ -11,7 +11,7 @@ import { Base64StreamDecoder } from "../protocol/base64-stream.js";
 import { grpcWebContentTypeFor, type GrpcWebContentType } from "../protocol/content-type.js";
 import { encodeTrailerFrame } from "../protocol/grpc-web-trailers.js";
 import { responseMetadata } from "../protocol/metadata.js";
-import { ConnectError } from "../protocol/status.js";
+import { isErrorResult } from "../protocol/status.js";
 import { grpcWebCallHead } from "./call-head.js";
 import {
   disconnectWatchDone,
@@ -37,7 +37,7 @@ export const grpcWebProtocol: ClientProtocol = {
 
 function grpcWebCall(ctx: BridgeContext, exchange: Exchange, type: GrpcWebContentType): void {
   const head = grpcWebCallHead(ctx, exchange, type.codec);
-  if (head instanceof ConnectError) {
+  if (isErrorResult(head)) {
     exchange.req.resume();
     new GrpcWebResponder(exchange, type).onEnd(refusedCall(head));
     return;

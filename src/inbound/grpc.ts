@@ -9,7 +9,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import { refusedCall, type CallEnd, type ResponseSink } from "../call.js";
 import { grpcContentTypeFor } from "../protocol/content-type.js";
 import { responseMetadata } from "../protocol/metadata.js";
-import { ConnectError } from "../protocol/status.js";
+import { isErrorResult } from "../protocol/status.js";
 import { grpcCallHead } from "./call-head.js";
 import { responseClosed, writeChunk, type BridgeContext, type Exchange } from "./exchange.js";
 import { grpcStatusBlock } from "./grpc-status.js";
@@ -36,7 +36,7 @@ export const grpcProtocol: ClientProtocol = {
 function grpcCall(ctx: BridgeContext, exchange: Exchange, codec: string): void {
   const responder = new GrpcResponder(exchange, codec);
   const head = grpcCallHead(ctx, exchange, codec);
-  if (head instanceof ConnectError) {
+  if (isErrorResult(head)) {
     exchange.req.resume();
     responder.onEnd(refusedCall(head));
     return;

@@ -15,6 +15,17 @@ import { codeFromHttpStatus as grpcCodeFromHttpStatus } from "@connectrpc/connec
 export { Code, ConnectError, codeToHttpStatus, codeToString, codeFromString };
 
 /**
+ * Whether a "value or the ConnectError it became" result is the error. Not
+ * `instanceof ConnectError`: connect-es gives ConnectError a
+ * Symbol.hasInstance (to know errors from other copies of the package),
+ * which makes every such check a call; a unary call makes four. The only
+ * Error these results hold is the ConnectError the bridge made.
+ */
+export function isErrorResult<T>(result: T | ConnectError): result is ConnectError {
+  return result instanceof Error;
+}
+
+/**
  * The code for a gRPC response that carried no grpc-status, derived from its
  * HTTP status as gRPC's http-grpc-status-mapping.md describes.
  */

@@ -20,6 +20,7 @@ import { decodeBase64, parseConnectGetQuery } from "../../src/protocol/get-reque
 import { connectEndStreamJson, connectErrorJson } from "../../src/protocol/error-json.js";
 import { copyRequestMetadata, isResponseMetadata, metadataToJsonRecord } from "../../src/protocol/metadata.js";
 import { Code, ConnectError, codeToString } from "../../src/protocol/status.js";
+import { isProcedurePath } from "../../src/protocol/procedure-path.js";
 
 fc.configureGlobal({ seed: 42, numRuns: 200 });
 
@@ -574,6 +575,20 @@ describe("metadata properties", () => {
     );
   });
 
+  it("copyRequestMetadata with a parsed Connection value (cached by value): each call drops what its own Connection lists, whatever came before", () => {
+    // Few values, so that most runs meet a value an earlier run cached.
+    const connectionValue = fc.constantFrom("keep-alive", "close", "Keep-Alive, x-a", "x-listed", "keep-alive, X-Listed, user-agent", "upgrade");
+    fc.assert(
+      fc.property(rawHeaderList(fc.oneof(plainName, anyName)), connectionValue, (pairs, connection) => {
+        const withConnection = [...pairs.filter(([n]) => n.toLowerCase() !== "connection"), ["Connection", connection] as [string, string]];
+        const target = {} as Record<string, string | string[]>;
+        copyRequestMetadata(withConnection.flat(), target, connection);
+        const expected = expectedMetadata(withConnection);
+        assert.deepEqual(Object.keys(target).sort(), [...expected.keys()].sort());
+      }),
+    );
+  });
+
   it(
     "copyRequestMetadata treats names that are Object.prototype members (constructor, __proto__) like any other",
     () => {
@@ -640,4 +655,19 @@ describe("metadata properties", () => {
       );
     },
   );
+});
+
+describe("procedure paths", () => {
+  // The language the bridge accepted before the hand-written scanner, as a RegExp.
+  const procedurePath = /^[A-Za-z_][A-Za-z0-9_.]*\/[A-Za-z_][A-Za-z0-9_]*$/;
+  const nearPath = fc.string({ unit: fc.constantFrom("a", "Z", "_", "0", "9", ".", "/", "-", " ", "é", "\n"), maxLength: 12 });
+
+  it("isProcedurePath accepts exactly what /^[A-Za-z_][A-Za-z0-9_.]*\\/[A-Za-z_][A-Za-z0-9_]*$/ does", () => {
+    fc.assert(
+      fc.property(fc.oneof(nearPath, fc.string(), fc.constantFrom("pkg.Service/Method", "S/M", "a.b.C/d_1", "/S/M", "S/M/", "S//M", "S/", "/M", "", "1S/M", "S/1M", "S.x/M.y")), (path) => {
+        assert.equal(isProcedurePath(path), procedurePath.test(path), JSON.stringify(path));
+      }),
+      { numRuns: 2000 },
+    );
+  });
 });
