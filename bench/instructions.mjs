@@ -113,7 +113,7 @@ for (const file of outputs) {
 }
 const split = ir === 0 ? undefined : splitByKind(outputs.map((f) => join(dir, f)));
 const pids = outputs.map((f) => f.slice("out.".length));
-const byFunction = ir === 0 || !values["by-function"] ? undefined : [false, true].map((inclusive) => jitFunctionCounts(outputs.map((f) => join(dir, f)), pids, inclusive));
+const byFunction = ir === 0 || !values["by-function"] ? undefined : jitFunctionCounts(outputs.map((f) => join(dir, f)), pids);
 removePerfMaps(pids);
 if (ir === 0) console.log(`no counts in ${dir}: ${readdirSync(dir)}`);
 else if (values.keep) {
@@ -129,9 +129,12 @@ if (split !== undefined) {
 if (byFunction !== undefined) {
   const top = Number(values["by-function"]);
   const perCall = (n) => String(Math.round(n / Number(values.calls))).padStart(7);
-  for (const [i, counts] of byFunction.entries()) {
-    const total = [...counts.values()].reduce((a, b) => a + b, 0);
-    console.log(i === 0 ? `JIT code, self instructions per call (${perCall(total).trim()} in all; builtins and C++ they call are not in these):` : "JIT code, inclusive instructions per call (callees in; overlapping):");
+  const total = [...byFunction.self.values()].reduce((a, b) => a + b, 0);
+  for (const [heading, counts] of [
+    [`JIT code, self instructions per call (${perCall(total).trim()} in all; builtins and C++ they call are not in these):`, byFunction.self],
+    ["JIT code, inclusive instructions per call (callees in; overlapping):", byFunction.inclusive],
+  ]) {
+    console.log(heading);
     for (const [name, n] of [...counts].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${perCall(n)}  ${name}`);
   }
 }

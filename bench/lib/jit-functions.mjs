@@ -8,7 +8,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync, rmSync } from "node:fs";
 
-/** The code objects of `pid`, sorted by address; `order` is the log line (later = newer). */
+/** The code objects of `pid`; `order` is the log line (later = newer). */
 function codeRanges(pid) {
   let text;
   try {
@@ -30,7 +30,7 @@ function codeRanges(pid) {
       order: order++,
     });
   }
-  return ranges.sort((a, b) => a.start - b.start);
+  return ranges;
 }
 
 function nameAt(ranges, largest, address) {
@@ -51,13 +51,17 @@ function nameAt(ranges, largest, address) {
 
 /**
  * Instructions per JS function in callgrind's `files` (from processes started
- * with --perf-basic-prof; `pids` name their maps), self or inclusive.
+ * with --perf-basic-prof; `pids` name their maps), self and inclusive.
  * Inclusive counts overlap (a caller's include its callees'), and a function
  * split across tiers sums its tiers.
  */
-export function jitFunctionCounts(files, pids, inclusive) {
+export function jitFunctionCounts(files, pids) {
   const ranges = pids.flatMap(codeRanges).sort((a, b) => a.start - b.start);
   const largest = ranges.reduce((m, r) => Math.max(m, r.size), 0);
+  return { self: countsBy(files, ranges, largest, false), inclusive: countsBy(files, ranges, largest, true) };
+}
+
+function countsBy(files, ranges, largest, inclusive) {
   const text = execFileSync("callgrind_annotate", [`--inclusive=${inclusive ? "yes" : "no"}`, "--threshold=100", ...files], {
     encoding: "utf8",
     maxBuffer: 1 << 28,

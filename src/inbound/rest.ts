@@ -15,7 +15,7 @@ import { decompress } from "../protocol/compression.js";
 import { encodeEnvelope, envelopeHeaderLength, flagCompressed } from "../protocol/envelope.js";
 import { FrameAssembler } from "../protocol/frame-assembler.js";
 import { responseMetadata } from "../protocol/metadata.js";
-import { Code, ConnectError, codeToHttpStatus } from "../protocol/status.js";
+import { Code, ConnectError, codeToHttpStatus, isErrorResult } from "../protocol/status.js";
 import type { RestMatch, RestRoutes } from "../rest/routes.js";
 import { httpBodyTypeName, restRequestMessage } from "../rest/request-message.js";
 import { jsonContentType, responseBody, statusJson, type RestBody } from "../rest/response.js";
@@ -112,7 +112,7 @@ function startRest(ctx: BridgeContext, exchange: Exchange, match: RestMatch, raw
     return;
   }
   const head = restCallHead(ctx, exchange, kind === "unary");
-  if (head instanceof ConnectError) {
+  if (isErrorResult(head)) {
     req.resume();
     writeStatus(exchange, head, types);
     return;

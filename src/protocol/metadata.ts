@@ -158,15 +158,15 @@ function findConnection(rawHeaders: string[]): string[] | null {
  */
 function connectionListedNames(connection: string | string[]): Set<string> | undefined {
   if (typeof connection !== "string") return connectionTokens(connection);
-  let listed = connectionCache.get(connection);
-  if (listed === undefined && !connectionCache.has(connection)) {
-    listed = connectionTokens([connection]);
-    if (connectionCache.size < maxConnectionCached) connectionCache.set(connection, listed);
-  }
+  const cached = connectionCache.get(connection);
+  if (cached !== undefined) return cached ?? undefined;
+  const listed = connectionTokens([connection]);
+  if (connectionCache.size < maxConnectionCached) connectionCache.set(connection, listed ?? null);
   return listed;
 }
 
-const connectionCache = new Map<string, Set<string> | undefined>();
+/** By Connection value; null: cached, and it lists nothing (one lookup for the common case). */
+const connectionCache = new Map<string, Set<string> | null>();
 const maxConnectionCached = 64;
 
 function connectionTokens(connection: string[]): Set<string> | undefined {
