@@ -12,6 +12,11 @@ import * as tls from "node:tls";
 import type { OutgoingHttpHeaders } from "node:http";
 import { recordGoaway } from "./retry-safety.js";
 
+const { NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
+/** Where a stream's shared 'close' listener finds its connection. */
+const connectionOf = Symbol("connection");
+type ConnectionStream = http2.ClientHttp2Stream & { [connectionOf]: UpstreamConnection };
+
 export interface ConnectionSettings {
   /** `http://host:port` or `https://host:port`. */
   origin: string;
@@ -58,11 +63,28 @@ export class UpstreamConnection {
   private pingTimer: NodeJS.Timeout | undefined;
   private ageTimer: NodeJS.Timeout | undefined;
   private failed = false;
-  private readonly onStreamClose = (): void => {
-    this.active--;
-    this.events.onStreamClosed(this);
-    if (this.active === 0 && !this.usable) this.dropIdle();
-  };
+  /**
+   * Shared by every stream (`this` is the stream), so that it can read the
+   * stream's reset code without a closure per call.
+   */
+  private static onStreamClose(this: ConnectionStream): void {
+    const connection = this[connectionOf];
+    connection.active--;
+    if (this.rstCode === NGHTTP2_ENHANCE_YOUR_CALM && connection.usable) {
+      // A session over its memory budget resets every stream it opens or
+      // answers with ENHANCE_YOUR_CALM, as does a peer that finds us
+      // abusive: either way later calls need another connection. Dropped
+      // (if idle) only after this stream's other 'close' listeners, so that
+      // its attempt reports the reset, not a lost connection.
+      connection.usable = false;
+      connection.events.onRetired(connection);
+      connection.events.onStreamClosed(connection);
+      setImmediate(() => connection.active === 0 && connection.dropIdle());
+      return;
+    }
+    connection.events.onStreamClosed(connection);
+    if (connection.active === 0 && !connection.usable) connection.dropIdle();
+  }
 
   constructor(
     private readonly settings: ConnectionSettings,
@@ -81,6 +103,16 @@ export class UpstreamConnection {
       // Large windows keep a single connection from throttling many
       // concurrent streams; per-stream flow control still bounds memory.
       settings: { initialWindowSize: 1 << 20 },
+      // Node's per-session budget (10 MB by default) is not a real bound
+      // here: it counts request bytes still queued for sending, so 16 calls
+      // of 1 MiB at once overflow it, and (Node 20-24) the unsent bytes of a
+      // stream we cancel stay counted for the session's life. Once over, every
+      // stream it opens or answers is reset with ENHANCE_YOUR_CALM, and a
+      // burst of client disconnects wedged the connection for good, RSS flat.
+      // The bridge's own limits bound that memory (maxRequestBytes per call,
+      // maxStreamsPerConnection, flow-control windows), so the budget is set
+      // out of their way (the value is in MB).
+      maxSessionMemory: 1 << 16,
     });
     this.session = session;
     if (settings.connectTimeoutMs > 0) {
@@ -141,11 +173,12 @@ export class UpstreamConnection {
 
   /** Starts a stream; throws when the session began closing (GOAWAY just arrived). */
   request(headers: OutgoingHttpHeaders): http2.ClientHttp2Stream {
-    const stream = this.session.request(headers);
+    const stream = this.session.request(headers) as ConnectionStream;
     this.active++;
+    stream[connectionOf] = this;
     // `on`, not `once`: 'close' comes once anyway, and once's wrapper, removed
     // while the stream's close listeners run, makes Node copy that list.
-    stream.on("close", this.onStreamClose);
+    stream.on("close", UpstreamConnection.onStreamClose);
     return stream;
   }
 
