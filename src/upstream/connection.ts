@@ -105,13 +105,13 @@ export class UpstreamConnection {
       settings: { initialWindowSize: 1 << 20 },
       // Node's per-session budget (10 MB by default) is not a real bound
       // here: it counts request bytes still queued for sending, so 16 calls
-      // of 1 MiB at once overflow it, and (Node 20-24) the unsent bytes of a
-      // stream we cancel stay counted for the session's life. Once over, every
-      // stream it opens or answers is reset with ENHANCE_YOUR_CALM, and a
-      // burst of client disconnects wedged the connection for good, RSS flat.
-      // The bridge's own limits bound that memory (maxRequestBytes per call,
-      // maxStreamsPerConnection, flow-control windows), so the budget is set
-      // out of their way (the value is in MB).
+      // of 1 MiB at once overflow it, and (Node 20 and 24 here) the unsent
+      // bytes of a stream we cancel stay counted for the session's life.
+      // Once over, every stream it opens or answers is reset with
+      // ENHANCE_YOUR_CALM: a burst of client disconnects wedged the
+      // connection for good, RSS flat. The bridge's own limits bound that
+      // memory (maxRequestBytes per call, maxStreamsPerConnection,
+      // flow-control windows), so the budget is set out of their way (MB).
       maxSessionMemory: 1 << 16,
     });
     this.session = session;

@@ -1,7 +1,7 @@
 /**
  * Node's HTTP/2 session memory budget on the upstream connections. Node
  * counts request bytes still queued for sending against it (10 MB by
- * default), and (Node 20-24) the unsent bytes of a stream the bridge cancels
+ * default), and (Node 20 and 24 here) the unsent bytes of a stream the bridge cancels
  * stay counted for the session's life. Over budget, the session resets every
  * stream it opens or answers with ENHANCE_YOUR_CALM.
  */
