@@ -76,8 +76,7 @@ export class UpstreamConnection {
       // abusive: either way later calls need another connection. Dropped
       // (if idle) only after this stream's other 'close' listeners, so that
       // its attempt reports the reset, not a lost connection.
-      connection.usable = false;
-      connection.events.onRetired(connection);
+      connection.stopTakingStreams();
       connection.events.onStreamClosed(connection);
       setImmediate(() => connection.active === 0 && connection.dropIdle());
       return;
@@ -184,12 +183,16 @@ export class UpstreamConnection {
 
   /** No new streams; in-flight ones finish. `close` also ends the connection once they have. */
   retire(close: boolean): void {
+    this.stopTakingStreams();
+    if (close && !this.session.closed && !this.session.destroyed) this.session.close();
+    if (this.active === 0) this.dropIdle();
+  }
+
+  private stopTakingStreams(): void {
     if (this.usable) {
       this.usable = false;
       this.events.onRetired(this);
     }
-    if (close && !this.session.closed && !this.session.destroyed) this.session.close();
-    if (this.active === 0) this.dropIdle();
   }
 
   /**

@@ -1,17 +1,16 @@
 /**
  * Node's HTTP/2 session memory budget on the upstream connections. Node
  * counts request bytes still queued for sending against it (10 MB by
- * default), and (Node 20 and 24 here) the unsent bytes of a stream the bridge cancels
- * stay counted for the session's life. Over budget, the session resets every
- * stream it opens or answers with ENHANCE_YOUR_CALM.
+ * default), and (Node 20 and 24 here) the unsent bytes of a stream the
+ * bridge cancels stay counted for the session's life. Over budget, the
+ * session resets every stream it opens or answers with ENHANCE_YOUR_CALM.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import * as http2 from "node:http2";
 import { request as httpRequest } from "node:http";
-import type { AddressInfo } from "node:net";
 import { startGrpcJsServer } from "../support/grpc-js-server.js";
 import { startBridge } from "../support/bridge.js";
+import { startFaultServer } from "../support/fault-server.js";
 import { decodeEchoResponse, echoRequest, send } from "../support/raw-http.js";
 
 const unary = "/bridge.test.v1.TestService/Unary";
@@ -61,33 +60,18 @@ describe("upstream session memory", () => {
   it("a stream reset with ENHANCE_YOUR_CALM retires its connection: the upstream's code reaches the client, and the next call runs on a new connection", async () => {
     // A peer that finds us abusive, or our own session over its budget,
     // resets this way; either way that connection takes no more calls.
-    let connections = 0;
-    let calls = 0;
-    const server = http2.createServer();
-    server.on("session", () => connections++);
-    server.on("stream", (stream) => {
-      stream.on("error", () => {});
-      if (calls++ === 0) return void stream.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
-      stream.resume();
-      stream.on("end", () => {
-        stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
-        stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
-        stream.end(Buffer.from([0, 0, 0, 0, 0]));
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const bridge = await startBridge(`127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const upstream = await startFaultServer();
+    const bridge = await startBridge(upstream.address);
     try {
-      const url = `${bridge.baseUrl}${unary}`;
-      const first = await send(url, { headers: proto, body: echoRequest({ text: "one" }) });
+      const first = await send(`${bridge.baseUrl}/f.F/ResetEnhanceYourCalm`, { headers: proto, body: echoRequest({ text: "one" }) });
       assert.equal(first.status, 429, first.body.toString());
       assert.equal(JSON.parse(first.body.toString()).code, "resource_exhausted");
-      const second = await send(url, { headers: proto, body: echoRequest({ text: "two" }) });
+      const second = await send(`${bridge.baseUrl}/f.F/EmptyMessage`, { headers: proto, body: echoRequest({ text: "two" }) });
       assert.equal(second.status, 200);
-      assert.equal(connections, 2);
+      assert.equal(upstream.connections, 2);
     } finally {
       await bridge.close();
-      await new Promise((resolve) => server.close(resolve));
+      await upstream.close();
     }
   });
 });

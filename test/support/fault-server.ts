@@ -13,6 +13,8 @@ export interface FaultServer {
   resets: Map<string, number>;
   /** Request headers of the last call to each method. */
   requests: Map<string, http2.IncomingHttpHeaders>;
+  /** HTTP/2 connections accepted so far. */
+  readonly connections: number;
   /** Resolves with the reset code once the stream for `method` has closed. */
   closed(method: string): Promise<number>;
   /** Resolves once a stream for `method` has reached the server. */
@@ -32,6 +34,8 @@ export async function startFaultServer(): Promise<FaultServer> {
   const waiters = new Map<string, ((code: number) => void)[]>();
   const arrivals = new Map<string, (() => void)[]>();
   const server = http2.createServer();
+  let connections = 0;
+  server.on("session", () => connections++);
   server.on("stream", (stream, headers) => {
     const method = String(headers[":path"]).split("/").pop() ?? "";
     requests.set(method, headers);
@@ -145,6 +149,9 @@ export async function startFaultServer(): Promise<FaultServer> {
     address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
     resets,
     requests,
+    get connections() {
+      return connections;
+    },
     closed: (method) =>
       resets.has(method)
         ? Promise.resolve(resets.get(method)!)
