@@ -1,4 +1,4 @@
-// GC time per call of the bridge under load, from V8's own --trace-gc lines:
+// GC time per call of the bridge under load, from V8's own --trace-gc-nvp lines:
 // how much of a call's CPU a heap setting moves, counted in the process
 // (steadier on a shared machine than comparing CPU per call across runs).
 // `node bench/gc-cost.mjs [--dist dist] [--node-args="--semi-space-growth-factor=2"]
@@ -22,7 +22,7 @@ const { values } = parseArgs({
 });
 const here = (path) => new URL(path, import.meta.url).pathname;
 const echo = await startServer("echo", here("servers/echo-upstream.mjs"), { cores: "1" });
-const nodeArgs = ["--trace-gc", ...values["node-args"].split(" ").filter(Boolean)];
+const nodeArgs = ["--trace-gc-nvp", ...values["node-args"].split(" ").filter(Boolean)];
 const bridge = values.thin
   ? await startServer("thin", here("servers/thin-bridge.mjs"), { env: { UPSTREAM: `127.0.0.1:${echo.port}` }, nodeArgs })
   : await startServer("bridge", resolve(values.dist, "src/cli.js"), {
@@ -36,16 +36,22 @@ const url = `http://127.0.0.1:${bridge.port}`;
 await wrk({ url, connections: Number(values.connections), seconds: 4, env }); // warm-up
 trace = "";
 const r = await wrk({ url, connections: Number(values.connections), seconds: Number(values.seconds), env });
-// "[pid:addr]   123 ms: Scavenge 20.1 (30.2) -> 10.3 (31.2) MB, pooled: 0 MB, 1.23 / 0.00 ms ..."
-const sum = { Scavenge: { n: 0, ms: 0 }, "Mark-Compact": { n: 0, ms: 0 } };
-for (const m of trace.matchAll(/ (Scavenge|Mark-Compact)\b.*?MB,(?: pooled: [\d.]+ MB,)? ([\d.]+) \/ ([\d.]+) ms/g)) {
-  sum[m[1]].n++;
-  sum[m[1]].ms += Number(m[2]);
+// One line per GC: "[pid:addr] 123 ms: pause=1.2 mutator=... gc=s ... promoted=4409552 ...".
+// `promoted` is what outlived two scavenges: per-call garbage there means
+// something keeps finished calls reachable (src/drain.ts has one such case).
+const sum = { s: { n: 0, ms: 0, promoted: 0 }, mc: { n: 0, ms: 0, promoted: 0 } };
+for (const line of trace.split("\n")) {
+  const kind = / gc=(s|mc) /.exec(line)?.[1];
+  if (kind === undefined) continue;
+  sum[kind].n++;
+  sum[kind].ms += Number(/ pause=([\d.]+)/.exec(line)?.[1] ?? 0);
+  sum[kind].promoted += Number(/ promoted=(\d+)/.exec(line)?.[1] ?? 0);
 }
 const perCall = (ms) => ((ms * 1000) / r.requests).toFixed(2);
 console.log(
   `${values.thin ? "thin " : ""}${values["node-args"] || "(defaults)"}: ${r.requests} calls, ${Math.round(r.rps)} req/s; ` +
-    `scavenges ${sum.Scavenge.n} (${perCall(sum.Scavenge.ms)} µs/call), full GCs ${sum["Mark-Compact"].n} (${perCall(sum["Mark-Compact"].ms)} µs/call)`,
+    `scavenges ${sum.s.n} (${perCall(sum.s.ms)} µs/call, ${Math.round(sum.s.promoted / r.requests)} B/call promoted), ` +
+    `full GCs ${sum.mc.n} (${perCall(sum.mc.ms)} µs/call)`,
 );
 await bridge.stop();
 await echo.stop();
