@@ -70,19 +70,19 @@ export class UpstreamConnection {
   private static onStreamClose(this: ConnectionStream): void {
     const connection = this[connectionOf];
     connection.active--;
-    if (this.rstCode === NGHTTP2_ENHANCE_YOUR_CALM && connection.usable) {
-      // A session over its memory budget resets every stream it opens or
-      // answers with ENHANCE_YOUR_CALM, as does a peer that finds us
-      // abusive: either way later calls need another connection. Dropped
-      // (if idle) only after this stream's other 'close' listeners, so that
-      // its attempt reports the reset, not a lost connection.
-      connection.stopTakingStreams();
-      connection.events.onStreamClosed(connection);
-      setImmediate(() => connection.active === 0 && connection.dropIdle());
-      return;
-    }
+    // A session over its memory budget resets every stream it opens or
+    // answers with ENHANCE_YOUR_CALM, as does a peer that finds us abusive:
+    // either way later calls need another connection.
+    if (this.rstCode === NGHTTP2_ENHANCE_YOUR_CALM && connection.usable) connection.stopTakingStreams();
     connection.events.onStreamClosed(connection);
-    if (connection.active === 0 && !connection.usable) connection.dropIdle();
+    // A retired connection is dropped once idle, but only after this
+    // stream's other 'close' listeners: dropped now, it would make the
+    // attempt read a reset of its last stream as a lost connection.
+    if (connection.active === 0 && !connection.usable) setImmediate(UpstreamConnection.dropIfIdle, connection);
+  }
+
+  private static dropIfIdle(connection: UpstreamConnection): void {
+    if (connection.active === 0) connection.dropIdle();
   }
 
   constructor(

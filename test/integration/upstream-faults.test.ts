@@ -71,6 +71,16 @@ describe("upstream faults", () => {
     assert.equal(errorOf(next).code, "permission_denied");
   });
 
+  it("bug: a reset of the last stream on a connection retired by a graceful GOAWAY was reported as \"upstream connection lost\" (unavailable), not as the reset (internal)", async () => {
+    const res = await call("GoawayThenReset", stream, envelope(0, Buffer.from([])));
+    assert.equal(res.status, 200);
+    const end = endStream(res.body);
+    assert.equal(end.error?.code, "internal", JSON.stringify(end));
+    assert.match(end.error?.message ?? "", /INTERNAL_ERROR/);
+    const next = await call("TrailersOnly");
+    assert.equal(errorOf(next).code, "permission_denied");
+  });
+
   it("a GOAWAY with an error and a dropped connection: unavailable, then a new connection", async () => {
     const res = await call("GoawayErrorMidStream", stream, envelope(0, Buffer.from([])));
     assert.equal(endStream(res.body).error?.code, "unavailable");

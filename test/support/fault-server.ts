@@ -120,6 +120,16 @@ export async function startFaultServer(): Promise<FaultServer> {
           }
         });
         return;
+      case "GoawayThenReset":
+        // A graceful GOAWAY, then a reset of the one stream in flight: the
+        // stream's own ending, not the connection's (which was orderly).
+        stream.respond(grpcHeaders, { waitForTrailers: true });
+        stream.write(frame(Buffer.from("first")), () => {
+          stream.session!.close();
+          // After the GOAWAY has gone out: the client must see it first.
+          setTimeout(() => stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR), 20);
+        });
+        return;
       case "GzipAlways": {
         // Compresses its answer whatever the caller accepts.
         const message = gzipSync(Buffer.from([0x0a, 0x04, 0x7a, 0x69, 0x70, 0x21])); // EchoResponse{text:"zip!"}
