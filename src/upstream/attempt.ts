@@ -42,10 +42,9 @@ export interface AttemptOwner {
  * per call; null once the attempt ended, so late events stop there. Nulled
  * because a closed ClientHttp2Stream stays reachable to scavenges until a
  * full GC (inside node:http2, for a reason not found: docs/architecture.md,
- * "Long-lived Sets"): through this slot
- * the stream kept the whole call (the sink, the client's request and
- * response, their buffers) alive until then. Nulled, callgrind counted
- * about half the GC instructions per call.
+ * "Long-lived Sets"): through this slot the stream kept the whole call (the
+ * sink, the client's request and response, their buffers) alive until
+ * then. Nulled, callgrind counted about half the GC instructions per call.
  */
 const attemptOf = Symbol("attempt");
 type AttemptStream = http2.ClientHttp2Stream & { [attemptOf]: Attempt | null };

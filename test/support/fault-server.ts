@@ -125,9 +125,9 @@ export async function startFaultServer(): Promise<FaultServer> {
         // stream's own ending, not the connection's (which was orderly).
         stream.respond(grpcHeaders, { waitForTrailers: true });
         stream.write(frame(Buffer.from("first")), () => {
+          // The GOAWAY is queued first, so the client reads it before the reset.
           stream.session!.close();
-          // After the GOAWAY has gone out: the client must see it first.
-          setTimeout(() => stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR), 20);
+          stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
         });
         return;
       case "GzipAlways": {
