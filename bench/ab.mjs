@@ -45,16 +45,20 @@ const here = (path) => new URL(path, import.meta.url).pathname;
 const echo = await startServer("echo", here("servers/echo-upstream.mjs"), { cores: "1" });
 const args = ["--upstream", `127.0.0.1:${echo.port}`, "--port", "0", "--cors-origin", "none", "--log-level", "silent", "--drain-delay-ms", "0"];
 const split = (flags) => flags.split(" ").filter(Boolean);
-const side = (name) => ({ args: [...args, ...split(values[`${name}-args`])], nodeArgs: split(values[`${name}-node-args`]) });
+// As in the full run (bench/run.mjs, rateNodeArgs): each server idles while
+// the others are measured, and V8's memory reducer would then make its cost
+// depend on how long it idled.
+const rateNodeArgs = ["--no-memory-reducer"];
+const side = (name) => ({ args: [...args, ...split(values[`${name}-args`])], nodeArgs: [...rateNodeArgs, ...split(values[`${name}-node-args`])] });
 const builds = {
   A: await startServer("A", resolve(values.a, "src/cli.js"), side("a")),
   B: await startServer("B", resolve(values.b, "src/cli.js"), side("b")),
 };
 if (values.aa) builds.A2 = await startServer("A2", resolve(values.a, "src/cli.js"), side("a"));
-if (values.thin) builds.T = await startServer("T", here("servers/thin-bridge.mjs"), { env: { UPSTREAM: `127.0.0.1:${echo.port}` } });
+if (values.thin) builds.T = await startServer("T", here("servers/thin-bridge.mjs"), { env: { UPSTREAM: `127.0.0.1:${echo.port}` }, nodeArgs: rateNodeArgs });
 for (const file of values.server) {
   const name = file.replace(/^.*\//, "").replace(/\.m?js$/, "");
-  builds[name] = await startServer(name, resolve(file), { env: { UPSTREAM: `127.0.0.1:${echo.port}` } });
+  builds[name] = await startServer(name, resolve(file), { env: { UPSTREAM: `127.0.0.1:${echo.port}` }, nodeArgs: rateNodeArgs });
 }
 const names = Object.keys(builds);
 const env = { KIND: values.kind, BODY_BYTES: values.size };

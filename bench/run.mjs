@@ -80,8 +80,21 @@ const allRuntimes = runtimes();
 let runtime = allRuntimes[0];
 
 const servers = [];
+/**
+ * Node flags of every server a rate is measured on. V8's memory reducer
+ * shrinks the heap of a process that went idle, and such a process then
+ * costs ~8% more CPU per call for minutes after its load resumes
+ * (bench/warmup-curve.mjs --idle; docs/architecture.md, "Idle spells"). A
+ * full run idles each server between the cells it is not in (the A/A
+ * server for ~5 minutes before its first cell), so without this a server's
+ * cost depended on the run's schedule: the A/A row read 10-40% "noise"
+ * that was this. Memory cells (open streams) keep Node's default.
+ */
+const rateNodeArgs = ["--no-memory-reducer"];
+
 async function server(name, file, options) {
-  const s = await startServer(name, file, { node: runtime.node, ...options });
+  const nodeArgs = options.memory ? (options.nodeArgs ?? []) : [...rateNodeArgs, ...(options.nodeArgs ?? [])];
+  const s = await startServer(name, file, { node: runtime.node, ...options, nodeArgs });
   servers.push(s);
   return s;
 }
@@ -249,7 +262,7 @@ async function benchmarks() {
     machine: machineDescription(),
     cpuStolenPercent: stolenPercent(ticksAtStart),
     runtimes: allRuntimes.map((r) => r.label),
-    layout: "server under test pinned to core 0; load generator and upstream on core 1 (taskset)",
+    layout: `server under test pinned to core 0; load generator and upstream on core 1 (taskset); every Node server run with ${rateNodeArgs.join(" ")} (no heap shrink between cells; the open-streams cell excepted)`,
     secondsPerMeasurement: seconds,
     results,
     openStreams,
@@ -362,7 +375,7 @@ async function scenarios(all) {
 /** RSS per open stream: the bridge's RSS before and with N idle server streams open. */
 async function openStreamsRss(count) {
   const nodeArgs = flags["streams-node-args"].split(" ").filter(Boolean);
-  const bridge = await server("bridge-streams", cli, { args: bridgeArgs(upstream), nodeArgs });
+  const bridge = await server("bridge-streams", cli, { args: bridgeArgs(upstream), nodeArgs, memory: true });
   const hold = async (n, measure) => {
     const client = fork(here("open-streams.mjs"), ["--port", String(bridge.port), "--streams", String(n)], {
       stdio: ["ignore", "inherit", "inherit", "ipc"],
