@@ -12,7 +12,7 @@ const m = report.machine;
 const day = report.date.slice(0, 10);
 const lines = [
   `Committed full run (${day}; ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB; the server under test on one`,
-  "core, load and upstream on the other). The targets are issue 15's, judged on",
+  `core, load and upstream on the other${report.layout?.includes("--no-memory-reducer") ? "; every server run with `node --no-memory-reducer`, so that none pays for the idle spells the schedule gives it (bench/README.md)" : ""}). The targets are issue 15's, judged on`,
   `${(report.runtimes ?? [m.node])[0]}, the first runtime; the noise of the run is the A/A row in`,
   "[full.md](bench/results/full.md) (two processes of the same build):",
   "",

@@ -1,9 +1,11 @@
-// How long a fresh server takes to reach its steady CPU cost per call: each
-// server under continuous load from its start, CPU µs per request printed per
-// window. The full run's A/A row (bridge-aa, warmed only at the start) sat
-// 10-40% above the bridge that had served every earlier cell; this shows
-// whether that is warm-up, and how much of it each server needs.
-// `node bench/warmup-curve.mjs [--dist dist] [--seconds 120] [--window 5] [--connections 64] [--size 1024] [--server thin]`
+// How a server's CPU cost per call moves over its life: each server under
+// continuous load from its start, CPU µs per request (user and system, page
+// faults) printed per window; `--idle S` then leaves it without load for S
+// seconds and measures again. It showed why the full run's A/A server read
+// 10-40% slower than the same build: after an idle spell V8's memory
+// reducer leaves a process ~8% slower per call for minutes, which
+// `--node-args=--no-memory-reducer` avoids (docs/architecture.md, "Idle spells").
+// `node bench/warmup-curve.mjs [--dist dist] [--server bridge --server thin] [--seconds 30] [--window 5] [--idle 120] [--connections 64] [--size 1024] [--node-args="--trace-gc"]`
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import { readFileSync } from "node:fs";
