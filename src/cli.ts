@@ -13,7 +13,7 @@ import { ConfigError } from "./config/validate.js";
 import { reloadCertificates } from "./front-door-reload.js";
 import { announceListening, startWorkers } from "./workers.js";
 import { Lifecycle } from "./lifecycle.js";
-import { tuneHeapGrowth } from "./heap-growth.js";
+import { countExternalMemoryInHeapLimit, tuneHeapGrowth } from "./heap-growth.js";
 import { capYoungGeneration } from "./young-generation.js";
 
 const usage = `Usage: connect-grpc-bridge --upstream HOST:PORT|URL [options]
@@ -206,6 +206,7 @@ async function main(): Promise<void> {
   const { config, deployment } = loaded;
   // Before the workers fork: the primary and each worker (the same command line) set it.
   const heapGrowth = tuneHeapGrowth();
+  const externalMemory = countExternalMemoryInHeapLimit();
   const youngGeneration = capYoungGeneration();
   // Checked and printed once, by the primary; each worker runs the rest.
   if (startWorkers(config.workers)) return;
@@ -317,6 +318,11 @@ async function main(): Promise<void> {
     heapGrowth === undefined
       ? "V8 heap growth: the process's own --heap-growing-percent"
       : `V8 heap growth: ${heapGrowth} (docs/architecture.md, "Heap growth")`,
+  );
+  app.log.debug(
+    externalMemory === undefined
+      ? "V8 external memory: V8's own limit (the operator set the flag, or this V8 has none)"
+      : `V8 external memory: ${externalMemory} (docs/architecture.md, "Heap growth")`,
   );
   app.log.debug(
     youngGeneration === undefined

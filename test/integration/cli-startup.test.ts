@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { createServer, type AddressInfo } from "node:net";
 import { once } from "node:events";
 import { runCli, type CliProcess } from "../support/cli-process.js";
-import { heapGrowthFlag } from "../../src/heap-growth.js";
+import { externalMemoryFlag, externalMemoryLimitFlag, heapGrowthFlag } from "../../src/heap-growth.js";
 import { ownsYoungGeneration } from "../../src/young-generation.js";
 
 /** Starts the CLI at debug level (Node started with `nodeArgs`), runs `check` on its output, then kills it. */
@@ -85,6 +85,29 @@ describe("CLI start-up output", () => {
     assert.equal(heapGrowthFlag(["--heap-growing-percent", "150"]), undefined);
     assert.equal(heapGrowthFlag(["--heap-growing-percentage=1"]), "--heap-growing-percent=300");
     assert.equal(heapGrowthFlag(["--max-old-space-size=512"]), "--heap-growing-percent=300");
+  });
+
+  it("the CLI counts external memory in V8's global limit where V8 has the flag, and says so at debug", async () => {
+    const expected = externalMemoryLimitFlag([], process.versions.v8);
+    await atDebugStart([], async (p) => {
+      if (expected === undefined) {
+        await p.printed(/"msg":"V8 external memory: V8's own limit/);
+        // Node 22's V8 does not know the flag: setting it would print "unrecognized flag".
+        assert.doesNotMatch(p.err(), /unrecognized flag/);
+      } else {
+        await p.printed(/"msg":"V8 external memory: --external-memory-accounted-in-global-limit /);
+      }
+    });
+  });
+
+  it("external memory: only on V8 13.6 and later, and never over the operator's own setting", () => {
+    assert.equal(externalMemoryLimitFlag([], "13.6.233.17-node.63"), externalMemoryFlag);
+    assert.equal(externalMemoryLimitFlag([], "14.1.0"), externalMemoryFlag);
+    assert.equal(externalMemoryLimitFlag([], "13.5.9"), undefined);
+    assert.equal(externalMemoryLimitFlag([], "12.4.254.21-node.57"), undefined);
+    assert.equal(externalMemoryLimitFlag(["--no-external-memory-accounted-in-global-limit"], "13.6.233"), undefined);
+    assert.equal(externalMemoryLimitFlag(["--external_memory_accounted_in_global_limit"], "13.6.233"), undefined);
+    assert.equal(externalMemoryLimitFlag(["--max-old-space-size=512"], "13.6.233"), externalMemoryFlag);
   });
 
   it("the CLI caps the young generation, and says so at debug level", async () => {
