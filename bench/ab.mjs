@@ -12,7 +12,7 @@
 // Prints the median req/s and CPU µs per request of each, and B ÷ A.
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
-import { cpuSeconds, startServer } from "./lib/processes.mjs";
+import { bridgeArgs, cpuSeconds, rateNodeArgs, startServer } from "./lib/processes.mjs";
 import { wrk } from "./lib/load.mjs";
 
 const { values } = parseArgs({
@@ -43,12 +43,8 @@ const { values } = parseArgs({
 if (!values.a) throw new Error("--a DIST is required (a copy of an older dist/)");
 const here = (path) => new URL(path, import.meta.url).pathname;
 const echo = await startServer("echo", here("servers/echo-upstream.mjs"), { cores: "1" });
-const args = ["--upstream", `127.0.0.1:${echo.port}`, "--port", "0", "--cors-origin", "none", "--log-level", "silent", "--drain-delay-ms", "0"];
+const args = bridgeArgs(`127.0.0.1:${echo.port}`);
 const split = (flags) => flags.split(" ").filter(Boolean);
-// As in the full run (bench/run.mjs, rateNodeArgs): each server idles while
-// the others are measured, and V8's memory reducer would then make its cost
-// depend on how long it idled.
-const rateNodeArgs = ["--no-memory-reducer"];
 const side = (name) => ({ args: [...args, ...split(values[`${name}-args`])], nodeArgs: [...rateNodeArgs, ...split(values[`${name}-node-args`])] });
 const builds = {
   A: await startServer("A", resolve(values.a, "src/cli.js"), side("a")),

@@ -5,7 +5,7 @@
 // [--size 64 --connections 256 --seconds 10] [--thin]`.
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { startServer } from "./lib/processes.mjs";
+import { bridgeArgs, startServer } from "./lib/processes.mjs";
 import { wrk } from "./lib/load.mjs";
 
 const { values } = parseArgs({
@@ -26,7 +26,7 @@ const nodeArgs = ["--trace-gc-nvp", ...values["node-args"].split(" ").filter(Boo
 const bridge = values.thin
   ? await startServer("thin", here("servers/thin-bridge.mjs"), { env: { UPSTREAM: `127.0.0.1:${echo.port}` }, nodeArgs })
   : await startServer("bridge", resolve(values.dist, "src/cli.js"), {
-      args: ["--upstream", `127.0.0.1:${echo.port}`, "--port", "0", "--cors-origin", "none", "--log-level", "silent", "--drain-delay-ms", "0"],
+      args: bridgeArgs(`127.0.0.1:${echo.port}`),
       nodeArgs,
     });
 let trace = "";

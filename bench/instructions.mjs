@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { once } from "node:events";
-import { startServer } from "./lib/processes.mjs";
+import { bridgeArgs, startServer } from "./lib/processes.mjs";
 import { jitFunctionCounts, removePerfMaps } from "./lib/jit-functions.mjs";
 
 const { values } = parseArgs({
@@ -46,7 +46,7 @@ const echo = await startServer("echo", here("servers/echo-upstream.mjs"), { core
 const thin = values.server !== "bridge";
 const served = thin
   ? [values.server === "thin" ? here("servers/thin-bridge.mjs") : resolve(values.server)]
-  : [resolve(values.dist, "src/cli.js"), "--upstream", `127.0.0.1:${echo.port}`, "--port", "0", "--cors-origin", "none", "--log-level", "silent", "--drain-delay-ms", "0", ...values["bridge-args"].split(" ").filter(Boolean)];
+  : [resolve(values.dist, "src/cli.js"), ...bridgeArgs(`127.0.0.1:${echo.port}`), ...values["bridge-args"].split(" ").filter(Boolean)];
 const bridge = spawn(
   "valgrind",
   ["--tool=callgrind", "--instr-atstart=no", `--callgrind-out-file=${dir}/out.%p`, "--smc-check=all-non-file", process.execPath, ...(values["by-function"] ? ["--perf-basic-prof"] : []), ...values["node-args"].split(" ").filter(Boolean), ...served],

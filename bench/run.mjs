@@ -26,7 +26,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { once } from "node:events";
 import { parseArgs } from "node:util";
-import { cpuSeconds, cpuTicks, machineDescription, rssBytes, startServer, stolenPercent, writeClusterConfig } from "./lib/processes.mjs";
+import { bridgeArgs, cpuSeconds, cpuTicks, machineDescription, rateNodeArgs, rssBytes, startServer, stolenPercent, writeClusterConfig } from "./lib/processes.mjs";
 import { echoRequest, envelope, grpcFrame, h2load, wrk } from "./lib/load.mjs";
 import { ratioChart, resultsMarkdown, targetChecks } from "./lib/report.mjs";
 
@@ -80,18 +80,7 @@ const allRuntimes = runtimes();
 let runtime = allRuntimes[0];
 
 const servers = [];
-/**
- * Node flags of every server a rate is measured on. V8's memory reducer
- * shrinks the heap of a process that went idle, and such a process then
- * costs ~8% more CPU per call for minutes after its load resumes
- * (bench/warmup-curve.mjs --idle; docs/architecture.md, "Idle spells"). A
- * full run idles each server between the cells it is not in (the A/A
- * server for ~5 minutes before its first cell), so without this a server's
- * cost depended on the run's schedule: the A/A row read 10-40% "noise"
- * that was this. Memory cells (open streams) keep Node's default.
- */
-const rateNodeArgs = ["--no-memory-reducer"];
-
+/** Starts a server on the current runtime; a rate server (not `memory`) gets rateNodeArgs. */
 async function server(name, file, options) {
   const nodeArgs = options.memory ? (options.nodeArgs ?? []) : [...rateNodeArgs, ...(options.nodeArgs ?? [])];
   const s = await startServer(name, file, { node: runtime.node, ...options, nodeArgs });
@@ -104,7 +93,6 @@ async function stopAll() {
 process.on("SIGINT", () => void stopAll().then(() => process.exit(130)));
 
 log(`starting servers (${quick ? "quick" : "full"} run: ${seconds}s per measurement, ${warmup}s warm-up)`);
-const bridgeArgs = (to) => ["--upstream", to, "--port", "0", "--cors-origin", "none", "--log-level", "silent", "--drain-delay-ms", "0"];
 let echo;
 let upstream;
 let targets;

@@ -9,7 +9,7 @@
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import { readFileSync } from "node:fs";
-import { cpuSeconds, rssBytes, startServer } from "./lib/processes.mjs";
+import { bridgeArgs, rssBytes, startServer } from "./lib/processes.mjs";
 import { wrk } from "./lib/load.mjs";
 
 const { values } = parseArgs({
@@ -46,7 +46,7 @@ for (const name of values.server) {
   const server =
     name === "bridge"
       ? await startServer(name, resolve(values.dist, "src/cli.js"), {
-          args: ["--upstream", upstream, "--port", "0", "--cors-origin", "none", "--log-level", "silent", "--drain-delay-ms", "0"],
+          args: bridgeArgs(upstream),
           nodeArgs,
         })
       : await startServer(name, here(`servers/${name === "thin" ? "thin-bridge" : name}.mjs`), { env: { UPSTREAM: upstream }, nodeArgs });
@@ -76,13 +76,12 @@ for (const name of values.server) {
       const mib = (b) => (b / 1048576).toFixed(1);
       console.log(`${name.padEnd(13)} RSS ${mib(rssBefore)} MiB under load, ${mib(rssBytes(server.pid))} MiB after the idle spell`);
     }
-    const before = cpuSeconds(server.pid);
     const usageBefore = usage(server.pid);
     gc.count = 0;
     gc.ms = 0;
     const r = await wrk({ url: `http://127.0.0.1:${server.port}`, connections: Number(values.connections), seconds: Number(values.window), env });
-    const us = ((cpuSeconds(server.pid) - before) * 1e6) / r.requests;
     const usageAfter = usage(server.pid);
+    const us = ((usageAfter.user + usageAfter.sys - usageBefore.user - usageBefore.sys) * 1e6) / r.requests;
     const per = (k, scale) => (((usageAfter[k] - usageBefore[k]) * scale) / r.requests).toFixed(1);
     const split = ` (user ${per("user", 1e6)}, sys ${per("sys", 1e6)}; ${per("faults", 1000)} page faults per 1000 calls)`;
     curve.push(Math.round(us * 10) / 10);

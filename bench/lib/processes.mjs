@@ -9,6 +9,25 @@ import { once } from "node:events";
 const ticksPerSecond = 100;
 
 /**
+ * The bridge CLI's arguments in every benchmark: `upstream` (host:port),
+ * an OS-chosen port, no CORS, no logs, no drain delay at shutdown.
+ */
+export const bridgeArgs = (upstream) => ["--upstream", upstream, "--port", "0", "--cors-origin", "none", "--log-level", "silent", "--drain-delay-ms", "0"];
+
+/**
+ * Node flags of every server a rate is measured on (bench/run.mjs,
+ * bench/ab.mjs). V8's memory reducer shrinks the heap of a process that
+ * went idle, and such a process then costs ~8% more CPU per call for
+ * minutes after its load resumes (bench/warmup-curve.mjs --idle;
+ * docs/architecture.md, "Idle spells"). A benchmark idles each server while
+ * it measures the others (the full run's A/A server for ~5 minutes before
+ * its first cell), so without this a server's cost depended on the
+ * schedule: the A/A row read 10-40% "noise" that was this. Cells that
+ * measure memory (open streams) keep Node's default.
+ */
+export const rateNodeArgs = ["--no-memory-reducer"];
+
+/**
  * Spawns `node file args...` pinned to `cores` with taskset and waits for the
  * port it prints: a bare number or "listening on http://host:PORT".
  * `node`: the Node binary to run it with (default: the one running the bench).
